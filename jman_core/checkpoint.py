@@ -1,0 +1,236 @@
+"""Checkpoints: one save(), one load(); a self-describing folder written atomically, loaded without pickle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import DataConfig, ModelConfig, TextConfig, TrainingConfig, from_dict, to_dict
+from .errors import CheckpointError, ConfigError
+from .model import JMAN, build_model
+from .text import TextPipeline
+
+FORMAT_NAME = "jman-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "checkpoint.json"
+TOKENIZER_FILE = "tokenizer.json"
+CARD_FILE = "MODEL_CARD.md"
+
+
+@dataclass
+class CheckpointMetadata:
+    """Everything but the weights: enough to rebuild the model and to tell a curator what it is."""
+
+    model_config: ModelConfig
+    text_config: TextConfig
+    labels: list[str]
+    label_counts: list[int]
+    threshold: float = 0.5
+    data_config: DataConfig = field(default_factory=DataConfig)
+    training_config: TrainingConfig = field(default_factory=TrainingConfig)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    data_fingerprint: str = ""
+    data_source: str = ""
+    training_seconds: float = 0.0
+    epochs: int = 0
+    best_epoch: int = 0
+    stopped_because: str = ""
+    statistics: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    created: str = ""
+    library_versions: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        values = {key: value for key, value in self.__dict__.items()}
+        for key in ("model_config", "text_config", "data_config", "training_config"):
+            values[key] = to_dict(values[key])
+        return values
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> "CheckpointMetadata":
+        values = dict(values)
+        for key, config_type in (("model_config", ModelConfig), ("text_config", TextConfig),
+                                 ("data_config", DataConfig), ("training_config", TrainingConfig)):
+            values[key] = from_dict(config_type, values.get(key, {}), key)
+        known = set(cls.__dataclass_fields__)
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: JMAN
+    pipeline: TextPipeline
+    metadata: CheckpointMetadata
+    path: Path
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import tokenizers
+
+    from . import __version__
+
+    return {"jman_core": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "tokenizers": tokenizers.__version__, "python": platform.python_version()}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_folder(folder: Path, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata) -> None:
+    from safetensors.torch import save_file
+
+    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    save_file(weights, str(folder / WEIGHTS_FILE))
+    (folder / TOKENIZER_FILE).write_text(pipeline.to_json(), encoding="utf-8")
+    document = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+                "weights_sha256": _sha256(folder / WEIGHTS_FILE),
+                "tokenizer_sha256": _sha256(folder / TOKENIZER_FILE), **metadata.to_json()}
+    (folder / METADATA_FILE).write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
+    (folder / CARD_FILE).write_text(model_card(metadata), encoding="utf-8")
+
+
+def save_checkpoint(directory: str | Path, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata) -> Path:
+    """Writes the checkpoint folder atomically: built beside the target, then swapped in with os.replace.
+
+    A crash at any point leaves either the old checkpoint or the new one, never a mixture.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    metadata.created = metadata.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    metadata.library_versions = metadata.library_versions or library_versions()
+    metadata.name = metadata.name or directory.name
+    token = uuid.uuid4().hex[:8]
+    building = directory.parent / f".{directory.name}.building-{token}"
+    building.mkdir()
+    try:
+        _write_folder(building, model, pipeline, metadata)
+        if directory.exists():
+            retired = directory.parent / f".{directory.name}.old-{token}"
+            os.replace(directory, retired)
+            os.replace(building, directory)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(building, directory)
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+    return directory
+
+
+def _resolve_folder(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_file() and path.name in (METADATA_FILE, WEIGHTS_FILE, TOKENIZER_FILE, CARD_FILE):
+        path = path.parent
+    if not path.exists():
+        raise CheckpointError(f"No checkpoint at {path}. Give a folder made by `jman train` (it holds {METADATA_FILE}).")
+    if not path.is_dir():
+        raise CheckpointError(
+            f"{path} is a file, not a JMAN checkpoint folder. Give the folder that holds {METADATA_FILE} and {WEIGHTS_FILE}."
+        )
+    return path
+
+
+def read_metadata(path: str | Path) -> CheckpointMetadata:
+    """The metadata of a checkpoint folder, checked for format and integrity, without loading weights."""
+    folder = _resolve_folder(path)
+    document = _read_document(folder)
+    try:
+        return CheckpointMetadata.from_json({k: v for k, v in document.items()
+                                             if k not in ("format", "format_version", "weights_sha256", "tokenizer_sha256")})
+    except (ConfigError, TypeError) as error:
+        raise CheckpointError(f"{folder / METADATA_FILE} has invalid settings: {error}") from None
+
+
+def _read_document(folder: Path) -> dict[str, Any]:
+    metadata_file = folder / METADATA_FILE
+    if not metadata_file.exists():
+        raise CheckpointError(f"{folder} is not a JMAN checkpoint: it has no {METADATA_FILE}.")
+    try:
+        document = json.loads(metadata_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{metadata_file} is corrupt or truncated (not valid JSON). Retrain or restore it.") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{metadata_file} was not written by jman_core (no '{FORMAT_NAME}' format marker).")
+    if document.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{folder} uses checkpoint format {document.get('format_version')}, newer than this jman_core "
+            f"understands ({FORMAT_VERSION}). Upgrade jman_core."
+        )
+    return document
+
+
+def _check_file(folder: Path, name: str, expected: str | None) -> None:
+    file = folder / name
+    if not file.exists():
+        raise CheckpointError(f"{folder} is incomplete: {name} is missing.")
+    if expected and _sha256(file) != expected:
+        raise CheckpointError(f"{file} is corrupt or truncated (its checksum does not match). Retrain or restore it.")
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedCheckpoint:
+    """Rebuilds the model, tokenizer and metadata; weights are read with safetensors (no pickle)."""
+    from safetensors.torch import load_file
+
+    folder = _resolve_folder(path)
+    document = _read_document(folder)
+    _check_file(folder, WEIGHTS_FILE, document.get("weights_sha256"))
+    _check_file(folder, TOKENIZER_FILE, document.get("tokenizer_sha256"))
+    metadata = read_metadata(folder)
+    try:
+        pipeline = TextPipeline.from_json((folder / TOKENIZER_FILE).read_text(encoding="utf-8"), metadata.text_config)
+        weights = load_file(str(folder / WEIGHTS_FILE))
+        model = build_model(metadata.model_config)
+        model.load_state_dict(weights)
+    except CheckpointError:
+        raise
+    except Exception as error:
+        raise CheckpointError(f"{folder} could not be loaded: {type(error).__name__}: {str(error)[:300]}") from None
+    model.to(device).eval()
+    return LoadedCheckpoint(model, pipeline, metadata, folder)
+
+
+def _metric_line(metrics: dict[str, Any]) -> str:
+    names = ["P@1", "nDCG@3", "F1", "P", "R", "A", "H"]
+    return " | ".join(f"{name} {metrics[name]:.3f}" for name in names if isinstance(metrics.get(name), (int, float)))
+
+
+def model_card(metadata: CheckpointMetadata) -> str:
+    """A short human-readable summary of a checkpoint."""
+    statistics = metadata.statistics
+    top = ", ".join(f"{label} ({count})" for label, count in list(zip(metadata.labels, metadata.label_counts))[:15])
+    lines = [
+        f"# {metadata.name or 'JMAN model'}",
+        "",
+        f"- Model: {metadata.model_config.variation} (hidden {metadata.model_config.hidden_size}, "
+        f"embeddings {metadata.model_config.embedding_dim}, vocabulary {metadata.model_config.vocabulary_size:,} words)",
+        f"- Data: {metadata.data_source or 'unknown'} (fingerprint {metadata.data_fingerprint or '-'})",
+        f"- Documents: {statistics.get('train', '?')} train / {statistics.get('validation', '?')} validation / "
+        f"{statistics.get('test', '?')} test; {statistics.get('dropped_without_label', 0)} dropped for having no label",
+        f"- Labels: {len(metadata.labels)} (tags used at least {metadata.data_config.min_label_count} times); "
+        f"most frequent: {top}",
+        f"- Decision threshold: {metadata.threshold:.2f} (tuned on validation for example-based F1; the paper used 0.50)",
+        f"- Training: {metadata.epochs} epochs (best {metadata.best_epoch}), {metadata.training_seconds / 60:.1f} min; "
+        f"{metadata.stopped_because}",
+    ]
+    for split in ("test", "validation"):
+        if metadata.metrics.get(split):
+            lines.append(f"- {split.capitalize()} metrics at the tuned threshold: {_metric_line(metadata.metrics[split])}")
+    lines.append(f"- Created {metadata.created} with {', '.join(f'{k} {v}' for k, v in metadata.library_versions.items())}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,266 @@
+"""Command line: jman train | evaluate | predict | info. Thin: parse, call the library, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from .config import VARIATIONS, build_config, load_config_file
+from .errors import JmanError
+
+DESCRIPTION = """\
+JMAN suggests social tags for documents that have a title and a content (an abstract, a question
+body), and shows which words and sentences it paid attention to.
+
+Typical use:
+  jman train --data questions.csv --output checkpoints/my-model     train on your tagged documents
+  jman info checkpoints/my-model                                   what a model is and how good it is
+  jman predict checkpoints/my-model --title "..." --content "..."  suggest tags (JSON out)
+  jman evaluate checkpoints/my-model --data questions.csv          the paper's metrics on the test part
+Run `jman COMMAND --help` for each command's options."""
+
+# Flag name -> (config section, type, help). Defaults come from jman_core.config, shown in --help.
+TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
+    "variations": ("model.variation", str, "which JMAN variation to train: " + ", ".join(VARIATIONS)),
+    "embedding_dim": ("model.embedding_dim", int, "word embedding size"),
+    "hidden_size": ("model.hidden_size", int, "GRU hidden units per direction"),
+    "dropout": ("model.dropout", float, "dropout before the output layer"),
+    "learning_rate": ("training.learning_rate", float, "Adam's initial learning rate"),
+    "batch_size": ("training.batch_size", int, "documents per step"),
+    "num_epochs": ("training.num_epochs", int, "at most this many epochs"),
+    "l2": ("training.l2", float, "L2 penalty on weight matrices"),
+    "early_stop_lr": ("training.early_stop_lr", float, "stop once the halved learning rate falls below this"),
+    "seed": ("training.seed", int, "random seed (splits, initialisation, batches)"),
+    "device": ("training.device", str, "auto, cpu or cuda (bf16 mixed precision on cuda)"),
+    "selection_metric": ("training.selection_metric", str, "pick the best epoch by validation 'f1' or 'loss'"),
+    "embeddings": ("training.embeddings", str, "'word2vec' (trained on your data), 'random', or a word2vec file"),
+    "cache_dir": ("training.cache_dir", str, "where trained word2vec vectors are cached (default ~/.cache/jman)"),
+    "split": ("data.split", str, "'random' (seeded fractions) or 'canonical' (Stack Exchange ids: test id%%10==0, validation id%%10==1)"),
+    "test_fraction": ("data.test_fraction", float, "share of documents held out for testing (random split)"),
+    "validation_fraction": ("data.validation_fraction", float, "share of documents for validation (random split)"),
+    "kfold": ("data.kfold", int, "k-fold cross-validation over the non-test part; -1 for one split"),
+    "min_label_count": ("data.min_label_count", int, "keep tags used at least this many times in training"),
+    "title_column": ("data.title_column", str, "column holding the title"),
+    "content_column": ("data.content_column", str, "column holding the content (abstract/body also accepted)"),
+    "tags_column": ("data.tags_column", str, "column holding the tags"),
+    "id_column": ("data.id_column", str, "column holding the document id"),
+    "tag_separator": ("data.tag_separator", str, "separator of tags in CSV/TSV (default: a space)"),
+    "max_title_tokens": ("text.max_title_tokens", int, "title words read"),
+    "max_sentences": ("text.max_sentences", int, "content sentences read"),
+    "max_sentence_tokens": ("text.max_sentence_tokens", int, "words read per sentence"),
+    "min_word_frequency": ("text.min_word_frequency", int, "words seen fewer times become <unk>"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: no traceback, a pointer to --help
+        self.exit(2, f"{self.prog}: error: {message}\nRun `{self.prog} --help` for the options.\n")
+
+
+def _add_train(commands) -> None:
+    parser = commands.add_parser("train", help="train a model on tagged documents and save a checkpoint",
+                                 description="Train JMAN on a CSV, TSV, JSONL, zip or JMAN-text file of tagged documents.",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data", required=True, help="dataset file (columns title, content, tags by default)")
+    parser.add_argument("--output", help="checkpoint folder to write (default: checkpoints/<data name>-<variation>)")
+    parser.add_argument("--config", help="JSON or YAML file with sections text, data, model, training (flags win)")
+    parser.add_argument("--log", help="append one JSON line per epoch to this file")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run of the same --output")
+    parser.add_argument("--keep_tags_as_is", action="store_true", help="do not normalise tags (case, spaces, hyphens)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    for name, (_, kind, text) in TRAIN_FLAGS.items():
+        parser.add_argument(f"--{name}", type=kind, help=text)
+
+
+def _add_checkpoint_commands(commands) -> None:
+    evaluate = commands.add_parser("evaluate", help="the paper's metrics of a checkpoint on a dataset",
+                                   description="Evaluate a checkpoint; prints a row like the paper's Table II.")
+    evaluate.add_argument("checkpoint", help="checkpoint folder")
+    evaluate.add_argument("--data", required=True, help="dataset file with tags")
+    evaluate.add_argument("--part", choices=("test", "validation", "all"), default="test",
+                          help="which part: the checkpoint's own split of this data, or every document")
+    evaluate.add_argument("--threshold", type=float, help="decision threshold (default: the tuned one)")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict = commands.add_parser("predict", help="suggest tags for a document or a file (JSON out)",
+                                  description="Suggest tags. Give --title/--content, or --input with a file of documents.")
+    predict.add_argument("checkpoint", help="checkpoint folder")
+    predict.add_argument("--title", default="", help="the document's title")
+    predict.add_argument("--content", default="", help="the document's content (HTML accepted)")
+    predict.add_argument("--input", help="CSV, TSV, JSONL or JMAN-text file of documents (tags optional)")
+    predict.add_argument("--threshold", type=float, help="decision threshold (default: the tuned one)")
+    predict.add_argument("--top_k", type=int, help="at most this many selected tags")
+    predict.add_argument("--explain", action="store_true", help="include tokens and all attention weights")
+    info = commands.add_parser("info", help="show a checkpoint's model card",
+                               description="Show what a checkpoint is: data, labels, metrics, settings.")
+    info.add_argument("checkpoint", help="checkpoint folder")
+    info.add_argument("--json", action="store_true", help="print the full metadata as JSON")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="jman", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_train(commands)
+    _add_checkpoint_commands(commands)
+    return parser
+
+
+def _flag_values(arguments: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, (path, _, _) in TRAIN_FLAGS.items():
+        value = getattr(arguments, name)
+        if value is not None:
+            section, key = path.split(".")
+            values.setdefault(section, {})[key] = value
+    if arguments.keep_tags_as_is:
+        values.setdefault("data", {})["normalise_tags"] = False
+    return values
+
+
+class _ProgressPrinter:
+    """A tqdm bar per epoch and one summary line per epoch, on stderr."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.bar = None
+
+    def on_progress(self, progress) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=progress.steps, desc=f"epoch {progress.epoch}", unit="batch", leave=False, file=sys.stderr)
+        self.bar.update(progress.step - self.bar.n)
+        self.bar.set_postfix(loss=f"{progress.loss:.3f}", lr=f"{progress.learning_rate:.2g}")
+
+    def on_epoch_end(self, record) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        marker = " *best*" if record.best else ""
+        print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, validation loss {record.validation_loss:.4f}, "
+              f"validation F1 {record.validation_f1:.3f} at threshold {record.threshold:.2f}, "
+              f"{record.seconds:.0f}s ({record.documents_per_second:.0f} docs/s){marker}", file=sys.stderr)
+
+
+def _print_metrics_table(rows: dict[str, dict[str, float]]) -> None:
+    names = ["H", "A", "P", "R", "F1", "P@1", "P@3", "nDCG@3", "nDCG@5", "Micro-F1", "Macro-F1"]
+    print("| part | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for part, metrics in rows.items():
+        print(f"| {part} | " + " | ".join(f"{100 * metrics[name]:.1f}" if name in metrics else "-" for name in names) + " |")
+
+
+def command_train(arguments: argparse.Namespace) -> int:
+    from .data import read_documents
+    from .experiment import train_documents
+    from .training import Callbacks
+
+    file_values = load_config_file(arguments.config) if arguments.config else {}
+    config = build_config(file_values, _flag_values(arguments))
+    output = Path(arguments.output or f"checkpoints/{Path(arguments.data).name.split('.')[0]}-{config.model.variation}")
+    documents = read_documents(arguments.data, config.data)
+    printer = _ProgressPrinter(arguments.quiet)
+    callbacks = Callbacks(on_progress=printer.on_progress, on_epoch_end=printer.on_epoch_end)
+    print(f"Read {len(documents):,} documents from {arguments.data}.", file=sys.stderr)
+    folds = range(config.data.kfold) if config.data.kfold > 1 else [config.data.fold]
+    results = []
+    for fold in folds:
+        fold_config = replace(config, data=replace(config.data, fold=fold))
+        if config.data.kfold > 1:
+            print(f"Fold {fold + 1} of {config.data.kfold}", file=sys.stderr)
+        fold_output = output if len(folds) == 1 else output.parent / f"{output.name}-fold{fold}"
+        results.append(train_documents(documents, fold_config, fold_output, callbacks, Path(arguments.data).name,
+                                       arguments.log, arguments.resume))
+    _report_training(results, output)
+    return 0
+
+
+def _report_training(results, output: Path) -> None:
+    from .metrics import format_mean_std, mean_and_std
+
+    last = results[-1]
+    print(f"Stopped: {last.stopped_because}.", file=sys.stderr)
+    stats = last.statistics
+    print(f"{stats['train']:,} training, {stats['validation']:,} validation, {stats['test']:,} test documents; "
+          f"{stats['labels']} labels; {stats['dropped_without_label']} documents dropped for having no kept label.")
+    for result in results:
+        if result.checkpoint:
+            print(f"Saved {result.checkpoint} (threshold {result.threshold:.2f}).")
+    rows = {name: metrics for name, metrics in last.metrics.items()}
+    _print_metrics_table(rows)
+    if len(results) > 1 and all("test" in result.metrics for result in results):
+        summary = mean_and_std([result.metrics["test"] for result in results])
+        print("Test, mean ± std over folds: " + ", ".join(
+            f"{name} {format_mean_std(*summary[name])}" for name in ("H", "A", "P", "R", "F1", "P@1", "nDCG@3") if name in summary))
+
+
+def command_evaluate(arguments: argparse.Namespace) -> int:
+    from .evaluation import evaluate_checkpoint
+
+    report = evaluate_checkpoint(arguments.checkpoint, arguments.data, arguments.part, arguments.threshold)
+    if arguments.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{report['documents']:,} documents ({arguments.part}), {report['dropped']} dropped for having no known label; "
+          f"threshold {report['threshold']:.2f}")
+    _print_metrics_table({f"at {report['threshold']:.2f}": report["metrics"], "at 0.50": report["metrics_at_0.5"]})
+    return 0
+
+
+def command_predict(arguments: argparse.Namespace) -> int:
+    from .evaluation import explanation_to_dict, prediction_to_dict, read_unlabelled
+    from .predict import Predictor
+
+    predictor = Predictor.from_checkpoint(arguments.checkpoint)
+    if arguments.input:
+        documents = read_unlabelled(arguments.input)
+    else:
+        documents = [{"id": "", "title": arguments.title, "content": arguments.content}]
+    for document in documents:
+        if arguments.explain:
+            explanation = predictor.explain(document["title"], document["content"], arguments.threshold, arguments.top_k)
+            record = explanation_to_dict(explanation)
+        else:
+            prediction = predictor.predict(document["title"], document["content"], arguments.threshold, arguments.top_k)
+            record = prediction_to_dict(prediction)
+        print(json.dumps({"id": document["id"], **record}, ensure_ascii=False))
+    return 0
+
+
+def command_info(arguments: argparse.Namespace) -> int:
+    from .checkpoint import model_card, read_metadata
+
+    metadata = read_metadata(arguments.checkpoint)
+    if arguments.json:
+        print(json.dumps(metadata.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(model_card(metadata), end="")
+    return 0
+
+
+COMMANDS = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict, "info": command_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    arguments = parser.parse_args(argv)
+    if not arguments.command:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[arguments.command](arguments)
+    except JmanError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

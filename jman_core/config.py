@@ -1,0 +1,206 @@
+"""Typed configuration: text, data, model and training settings whose defaults are the paper's numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+# The seven settings of the authors' `--variations` flag. Each is a combination of which parts of
+# the document representation [c_t, c_ta, c_a] are used, and whether the semantic regularisers are on.
+VARIATIONS: dict[str, dict[str, bool]] = {
+    "JMAN": dict(use_title=True, use_title_guided=True, use_original=True, semantic_losses=True),
+    "JMAN-s": dict(use_title=True, use_title_guided=True, use_original=True, semantic_losses=False),
+    "JMAN-s-att": dict(use_title=True, use_title_guided=True, use_original=False, semantic_losses=False),
+    "JMAN-s-tg": dict(use_title=True, use_title_guided=False, use_original=True, semantic_losses=False),
+    "JMAN-s+t-only": dict(use_title=True, use_title_guided=False, use_original=False, semantic_losses=False),
+    "JMAN-s+tg-only": dict(use_title=False, use_title_guided=True, use_original=False, semantic_losses=False),
+    "JMAN-s+att-only": dict(use_title=False, use_title_guided=False, use_original=True, semantic_losses=False),
+}
+
+
+@dataclass
+class TextConfig:
+    """How raw text becomes token ids (section IV-B: title 30 tokens, content 10 sentences of 30)."""
+
+    max_title_tokens: int = 30
+    max_sentences: int = 10
+    max_sentence_tokens: int = 30
+    min_word_frequency: int = 2
+    max_vocabulary_size: int = 50_000
+    lowercase: bool = True
+    # Text with no sentence punctuation is cut into chunks of this many tokens (the paper did so for Zhihu);
+    # 0 means max_sentence_tokens.
+    chunk_tokens: int = 0
+
+
+@dataclass
+class DataConfig:
+    """Where the documents come from, which columns hold what, and how they are split."""
+
+    title_column: str = "title"
+    content_column: str = "content"
+    tags_column: str = "tags"
+    id_column: str = "id"
+    tag_separator: str = " "
+    normalise_tags: bool = True
+    min_label_count: int = 10
+    # "canonical": Stack Exchange ids (test id % 10 == 0, validation id % 10 == 1); "random": seeded fractions.
+    split: str = "random"
+    test_fraction: float = 0.1
+    validation_fraction: float = 0.1
+    # k-fold cross-validation over the non-test part; -1 means one train/validation split.
+    kfold: int = -1
+    fold: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters of the network only (section IV-B: hidden 100, dropout 0.5, embeddings 100)."""
+
+    variation: str = "JMAN"
+    embedding_dim: int = 100
+    hidden_size: int = 100
+    dropout: float = 0.5
+    vocabulary_size: int = 0
+    num_labels: int = 0
+
+    def __post_init__(self) -> None:
+        if self.variation not in VARIATIONS:
+            raise ConfigError(
+                f"Unknown variation {self.variation!r}. Choose one of: {', '.join(VARIATIONS)}."
+            )
+
+    @property
+    def parts(self) -> dict[str, bool]:
+        return VARIATIONS[self.variation]
+
+
+@dataclass
+class TrainingConfig:
+    """The paper's training schedule (Adam, lr 0.01, batch 128, halve lr when validation loss rises)."""
+
+    learning_rate: float = 0.01
+    batch_size: int = 128
+    num_epochs: int = 100
+    l2: float = 1e-4
+    early_stop_lr: float = 2e-5
+    lr_decay: float = 0.5
+    seed: int = 42
+    device: str = "auto"
+    # Which validation figure picks the best epoch: "f1" (example-based F1 at the tuned threshold) or "loss".
+    selection_metric: str = "f1"
+    embeddings: str = "word2vec"  # "word2vec", "random", or a path to a word2vec file
+    word2vec_epochs: int = 5
+    cache_dir: str = ""
+    lambda_sim: float = 0.0
+    lambda_sub: float = 0.0
+    max_grad_norm: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, not {self.device!r}.")
+        if self.selection_metric not in ("f1", "loss"):
+            raise ConfigError(f"selection_metric must be 'f1' or 'loss', not {self.selection_metric!r}.")
+        for name in ("learning_rate", "batch_size", "num_epochs"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}.")
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything one training run needs, grouped as the sections of a config file."""
+
+    text: TextConfig = field(default_factory=TextConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+
+Config = TypeVar("Config")
+
+
+def _check_type(section: str, name: str, value: Any, expected: Any) -> Any:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is bool and not isinstance(value, bool):
+        raise ConfigError(f"{section}.{name} must be true or false, got {value!r}.")
+    if expected in (int, float, str) and (not isinstance(value, expected) or isinstance(value, bool)):
+        raise ConfigError(f"{section}.{name} must be {expected.__name__}, got {value!r}.")
+    return value
+
+
+def from_dict(cls: type[Config], values: dict[str, Any], section: str = "") -> Config:
+    """Builds a config dataclass from a dict, rejecting unknown keys and wrong types with a clear message."""
+    section = section or cls.__name__
+    if not isinstance(values, dict):
+        raise ConfigError(f"Section {section} must be a mapping, got {type(values).__name__}.")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"Unknown key(s) in {section}: {', '.join(unknown)}. Known keys: {', '.join(known)}."
+        )
+    hints = typing.get_type_hints(cls)
+    converted = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            converted[name] = from_dict(hint, value, f"{section}.{name}")
+        else:
+            converted[name] = _check_type(section, name, value, hint)
+    return cls(**converted)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Nested dict merge: values in `override` win (defaults < config file < flags)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Reads a JSON (or YAML, when PyYAML is installed) config file into a nested dict."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"Cannot read config file {path}: {error.strerror}.") from None
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError("YAML config files need PyYAML (pip install pyyaml); or use JSON.") from None
+        try:
+            values = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    else:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}, line {error.lineno}: not valid JSON ({error.msg}).") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a mapping with sections text, data, model, training.")
+    return values
+
+
+def build_config(file_values: dict[str, Any] | None = None, flag_values: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Defaults < config file < flags, then validated into an ExperimentConfig."""
+    values = merge(to_dict(ExperimentConfig()), file_values or {})
+    values = merge(values, flag_values or {})
+    return from_dict(ExperimentConfig, values)
+

@@ -1,0 +1,208 @@
+"""One training run from documents to a saved checkpoint: the function the command line and the app share."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointMetadata, save_checkpoint
+from .config import ExperimentConfig
+from .data import Document, Split, build_label_list, filter_labels, fingerprint, read_documents, split_documents
+from .embeddings import embedding_matrix, load_word2vec_file, train_word2vec
+from .errors import DataError
+from .metrics import evaluate
+from .model import build_model
+from .text import TextPipeline, to_plain_text
+from .training import Callbacks, EncodedDataset, EpochRecord, fit, pad_documents, predict_scores, resolve_device
+
+
+@dataclass
+class PreparedData:
+    """The split documents, their label list, the vocabulary and the padded id arrays."""
+
+    split: Split
+    labels: list[str]
+    label_counts: list[int]
+    pipeline: TextPipeline
+    train: EncodedDataset
+    validation: EncodedDataset
+    test: EncodedDataset
+    statistics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    checkpoint: Path | None
+    metrics: dict[str, dict[str, float]]
+    history: list[EpochRecord]
+    stopped_because: str
+    statistics: dict[str, Any]
+    training_seconds: float
+    threshold: float
+
+
+def _plain(document: Document) -> Document:
+    return replace(document, title=to_plain_text(document.title), content=to_plain_text(document.content))
+
+
+def encode_dataset(pipeline: TextPipeline, documents: Sequence[Document], labels: Sequence[str]) -> EncodedDataset:
+    """Plain-text documents -> padded ids and multi-hot labels (N, L)."""
+    config = pipeline.config
+    encoded = [pipeline.encode_ids(document.title, document.content) for document in documents]
+    titles, contents = pad_documents(encoded, config.max_title_tokens, config.max_sentences, config.max_sentence_tokens)
+    index = {label: position for position, label in enumerate(labels)}
+    targets = np.zeros((len(documents), len(labels)), dtype=np.float32)
+    for row, document in enumerate(documents):
+        for tag in document.tags:
+            if tag in index:
+                targets[row, index[tag]] = 1.0
+    return EncodedDataset(titles, contents, targets)
+
+
+def prepare_data(documents: Sequence[Document], config: ExperimentConfig) -> PreparedData:
+    """Split, keep labels used at least min_label_count times in training, build the vocabulary, encode."""
+    plain = [_plain(document) for document in documents]
+    split = split_documents(plain, config.data, config.training.seed)
+    label_list = build_label_list(split.train, config.data.min_label_count)
+    if not label_list:
+        raise DataError(
+            f"No tag is used at least {config.data.min_label_count} times in the training part "
+            f"({len(split.train)} documents).",
+            fix="lower --min_label_count or give more documents.",
+        )
+    labels = [label for label, _ in label_list]
+    parts, dropped = {}, {}
+    for name in ("train", "validation", "test"):
+        parts[name], dropped[name] = filter_labels(getattr(split, name), labels)
+    if not parts["train"] or not parts["validation"]:
+        raise DataError(
+            "After keeping only frequent labels, the training or validation part is empty "
+            f"({len(parts['train'])} training, {len(parts['validation'])} validation documents).",
+            fix="give more documents, lower --min_label_count, or raise --validation_fraction.",
+        )
+    split = Split(parts["train"], parts["validation"], parts["test"])
+    texts = [text for document in split.train for text in (document.title, document.content)]
+    pipeline = TextPipeline.build(texts, config.text)
+    statistics = {"train": len(split.train), "validation": len(split.validation), "test": len(split.test),
+                  "dropped_without_label": sum(dropped.values()), "dropped_by_part": dropped,
+                  "labels": len(labels), "vocabulary": pipeline.vocabulary_size}
+    return PreparedData(split, labels, [count for _, count in label_list], pipeline,
+                        *(encode_dataset(pipeline, getattr(split, name), labels) for name in ("train", "validation", "test")),
+                        statistics=statistics)
+
+
+def initial_embeddings(prepared: PreparedData, config: ExperimentConfig) -> tuple[torch.Tensor | None, str]:
+    """(V, E) initial embedding weights and a one-line description of where they came from."""
+    choice = config.training.embeddings
+    if choice == "random":
+        return None, "random initialisation"
+    if choice == "word2vec":
+        pipeline = prepared.pipeline
+        sentences = []
+        for document in prepared.split.train:
+            sentences.append(pipeline.words(document.title))
+            sentences.append(pipeline.words(document.content))
+        vectors = train_word2vec(sentences, config.model.embedding_dim, config.training.word2vec_epochs,
+                                 config.training.seed, config.training.cache_dir or None)
+        source = "skip-gram word2vec trained on the training documents"
+    else:
+        vectors = load_word2vec_file(choice)
+        source = f"word2vec file {choice}"
+    matrix, found = embedding_matrix(prepared.pipeline.id_to_word, vectors, config.model.embedding_dim, config.training.seed)
+    return torch.from_numpy(matrix), f"{source} ({found:,} of {len(matrix):,} words)"
+
+
+def _epoch_logger(log_path: Path | None, callbacks: Callbacks) -> Callbacks:
+    """Wraps on_epoch_end so each epoch is also appended to a JSONL log file."""
+    if log_path is None:
+        return callbacks
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    inner = callbacks.on_epoch_end
+
+    def on_epoch_end(record: EpochRecord) -> None:
+        with log_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(record)) + "\n")
+        if inner:
+            inner(record)
+
+    return replace(callbacks, on_epoch_end=on_epoch_end)
+
+
+def evaluate_scores(labels: np.ndarray, scores: np.ndarray, threshold: float, normaliser: float | None) -> dict[str, float]:
+    return {key: float(value) for key, value in evaluate(labels, scores, threshold, normaliser).items()}
+
+
+def train_documents(
+    documents: Sequence[Document],
+    config: ExperimentConfig,
+    output: str | Path | None,
+    callbacks: Callbacks | None = None,
+    data_source: str = "",
+    log_path: str | Path | None = None,
+    resume: bool = False,
+) -> RunResult:
+    """Prepares the data, trains, tunes the threshold, evaluates on the test part and saves a checkpoint.
+
+    `output` None trains and evaluates without saving. Nothing is written to `output` unless training
+    produced a model, and then atomically.
+    """
+    torch.manual_seed(config.training.seed)
+    prepared = prepare_data(documents, config)
+    model_config = replace(config.model, vocabulary_size=prepared.pipeline.vocabulary_size, num_labels=len(prepared.labels))
+    weights, embedding_source = initial_embeddings(prepared, replace(config, model=model_config))
+    model = build_model(model_config, weights)
+    resume_path = Path(output).parent / f".{Path(output).name}.resume.pt" if (output and resume) else None
+    logged = _epoch_logger(Path(log_path) if log_path else None, callbacks or Callbacks())
+    result = fit(model, prepared.train, prepared.validation, config.training, logged, resume_path=resume_path)
+    model.load_state_dict(result.best_state)
+    metrics = _final_metrics(model, prepared, config, result.threshold)
+    statistics = {**prepared.statistics, "embeddings": embedding_source}
+    saved = None
+    if output and (result.best_epoch > 0) and _is_main_process():
+        metadata = CheckpointMetadata(
+            model_config=model_config, text_config=config.text, labels=prepared.labels,
+            label_counts=prepared.label_counts, threshold=result.threshold, data_config=config.data,
+            training_config=config.training, metrics=metrics, data_fingerprint=fingerprint(documents),
+            data_source=data_source, training_seconds=result.training_seconds, epochs=len(result.history),
+            best_epoch=result.best_epoch, stopped_because=result.stopped_because, statistics=statistics,
+        )
+        saved = save_checkpoint(output, model.cpu(), prepared.pipeline, metadata)
+        if resume_path and resume_path.exists():
+            resume_path.unlink()
+    return RunResult(saved, metrics, result.history, result.stopped_because, statistics,
+                     result.training_seconds, result.threshold)
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _final_metrics(model, prepared: PreparedData, config: ExperimentConfig, threshold: float) -> dict[str, dict[str, float]]:
+    """Validation and test metrics at the tuned threshold, and test metrics at the paper's 0.5."""
+    device = resolve_device(config.training.device)
+    model.to(device)
+    normaliser = float(prepared.train.labels.sum(1).mean())  # the paper's Q: mean labels per document
+    metrics: dict[str, dict[str, float]] = {}
+    for name in ("validation", "test"):
+        dataset = getattr(prepared, name)
+        if len(dataset) == 0:
+            continue
+        scores, _ = predict_scores(model, dataset, config.training.batch_size, device)
+        metrics[name] = evaluate_scores(dataset.labels, scores, threshold, normaliser)
+        metrics[name]["threshold"] = threshold
+        if name == "test":
+            metrics["test_at_0.5"] = evaluate_scores(dataset.labels, scores, 0.5, normaliser)
+    return metrics
+
+
+def train_file(path: str | Path, config: ExperimentConfig, output: str | Path | None, **options) -> RunResult:
+    """`train_documents` on a dataset file (CSV, TSV, JSONL, zip or the JMAN text format)."""
+    documents = read_documents(path, config.data)
+    return train_documents(documents, config, output, data_source=Path(path).name, **options)

@@ -1,0 +1,158 @@
+"""The Joint Multi-label Attention Network (equations 1-3) and its variations, in one file.
+
+Shape alphabet used in the comments:
+    B batch, T title words, S sentences, W words per sentence, E embedding, H hidden per direction,
+    L labels, N any number of sequences, K sequence length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .config import ModelConfig
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis that is exactly 0 on padding and all-zero for a fully padded row."""
+    scores = scores.float().masked_fill(~mask, torch.finfo(torch.float32).min)
+    return torch.softmax(scores, dim=-1) * mask
+
+
+class BiGRUEncoder(nn.Module):
+    """Equation 1 in both directions; packed so the backward GRU starts at the last real token."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size, batch_first=True, bidirectional=True)
+
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """inputs (N, K, E), mask (N, K) -> hidden states (N, K, 2H), zero on padding."""
+        lengths = mask.sum(dim=1).clamp(min=1).cpu()  # empty rows run one step and are masked away
+        packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+        hidden, _ = self.gru(packed)
+        hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=inputs.shape[1])
+        return hidden * mask.unsqueeze(-1)
+
+
+class Attention(nn.Module):
+    """Equations 2 and 3: v = tanh(W h + b); alpha = masked softmax(query . v); c = sum alpha h.
+
+    Without a query the query is a learned "informative" vector (the original attention); with one,
+    it is the title representation c_t (the title-guided attention).
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.projection = nn.Linear(size, size)
+        self.context_vector = nn.Parameter(torch.empty(size).uniform_(-0.1, 0.1))
+
+    def forward(
+        self, hidden: torch.Tensor, mask: torch.Tensor, query: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """hidden (N, K, 2H), mask (N, K), query (N, 2H) or None -> context (N, 2H), weights (N, K)."""
+        projected = torch.tanh(self.projection(hidden))  # (N, K, 2H)
+        if query is None:
+            scores = projected @ self.context_vector.to(projected.dtype)  # (N, K)
+        else:
+            scores = (projected * query.unsqueeze(1).to(projected.dtype)).sum(-1)  # (N, K)
+        weights = masked_softmax(scores, mask)  # (N, K), float32
+        context = (weights.unsqueeze(-1) * hidden.float()).sum(dim=1)  # (N, 2H)
+        return context, weights
+
+
+@dataclass
+class JMANOutput:
+    """Logits and every attention distribution (None where the variation does not compute it)."""
+
+    logits: torch.Tensor  # (B, L)
+    title_word_attention: torch.Tensor | None  # (B, T)
+    sentence_word_attention: torch.Tensor | None  # (B, S, W)
+    original_sentence_attention: torch.Tensor | None  # (B, S)
+    title_guided_sentence_attention: torch.Tensor | None  # (B, S)
+
+
+class JMAN(nn.Module):
+    """Title and content read in parallel; the document is [c_t, c_ta, c_a] as the variation selects."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        parts = config.parts
+        self.uses_title_encoder = parts["use_title"] or parts["use_title_guided"]
+        self.uses_content = parts["use_title_guided"] or parts["use_original"]
+        size = 2 * config.hidden_size
+        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
+        if self.uses_title_encoder:
+            self.title_encoder = BiGRUEncoder(config.embedding_dim, config.hidden_size)
+            self.title_attention = Attention(size)
+        if self.uses_content:
+            self.word_encoder = BiGRUEncoder(config.embedding_dim, config.hidden_size)
+            self.word_attention = Attention(size)
+            self.sentence_encoder = BiGRUEncoder(size, config.hidden_size)
+        if parts["use_original"]:
+            self.original_attention = Attention(size)
+        if parts["use_title_guided"]:
+            self.title_guided_attention = Attention(size)
+        used = sum(parts[name] for name in ("use_title", "use_title_guided", "use_original"))
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(used * size, config.num_labels)
+
+    def encode_title(self, title_ids: torch.Tensor, title_mask: torch.Tensor):
+        """title_ids (B, T) -> c_t (B, 2H), title word attention (B, T)."""
+        hidden = self.title_encoder(self.embedding(title_ids), title_mask)  # (B, T, 2H)
+        return self.title_attention(hidden, title_mask)
+
+    def encode_sentences(self, sentence_ids: torch.Tensor, word_mask: torch.Tensor):
+        """sentence_ids (B, S, W) -> sentence hidden states (B, S, 2H), word attention (B, S, W)."""
+        batch, sentences, words = sentence_ids.shape
+        flat_ids = sentence_ids.reshape(batch * sentences, words)  # (B*S, W)
+        flat_mask = word_mask.reshape(batch * sentences, words)
+        hidden = self.word_encoder(self.embedding(flat_ids), flat_mask)  # (B*S, W, 2H)
+        sentence_vectors, word_weights = self.word_attention(hidden, flat_mask)  # (B*S, 2H), (B*S, W)
+        sentence_vectors = sentence_vectors.reshape(batch, sentences, -1).to(hidden.dtype)  # (B, S, 2H)
+        sentence_mask = word_mask.any(dim=-1)  # (B, S)
+        sentence_hidden = self.sentence_encoder(sentence_vectors, sentence_mask)  # (B, S, 2H)
+        return sentence_hidden, sentence_mask, word_weights.reshape(batch, sentences, words)
+
+    def forward(
+        self,
+        title_ids: torch.Tensor,
+        title_mask: torch.Tensor,
+        sentence_ids: torch.Tensor,
+        word_mask: torch.Tensor,
+    ) -> JMANOutput:
+        """title_ids (B, T), title_mask (B, T), sentence_ids (B, S, W), word_mask (B, S, W) -> JMANOutput."""
+        parts = self.config.parts
+        pieces: list[torch.Tensor] = []
+        title_vector = title_weights = word_weights = original_weights = guided_weights = None
+        if self.uses_title_encoder:
+            title_vector, title_weights = self.encode_title(title_ids, title_mask)  # (B, 2H), (B, T)
+            if parts["use_title"]:
+                pieces.append(title_vector)
+        if self.uses_content:
+            sentence_hidden, sentence_mask, word_weights = self.encode_sentences(sentence_ids, word_mask)
+            if parts["use_title_guided"]:
+                guided_vector, guided_weights = self.title_guided_attention(
+                    sentence_hidden, sentence_mask, query=title_vector
+                )  # (B, 2H), (B, S)
+                pieces.append(guided_vector)
+            if parts["use_original"]:
+                original_vector, original_weights = self.original_attention(sentence_hidden, sentence_mask)
+                pieces.append(original_vector)
+        document = self.dropout(torch.cat(pieces, dim=-1))  # (B, k*2H)
+        logits = self.classifier(document.to(self.classifier.weight.dtype)).float()  # (B, L)
+        return JMANOutput(logits, title_weights, word_weights, original_weights, guided_weights)
+
+
+def build_model(config: ModelConfig, embedding_weights: torch.Tensor | None = None) -> JMAN:
+    """A JMAN for `config`, its embedding layer initialised from (V, E) weights when given."""
+    model = JMAN(config)
+    if embedding_weights is not None:
+        with torch.no_grad():
+            model.embedding.weight.copy_(embedding_weights)
+            model.embedding.weight[0].zero_()
+    return model

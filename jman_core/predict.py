@@ -1,0 +1,163 @@
+"""Predictor.from_checkpoint(...): ranked tags with scores, and every attention map that explains them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointMetadata, load_checkpoint
+from .errors import DocumentError
+from .model import JMAN, JMANOutput
+from .text import EncodedDocument, TextPipeline
+from .training import make_batch, pad_documents
+
+
+@dataclass
+class TagScore:
+    label: str
+    score: float
+    selected: bool
+
+
+@dataclass
+class Prediction:
+    """Tags ranked by score; `selected` marks those at or above the threshold (within top_k)."""
+
+    tags: list[TagScore]
+    threshold: float
+    top_k: int | None = None
+
+    @property
+    def selected(self) -> list[str]:
+        return [tag.label for tag in self.tags if tag.selected]
+
+
+@dataclass
+class Explanation:
+    """A prediction and the four attention distributions, aligned with the tokens the model read.
+
+    `title_word_attention[i]` belongs to `document.title.tokens[i]` (read tokens only); row r of
+    `sentence_word_attention` and entry r of the sentence attentions belong to `document.read_sentences[r]`.
+    A distribution the model's variation does not compute is None.
+    """
+
+    prediction: Prediction
+    document: EncodedDocument
+    title_word_attention: list[float] | None
+    sentence_word_attention: list[list[float]] | None
+    original_sentence_attention: list[float] | None
+    title_guided_sentence_attention: list[float] | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _select(scores: np.ndarray, labels: Sequence[str], threshold: float, top_k: int | None) -> Prediction:
+    order = np.argsort(-scores, kind="stable")
+    tags = []
+    for rank, index in enumerate(order):
+        chosen = scores[index] >= threshold and (top_k is None or rank < top_k)
+        tags.append(TagScore(labels[index], float(scores[index]), bool(chosen)))
+    return Prediction(tags, threshold, top_k)
+
+
+def _document_warnings(document: EncodedDocument, max_sentences: int) -> list[str]:
+    warnings = []
+    if not document.title.tokens:
+        warnings.append("The title is empty: the title attention and the title-guided attention have nothing to work with.")
+    if not document.sentences:
+        warnings.append("The content is empty: only the title was read.")
+    unknown = sum(not token.known for segment in [document.title, *document.sentences] for token in segment.tokens if token.read)
+    read = sum(token.read for segment in [document.title, *document.sentences] for token in segment.tokens)
+    if read and unknown / read > 0.5:
+        warnings.append(f"{unknown} of {read} words are not in the model's vocabulary; the suggestions are unreliable.")
+    unread = sum(not sentence.read for sentence in document.sentences) + document.omitted_sentences
+    if unread:
+        warnings.append(f"Only the first {max_sentences} sentences were read; {unread} more were not.")
+    return warnings
+
+
+class Predictor:
+    """Suggests tags for a title and a content; safe to call from several threads (no state changes)."""
+
+    def __init__(self, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata, device: str = "cpu"):
+        self.model = model.to(device).eval()
+        self.pipeline = pipeline
+        self.metadata = metadata
+        self.device = torch.device(device)
+        self.labels: list[str] = list(metadata.labels)
+        self.threshold: float = float(metadata.threshold)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> "Predictor":
+        loaded = load_checkpoint(path, device)
+        return cls(loaded.model, loaded.pipeline, loaded.metadata, device)
+
+    def _encode(self, title: str | None, content: str | None) -> EncodedDocument:
+        if not isinstance(title or "", str) or not isinstance(content or "", str):
+            raise DocumentError("The title and the content must be text.")
+        document = self.pipeline.encode(title or "", content or "")
+        if not document.title.tokens and not document.sentences:
+            raise DocumentError("Both the title and the content are empty (or hold no words). Give at least one of them.")
+        return document
+
+    def _forward(self, documents: Sequence[EncodedDocument]) -> JMANOutput:
+        encoded = [(document.title_ids(), document.sentence_ids()) for document in documents]
+        config = self.pipeline.config
+        titles, contents = pad_documents(encoded, config.max_title_tokens, config.max_sentences, config.max_sentence_tokens)
+        batch = make_batch(titles, contents, np.zeros((len(documents), len(self.labels)), np.float32), self.device)
+        with torch.inference_mode():
+            return self.model(*batch.inputs())
+
+    def predict_proba_batch(self, documents: Iterable[tuple[str | None, str | None]], batch_size: int = 64) -> np.ndarray:
+        """Scores (N, L) for (title, content) pairs; raises DocumentError for an empty document."""
+        encoded = [self._encode(title, content) for title, content in documents]
+        scores = [torch.sigmoid(self._forward(encoded[start:start + batch_size]).logits).cpu().numpy()
+                  for start in range(0, len(encoded), batch_size)]
+        return np.concatenate(scores) if scores else np.zeros((0, len(self.labels)), np.float32)
+
+    def predict_proba(self, title: str | None, content: str | None) -> np.ndarray:
+        """Scores (L,) in the order of `self.labels`."""
+        return self.predict_proba_batch([(title, content)])[0]
+
+    def predict(self, title: str | None, content: str | None, threshold: float | None = None,
+                top_k: int | None = None) -> Prediction:
+        """Ranked tags; `threshold` defaults to the tuned one stored in the checkpoint."""
+        return self.rank(self.predict_proba(title, content), threshold, top_k)
+
+    def predict_batch(self, documents: Iterable[tuple[str | None, str | None]], threshold: float | None = None,
+                      top_k: int | None = None, batch_size: int = 64) -> list[Prediction]:
+        return [self.rank(row, threshold, top_k) for row in self.predict_proba_batch(documents, batch_size)]
+
+    def rank(self, scores: np.ndarray, threshold: float | None = None, top_k: int | None = None) -> Prediction:
+        """Re-partitions already computed scores (no model run): used by sliders in the app."""
+        return _select(np.asarray(scores), self.labels, self.threshold if threshold is None else threshold, top_k)
+
+    def explain(self, title: str | None, content: str | None, threshold: float | None = None,
+                top_k: int | None = None) -> Explanation:
+        """Prediction plus tokens (with spans) and the title-word, sentence-word, original and
+        title-guided sentence attention, trimmed to the real tokens and sentences."""
+        document = self._encode(title, content)
+        output = self._forward([document])
+        scores = torch.sigmoid(output.logits[0]).cpu().numpy()
+        title_count = len(document.title_ids())
+        sentence_lengths = [len(ids) for ids in document.sentence_ids()]
+
+        def trimmed(tensor: torch.Tensor | None, length: int) -> list[float] | None:
+            return None if tensor is None else tensor[0, :length].float().cpu().tolist()
+
+        word_attention = None
+        if output.sentence_word_attention is not None:
+            matrix = output.sentence_word_attention[0].float().cpu()
+            word_attention = [matrix[row, :length].tolist() for row, length in enumerate(sentence_lengths)]
+        return Explanation(
+            prediction=self.rank(scores, threshold, top_k),
+            document=document,
+            title_word_attention=trimmed(output.title_word_attention, title_count),
+            sentence_word_attention=word_attention,
+            original_sentence_attention=trimmed(output.original_sentence_attention, len(sentence_lengths)),
+            title_guided_sentence_attention=trimmed(output.title_guided_sentence_attention, len(sentence_lengths)),
+            warnings=_document_warnings(document, self.pipeline.config.max_sentences),
+        )

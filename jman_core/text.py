@@ -1,0 +1,265 @@
+"""Text pipeline: HTML to plain text, sentence splitting, word-level tokenisation with character spans."""
+
+from __future__ import annotations
+
+import html
+import re
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from tokenizers import Tokenizer, normalizers, pre_tokenizers
+from tokenizers.models import WordLevel
+from tokenizers.trainers import WordLevelTrainer
+
+from .config import TextConfig
+from .errors import ConfigError
+
+PAD_TOKEN = "<pad>"
+UNKNOWN_TOKEN = "<unk>"
+PAD_ID = 0
+UNKNOWN_ID = 1
+# Sentences past max_sentences are unread; this many are still returned (to show them as unread),
+# the rest of a very long text is only counted.
+UNREAD_SENTENCES_KEPT = 20
+UNREAD_TITLE_TOKENS_KEPT = 50
+
+_BLOCK_TAGS = {
+    "p", "br", "div", "li", "ul", "ol", "pre", "blockquote", "hr", "tr", "table",
+    "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "dd", "dt",
+}
+_SKIPPED_TAGS = {"script", "style", "head", "title"}
+_HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?/?>")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+_SENTENCE_PUNCTUATION = re.compile(r"[.!?。！？]")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class _TextCollector(HTMLParser):
+    """Collects the text of an HTML fragment, with a line break at every block element."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in _SKIPPED_TAGS:
+            self.skip_depth += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIPPED_TAGS:
+            self.skip_depth = max(0, self.skip_depth - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip_depth:
+            self.parts.append(data)
+
+
+def looks_like_html(text: str) -> bool:
+    return bool(_HTML_TAG.search(text))
+
+
+def to_plain_text(text: str | None) -> str:
+    """HTML (or plain text) to tidy plain text: tags removed, entities decoded, blank runs collapsed.
+
+    Plain text that merely contains '<' (maths such as `a < b`) is left alone apart from entities.
+    """
+    if not text:
+        return ""
+    if looks_like_html(text):
+        collector = _TextCollector()
+        collector.feed(text)
+        collector.close()
+        text = "".join(collector.parts)
+    else:
+        text = html.unescape(text)
+    text = _CONTROL.sub(" ", text)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return "\n".join(line for line in lines if line)
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of `text`: split at line breaks and at . ! ? followed by space."""
+    spans: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n]+", text):
+        start = line.start()
+        for boundary in _SENTENCE_END.finditer(line.group()):
+            end = line.start() + boundary.start()
+            if end > start:
+                spans.append((start, end))
+            start = line.start() + boundary.end()
+        if line.end() > start:
+            spans.append((start, line.end()))
+    return [(start, end) for start, end in spans if text[start:end].strip()]
+
+
+@dataclass
+class Token:
+    """One word as the model saw it; `start`/`end` index the plain text it came from."""
+
+    text: str
+    start: int
+    end: int
+    token_id: int
+    known: bool
+    read: bool
+
+
+@dataclass
+class Segment:
+    """The title or one sentence: its span in the plain text and its tokens (`read` = within the limits)."""
+
+    start: int
+    end: int
+    tokens: list[Token] = field(default_factory=list)
+    read: bool = True
+
+    def read_ids(self) -> list[int]:
+        return [token.token_id for token in self.tokens if token.read]
+
+
+@dataclass
+class EncodedDocument:
+    """A document as the model reads it, with everything the app needs to draw it."""
+
+    title_text: str
+    content_text: str
+    title: Segment
+    sentences: list[Segment]
+    omitted_sentences: int = 0  # unread sentences beyond those kept in `sentences`, only counted
+
+    def title_ids(self) -> list[int]:
+        return self.title.read_ids()
+
+    def sentence_ids(self) -> list[list[int]]:
+        return [sentence.read_ids() for sentence in self.sentences if sentence.read]
+
+    @property
+    def read_sentences(self) -> list[Segment]:
+        return [sentence for sentence in self.sentences if sentence.read]
+
+
+class TextPipeline:
+    """Word-level tokenizer (Hugging Face `tokenizers`) plus the paper's sentence and length limits."""
+
+    def __init__(self, tokenizer: Tokenizer, config: TextConfig):
+        self.tokenizer = tokenizer
+        self.config = config
+        self.vocabulary: dict[str, int] = tokenizer.get_vocab()
+        self.id_to_word: list[str] = [""] * len(self.vocabulary)
+        for word, index in self.vocabulary.items():
+            self.id_to_word[index] = word
+        if self.vocabulary.get(PAD_TOKEN) != PAD_ID or self.vocabulary.get(UNKNOWN_TOKEN) != UNKNOWN_ID:
+            raise ConfigError("The tokenizer must map <pad> to 0 and <unk> to 1.")
+
+    # ---- building and saving -------------------------------------------------------------------
+    @staticmethod
+    def _empty_tokenizer(config: TextConfig) -> Tokenizer:
+        tokenizer = Tokenizer(WordLevel(unk_token=UNKNOWN_TOKEN))
+        steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if config.lowercase else [])
+        tokenizer.normalizer = normalizers.Sequence(steps)
+        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+        return tokenizer
+
+    @classmethod
+    def build(cls, texts: Iterable[str], config: TextConfig) -> "TextPipeline":
+        """Learns the vocabulary from plain training texts (words seen at least min_word_frequency times)."""
+        tokenizer = cls._empty_tokenizer(config)
+        trainer = WordLevelTrainer(
+            vocab_size=config.max_vocabulary_size,
+            min_frequency=config.min_word_frequency,
+            special_tokens=[PAD_TOKEN, UNKNOWN_TOKEN],
+            show_progress=False,
+        )
+        tokenizer.train_from_iterator(texts, trainer=trainer)
+        return cls(tokenizer, config)
+
+    def to_json(self) -> str:
+        return self.tokenizer.to_str()
+
+    @classmethod
+    def from_json(cls, tokenizer_json: str, config: TextConfig) -> "TextPipeline":
+        return cls(Tokenizer.from_str(tokenizer_json), config)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    def words(self, text: str) -> list[str]:
+        """Normalised words of a plain text (what word2vec is trained on)."""
+        normalised = self.tokenizer.normalizer.normalize_str(text)
+        return [word for word, _ in self.tokenizer.pre_tokenizer.pre_tokenize_str(normalised)]
+
+    # ---- encoding ------------------------------------------------------------------------------
+    def _content_groups(self, content: str, starts: Sequence[int]) -> list[list[int]]:
+        """Groups token positions into sentences; unpunctuated long text is cut into fixed-length chunks."""
+        chunk = self.config.chunk_tokens or self.config.max_sentence_tokens
+        groups: list[list[int]] = []
+        for sentence_start, sentence_end in split_sentences(content):
+            first = bisect_right(starts, sentence_start - 1)
+            last = bisect_right(starts, sentence_end - 1)
+            positions = list(range(first, last))
+            if not positions:
+                continue
+            unpunctuated = not _SENTENCE_PUNCTUATION.search(content[sentence_start:sentence_end])
+            if unpunctuated and len(positions) > self.config.max_sentence_tokens:
+                groups.extend(positions[index:index + chunk] for index in range(0, len(positions), chunk))
+            else:
+                groups.append(positions)
+        return groups
+
+    def _encode_text(self, text: str):
+        return self.tokenizer.encode(text, add_special_tokens=False) if text else None
+
+    def encode_ids(self, title: str, content: str) -> tuple[list[int], list[list[int]]]:
+        """Fast path for training: (title ids, ids per sentence), already cut to the configured limits.
+
+        `title` and `content` must already be plain text (see `to_plain_text`).
+        """
+        limit_words = self.config.max_sentence_tokens
+        title_encoding = self._encode_text(title)
+        title_ids = title_encoding.ids[: self.config.max_title_tokens] if title_encoding else []
+        content_encoding = self._encode_text(content)
+        if content_encoding is None:
+            return title_ids, []
+        ids = content_encoding.ids
+        starts = [start for start, _ in content_encoding.offsets]
+        groups = self._content_groups(content, starts)[: self.config.max_sentences]
+        return title_ids, [[ids[position] for position in group[:limit_words]] for group in groups]
+
+    def _tokens(self, text: str, encoding, positions: Iterable[int], limit: int, read: bool) -> list[Token]:
+        tokens = []
+        for rank, position in enumerate(positions):
+            start, end = encoding.offsets[position]
+            token_id = encoding.ids[position]
+            tokens.append(Token(text[start:end], start, end, token_id, token_id != UNKNOWN_ID, read and rank < limit))
+        return tokens
+
+    def encode(self, title: str | None, content: str | None) -> EncodedDocument:
+        """Full encoding of raw title and content (HTML accepted) with every token's span and status."""
+        title_text, content_text = to_plain_text(title), to_plain_text(content)
+        title_encoding = self._encode_text(title_text)
+        title_length = len(title_encoding.ids) if title_encoding else 0
+        title_positions = range(min(title_length, self.config.max_title_tokens + UNREAD_TITLE_TOKENS_KEPT))
+        title_tokens = self._tokens(title_text, title_encoding, title_positions, self.config.max_title_tokens, True)
+        title_segment = Segment(0, len(title_text), title_tokens, True)
+        sentences: list[Segment] = []
+        omitted = 0
+        content_encoding = self._encode_text(content_text)
+        if content_encoding is not None:
+            starts = [start for start, _ in content_encoding.offsets]
+            groups = self._content_groups(content_text, starts)
+            kept = self.config.max_sentences + UNREAD_SENTENCES_KEPT
+            omitted = max(0, len(groups) - kept)
+            for index, group in enumerate(groups[:kept]):
+                read = index < self.config.max_sentences
+                tokens = self._tokens(content_text, content_encoding, group, self.config.max_sentence_tokens, read)
+                sentences.append(Segment(tokens[0].start, tokens[-1].end, tokens, read))
+        return EncodedDocument(title_text, content_text, title_segment, sentences, omitted)

@@ -1,0 +1,333 @@
+"""fit(...): the paper's schedule with callbacks; CPU, CUDA with bf16 autocast, and DDP under torchrun."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import TrainingConfig
+from .errors import ConfigError
+from .losses import joint_loss
+from .metrics import tune_threshold
+from .model import JMAN
+from .text import PAD_ID
+
+
+@dataclass
+class EncodedDataset:
+    """Token ids padded to the configured limits and multi-hot labels, all as numpy arrays."""
+
+    title_ids: np.ndarray  # (N, T) int32
+    sentence_ids: np.ndarray  # (N, S, W) int32
+    labels: np.ndarray  # (N, L) float32
+
+    def __len__(self) -> int:
+        return len(self.title_ids)
+
+
+def pad_documents(encoded: list[tuple[list[int], list[list[int]]]], title_length: int, sentences: int, words: int):
+    """[(title ids, sentence ids)] -> title (N, T) and sentence (N, S, W) int32 arrays padded with 0."""
+    titles = np.full((len(encoded), max(title_length, 1)), PAD_ID, dtype=np.int32)
+    contents = np.full((len(encoded), max(sentences, 1), max(words, 1)), PAD_ID, dtype=np.int32)
+    for row, (title_ids, sentence_ids) in enumerate(encoded):
+        titles[row, : len(title_ids)] = title_ids[:title_length]
+        for index, ids in enumerate(sentence_ids[:sentences]):
+            contents[row, index, : len(ids)] = ids[:words]
+    return titles, contents
+
+
+@dataclass
+class Batch:
+    title_ids: torch.Tensor  # (B, T)
+    title_mask: torch.Tensor  # (B, T)
+    sentence_ids: torch.Tensor  # (B, S, W)
+    word_mask: torch.Tensor  # (B, S, W)
+    labels: torch.Tensor  # (B, L)
+
+    def inputs(self) -> tuple[torch.Tensor, ...]:
+        return self.title_ids, self.title_mask, self.sentence_ids, self.word_mask
+
+
+def make_batch(title_ids: np.ndarray, sentence_ids: np.ndarray, labels: np.ndarray, device: torch.device) -> Batch:
+    """Trims the padding to the longest title, sentence count and sentence of this batch."""
+    title_length = max(int((title_ids != PAD_ID).sum(1).max(initial=0)), 1)
+    word_present = sentence_ids != PAD_ID  # (B, S, W)
+    sentence_count = max(int(word_present.any(-1).sum(1).max(initial=0)), 1)
+    word_count = max(int(word_present.sum(-1).max(initial=0)), 1)
+    titles = torch.from_numpy(title_ids[:, :title_length].astype(np.int64)).to(device)
+    contents = torch.from_numpy(sentence_ids[:, :sentence_count, :word_count].astype(np.int64)).to(device)
+    return Batch(titles, titles != PAD_ID, contents, contents != PAD_ID, torch.from_numpy(labels).to(device))
+
+
+def iterate_batches(dataset: EncodedDataset, indices: np.ndarray, batch_size: int, device: torch.device) -> Iterator[Batch]:
+    """Every index once, in order; the last, smaller batch is kept (the original code dropped it)."""
+    for start in range(0, len(indices), batch_size):
+        chosen = indices[start:start + batch_size]
+        yield make_batch(dataset.title_ids[chosen], dataset.sentence_ids[chosen], dataset.labels[chosen], device)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available. Use --device cpu or auto.")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return torch.device(name)
+
+
+def distributed_world() -> tuple[int, int]:
+    """(rank, world size); starts the process group when launched by torchrun with several processes."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return 0, 1
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+    return torch.distributed.get_rank(), world_size
+
+
+def autocast_for(device: torch.device):
+    """bf16 mixed precision on CUDA; full precision on the CPU."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass
+class Progress:
+    """Sent to `on_progress` after every training step."""
+
+    epoch: int
+    step: int
+    steps: int
+    loss: float
+    learning_rate: float
+    elapsed_seconds: float
+
+
+@dataclass
+class EpochRecord:
+    """One line of the per-epoch log."""
+
+    epoch: int
+    train_loss: float
+    validation_loss: float
+    validation_f1: float
+    threshold: float
+    learning_rate: float
+    seconds: float
+    documents_per_second: float
+    best: bool = False
+
+
+@dataclass
+class Callbacks:
+    """How a caller (command line, app) follows and steers training; fit itself never prints."""
+
+    on_progress: Callable[[Progress], None] | None = None
+    on_epoch_end: Callable[[EpochRecord], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+
+
+@dataclass
+class FitResult:
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    threshold: float
+    history: list[EpochRecord] = field(default_factory=list)
+    stopped_because: str = "finished"
+    training_seconds: float = 0.0
+
+
+@dataclass
+class SemanticMatrices:
+    """Label relation matrices for the regularisers of equation 6 (L, L)."""
+
+    similarity: torch.Tensor | None = None
+    subsumption: torch.Tensor | None = None
+
+
+def predict_scores(model: nn.Module, dataset: EncodedDataset, batch_size: int, device: torch.device) -> tuple[np.ndarray, float]:
+    """Sigmoid scores (N, L) in dataset order and the mean cross-entropy loss over the documents."""
+    model.eval()
+    scores, total_loss = [], 0.0
+    with torch.inference_mode(), autocast_for(device):
+        for batch in iterate_batches(dataset, np.arange(len(dataset)), batch_size, device):
+            logits = model(*batch.inputs()).logits
+            total_loss += float(joint_loss(logits, batch.labels)) * len(batch.labels)
+            scores.append(torch.sigmoid(logits).float().cpu().numpy())
+    return np.concatenate(scores), total_loss / max(len(dataset), 1)
+
+
+def _make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    """Adam with L2 on weight matrices (not biases), as the original l2_lambda penalty."""
+    decayed = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    others = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decayed, "weight_decay": config.l2}, {"params": others, "weight_decay": 0.0}]
+    return torch.optim.Adam(groups, lr=config.learning_rate)
+
+
+def _shard(indices: np.ndarray, rank: int, world_size: int) -> np.ndarray:
+    """Equal-length shard per process (padded by repetition) so every process runs the same steps."""
+    if world_size == 1:
+        return indices
+    per_process = math.ceil(len(indices) / world_size)
+    padded = np.resize(indices, per_process * world_size)
+    return padded[rank::world_size]
+
+
+@dataclass
+class _State:
+    """What a resume needs: kept on disk after every epoch."""
+
+    epoch: int = 0
+    learning_rate: float = 0.0
+    previous_validation_loss: float = math.inf
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    threshold: float = 0.5
+    best_state: dict | None = None
+    history: list[EpochRecord] = field(default_factory=list)
+
+
+def _save_resume(path: Path, model: nn.Module, optimizer, state: _State) -> None:
+    payload = {
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "best_state": state.best_state,
+        "scalars": {k: v for k, v in asdict(state).items() if k not in ("best_state", "history")},
+        "history": [asdict(record) for record in state.history],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(payload, temporary)
+    os.replace(temporary, path)
+
+
+def _load_resume(path: Path, model: nn.Module, optimizer) -> _State:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    state = _State(**payload["scalars"], best_state=payload["best_state"])
+    state.history = [EpochRecord(**record) for record in payload["history"]]
+    return state
+
+
+def _train_epoch(model, optimizer, dataset, indices, config, device, epoch, callbacks, semantics, started):
+    """One pass over `indices`; returns (mean loss, documents seen, stopped early?)."""
+    model.train()
+    steps = math.ceil(len(indices) / config.batch_size)
+    total, seen = 0.0, 0
+    learning_rate = optimizer.param_groups[0]["lr"]
+    for step, batch in enumerate(iterate_batches(dataset, indices, config.batch_size, device), start=1):
+        if callbacks.should_stop and callbacks.should_stop():
+            return total / max(seen, 1), seen, True
+        optimizer.zero_grad(set_to_none=True)
+        with autocast_for(device):
+            logits = model(*batch.inputs()).logits
+        loss = joint_loss(logits, batch.labels, semantics.similarity, semantics.subsumption,
+                          config.lambda_sim, config.lambda_sub)
+        loss.backward()
+        if config.max_grad_norm:
+            nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        total += float(loss.detach()) * len(batch.labels)
+        seen += len(batch.labels)
+        if callbacks.on_progress:
+            callbacks.on_progress(Progress(epoch, step, steps, total / seen, learning_rate, time.monotonic() - started))
+    return total / max(seen, 1), seen, False
+
+
+def fit(
+    model: JMAN,
+    train: EncodedDataset,
+    validation: EncodedDataset,
+    config: TrainingConfig,
+    callbacks: Callbacks | None = None,
+    semantics: SemanticMatrices | None = None,
+    resume_path: str | Path | None = None,
+) -> FitResult:
+    """Trains `model`, halving the learning rate when validation loss rises and stopping below early_stop_lr.
+
+    The best epoch is chosen by `config.selection_metric` on the validation part; its decision threshold
+    is tuned there to maximise example-based F1. Ctrl-C or `should_stop()` ends training with the best
+    model so far. With `resume_path`, training state is saved after every epoch and picked up if present.
+    """
+    callbacks = callbacks or Callbacks()
+    semantics = semantics or SemanticMatrices()
+    device = resolve_device(config.device)
+    rank, world_size = distributed_world()
+    model.to(device)
+    semantics = SemanticMatrices(*(m.to(device) if m is not None else None for m in (semantics.similarity, semantics.subsumption)))
+    optimizer = _make_optimizer(model, config)
+    state = _State(learning_rate=config.learning_rate)
+    resume_file = Path(resume_path) if resume_path else None
+    if resume_file and resume_file.exists():
+        state = _load_resume(resume_file, model, optimizer)
+    wrapped = nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
+    started = time.monotonic() - sum(record.seconds for record in state.history)
+    stopped_because = "finished: reached num_epochs"
+    try:
+        while state.epoch < config.num_epochs:
+            stopped_because = _run_epoch(wrapped, model, optimizer, train, validation, config, device,
+                                         rank, world_size, callbacks, semantics, state, started)
+            if rank == 0 and resume_file:
+                _save_resume(resume_file, model, optimizer, state)
+            if stopped_because:
+                break
+            stopped_because = "finished: reached num_epochs"
+    except KeyboardInterrupt:
+        stopped_because = "interrupted (Ctrl-C): kept the best model so far"
+    best_state = state.best_state if state.best_state is not None else _cpu_state(model)
+    return FitResult(best_state, state.best_epoch, state.threshold, state.history, stopped_because,
+                     time.monotonic() - started)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+
+
+def _run_epoch(wrapped, model, optimizer, train, validation, config, device, rank, world_size,
+               callbacks, semantics, state, started) -> str:
+    """Trains and validates one epoch, updates `state`; returns why to stop, or '' to go on."""
+    epoch_started = time.monotonic()
+    torch.manual_seed(config.seed + state.epoch)
+    order = np.random.default_rng(config.seed + state.epoch).permutation(len(train))
+    indices = _shard(order, rank, world_size)
+    train_loss, seen, interrupted = _train_epoch(wrapped, optimizer, train, indices, config, device,
+                                                 state.epoch + 1, callbacks, semantics, started)
+    if interrupted and state.best_state is not None:
+        return "stopped on request: kept the best model so far"
+    scores, validation_loss = predict_scores(model, validation, config.batch_size, device)
+    threshold, validation_f1 = tune_threshold(validation.labels, scores)
+    score = validation_f1 if config.selection_metric == "f1" else -validation_loss
+    is_best = score > state.best_score
+    if is_best:
+        state.best_score, state.best_epoch, state.threshold = score, state.epoch + 1, float(threshold)
+        state.best_state = _cpu_state(model)
+    seconds = time.monotonic() - epoch_started
+    record = EpochRecord(state.epoch + 1, train_loss, validation_loss, float(validation_f1), float(threshold),
+                         state.learning_rate, seconds, seen * world_size / max(seconds, 1e-9), is_best)
+    state.history.append(record)
+    state.epoch += 1
+    if validation_loss > state.previous_validation_loss:
+        state.learning_rate *= config.lr_decay
+        for group in optimizer.param_groups:
+            group["lr"] = state.learning_rate
+    state.previous_validation_loss = validation_loss
+    if callbacks.on_epoch_end:
+        callbacks.on_epoch_end(record)
+    if interrupted:
+        return "stopped on request: kept the best model so far"
+    if state.learning_rate < config.early_stop_lr:
+        return f"early stop: learning rate {state.learning_rate:.2g} fell below {config.early_stop_lr:g}"
+    return ""
+
