@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -164,9 +165,11 @@ def command_train(arguments: argparse.Namespace) -> int:
     config = build_config(file_values, _flag_values(arguments))
     output = Path(arguments.output or f"checkpoints/{Path(arguments.data).name.split('.')[0]}-{config.model.variation}")
     documents = read_documents(arguments.data, config.data)
-    printer = _ProgressPrinter(arguments.quiet)
-    callbacks = Callbacks(on_progress=printer.on_progress, on_epoch_end=printer.on_epoch_end)
-    print(f"Read {len(documents):,} documents from {arguments.data}.", file=sys.stderr)
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only the first process reports
+    printer = _ProgressPrinter(arguments.quiet or not main_process)
+    callbacks = Callbacks(on_progress=printer.on_progress, on_epoch_end=printer.on_epoch_end if main_process else None)
+    if main_process:
+        print(f"Read {len(documents):,} documents from {arguments.data}.", file=sys.stderr)
     folds = range(config.data.kfold) if config.data.kfold > 1 else [config.data.fold]
     results = []
     for fold in folds:
@@ -176,7 +179,8 @@ def command_train(arguments: argparse.Namespace) -> int:
         fold_output = output if len(folds) == 1 else output.parent / f"{output.name}-fold{fold}"
         results.append(train_documents(documents, fold_config, fold_output, callbacks, Path(arguments.data).name,
                                        arguments.log, arguments.resume))
-    _report_training(results, output)
+    if main_process:
+        _report_training(results, output)
     return 0
 
 

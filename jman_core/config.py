@@ -63,7 +63,9 @@ class DataConfig:
 class ModelConfig:
     """Hyper-parameters of the network only (section IV-B: hidden 100, dropout 0.5, embeddings 100)."""
 
-    variation: str = "JMAN"
+    # JMAN-s until the label-semantics regularisers (Sim/Sub matrices) are wired into training;
+    # "JMAN" is accepted and, without those matrices, trains the same network with L_CE only.
+    variation: str = "JMAN-s"
     embedding_dim: int = 100
     hidden_size: int = 100
     dropout: float = 0.5

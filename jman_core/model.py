@@ -45,10 +45,12 @@ class Attention(nn.Module):
     it is the title representation c_t (the title-guided attention).
     """
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, guided: bool = False):
         super().__init__()
         self.projection = nn.Linear(size, size)
-        self.context_vector = nn.Parameter(torch.empty(size).uniform_(-0.1, 0.1))
+        # A guided attention takes its query from the caller and has no learned vector (an unused
+        # parameter would also stall DistributedDataParallel).
+        self.context_vector = None if guided else nn.Parameter(torch.empty(size).uniform_(-0.1, 0.1))
 
     def forward(
         self, hidden: torch.Tensor, mask: torch.Tensor, query: torch.Tensor | None = None
@@ -96,22 +98,22 @@ class JMAN(nn.Module):
         if parts["use_original"]:
             self.original_attention = Attention(size)
         if parts["use_title_guided"]:
-            self.title_guided_attention = Attention(size)
+            self.title_guided_attention = Attention(size, guided=True)
         used = sum(parts[name] for name in ("use_title", "use_title_guided", "use_original"))
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(used * size, config.num_labels)
 
-    def encode_title(self, title_ids: torch.Tensor, title_mask: torch.Tensor):
-        """title_ids (B, T) -> c_t (B, 2H), title word attention (B, T)."""
-        hidden = self.title_encoder(self.embedding(title_ids), title_mask)  # (B, T, 2H)
+    def encode_title(self, title_embedded: torch.Tensor, title_mask: torch.Tensor):
+        """title_embedded (B, T, E) -> c_t (B, 2H), title word attention (B, T)."""
+        hidden = self.title_encoder(title_embedded, title_mask)  # (B, T, 2H)
         return self.title_attention(hidden, title_mask)
 
-    def encode_sentences(self, sentence_ids: torch.Tensor, word_mask: torch.Tensor):
-        """sentence_ids (B, S, W) -> sentence hidden states (B, S, 2H), word attention (B, S, W)."""
-        batch, sentences, words = sentence_ids.shape
-        flat_ids = sentence_ids.reshape(batch * sentences, words)  # (B*S, W)
+    def encode_sentences(self, sentence_embedded: torch.Tensor, word_mask: torch.Tensor):
+        """sentence_embedded (B, S, W, E) -> sentence hidden states (B, S, 2H), word attention (B, S, W)."""
+        batch, sentences, words = word_mask.shape
+        flat_embedded = sentence_embedded.reshape(batch * sentences, words, -1)  # (B*S, W, E)
         flat_mask = word_mask.reshape(batch * sentences, words)
-        hidden = self.word_encoder(self.embedding(flat_ids), flat_mask)  # (B*S, W, 2H)
+        hidden = self.word_encoder(flat_embedded, flat_mask)  # (B*S, W, 2H)
         sentence_vectors, word_weights = self.word_attention(hidden, flat_mask)  # (B*S, 2H), (B*S, W)
         sentence_vectors = sentence_vectors.reshape(batch, sentences, -1).to(hidden.dtype)  # (B, S, 2H)
         sentence_mask = word_mask.any(dim=-1)  # (B, S)
@@ -124,17 +126,25 @@ class JMAN(nn.Module):
         title_mask: torch.Tensor,
         sentence_ids: torch.Tensor,
         word_mask: torch.Tensor,
+        embedded: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> JMANOutput:
-        """title_ids (B, T), title_mask (B, T), sentence_ids (B, S, W), word_mask (B, S, W) -> JMANOutput."""
+        """title_ids (B, T), title_mask (B, T), sentence_ids (B, S, W), word_mask (B, S, W) -> JMANOutput.
+
+        `embedded` = (title (B, T, E), sentences (B, S, W, E)) replaces the embedding lookup, so callers
+        can take gradients with respect to the word vectors (per-tag evidence).
+        """
         parts = self.config.parts
+        if embedded is None:
+            embedded = (self.embedding(title_ids), self.embedding(sentence_ids))
+        title_embedded, sentence_embedded = embedded
         pieces: list[torch.Tensor] = []
         title_vector = title_weights = word_weights = original_weights = guided_weights = None
         if self.uses_title_encoder:
-            title_vector, title_weights = self.encode_title(title_ids, title_mask)  # (B, 2H), (B, T)
+            title_vector, title_weights = self.encode_title(title_embedded, title_mask)  # (B, 2H), (B, T)
             if parts["use_title"]:
                 pieces.append(title_vector)
         if self.uses_content:
-            sentence_hidden, sentence_mask, word_weights = self.encode_sentences(sentence_ids, word_mask)
+            sentence_hidden, sentence_mask, word_weights = self.encode_sentences(sentence_embedded, word_mask)
             if parts["use_title_guided"]:
                 guided_vector, guided_weights = self.title_guided_attention(
                     sentence_hidden, sentence_mask, query=title_vector

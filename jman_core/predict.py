@@ -54,6 +54,21 @@ class Explanation:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class TagEvidence:
+    """How much each read word and sentence pushed one tag's score up (positive) or down (negative).
+
+    Gradient x input on the word vectors: for word i, sum_e (d logit / d x_ie) * x_ie. A sentence's
+    evidence is the sum over its words. Aligned like `Explanation`.
+    """
+
+    label: str
+    score: float
+    title_word_evidence: list[float]
+    sentence_word_evidence: list[list[float]]
+    sentence_evidence: list[float]
+
+
 def _select(scores: np.ndarray, labels: Sequence[str], threshold: float, top_k: int | None) -> Prediction:
     order = np.argsort(-scores, kind="stable")
     tags = []
@@ -161,3 +176,34 @@ class Predictor:
             title_guided_sentence_attention=trimmed(output.title_guided_sentence_attention, len(sentence_lengths)),
             warnings=_document_warnings(document, self.pipeline.config.max_sentences),
         )
+
+    def tag_evidence(self, title: str | None, content: str | None, label: str) -> TagEvidence:
+        """Per-word and per-sentence evidence for one label (gradient x input; see TagEvidence)."""
+        if label not in self.labels:
+            raise DocumentError(f"The model has no tag {label!r}; it knows {len(self.labels)} tags.")
+        document = self._encode(title, content)
+        encoded = [(document.title_ids(), document.sentence_ids())]
+        config = self.pipeline.config
+        titles, contents = pad_documents(encoded, config.max_title_tokens, config.max_sentences, config.max_sentence_tokens)
+        batch = make_batch(titles, contents, np.zeros((1, len(self.labels)), np.float32), self.device)
+        with torch.enable_grad():
+            title_vectors = self.model.embedding(batch.title_ids).detach().requires_grad_(True)  # (1, T, E)
+            sentence_vectors = self.model.embedding(batch.sentence_ids).detach().requires_grad_(True)  # (1, S, W, E)
+            output = self.model(*batch.inputs(), embedded=(title_vectors, sentence_vectors))
+            logit = output.logits[0, self.labels.index(label)]
+            # autograd.grad leaves the parameters' .grad untouched, so concurrent calls do not interfere
+            title_gradient, sentence_gradient = torch.autograd.grad(logit, (title_vectors, sentence_vectors), allow_unused=True)
+        title_values = _gradient_times_input(title_gradient, title_vectors)[0]  # (T,)
+        word_values = _gradient_times_input(sentence_gradient, sentence_vectors)[0]  # (S, W)
+        title_count = len(encoded[0][0])
+        lengths = [len(ids) for ids in encoded[0][1]]
+        words = [word_values[row, :length].tolist() for row, length in enumerate(lengths)]
+        return TagEvidence(label, float(torch.sigmoid(logit.detach())), title_values[:title_count].tolist(), words,
+                           [float(sum(row)) for row in words])
+
+
+def _gradient_times_input(gradient: torch.Tensor | None, vectors: torch.Tensor) -> torch.Tensor:
+    """(…, E) gradient and vectors -> (…) evidence; zeros where the variation does not read the input."""
+    if gradient is None:
+        return torch.zeros(vectors.shape[:-1])
+    return (gradient * vectors).sum(-1).detach().float().cpu()
