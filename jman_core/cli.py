@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from .config import VARIATIONS, build_config, load_config_file
+from .config import VARIATIONS, ExperimentConfig, build_config, load_config_file, to_dict
 from .errors import JmanError
 
 DESCRIPTION = """\
@@ -39,7 +39,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
     "device": ("training.device", str, "auto, cpu or cuda (bf16 mixed precision on cuda)"),
     "selection_metric": ("training.selection_metric", str, "pick the best epoch by validation 'f1' or 'loss'"),
     "embeddings": ("training.embeddings", str, "'word2vec' (trained on your data), 'random', or a word2vec file"),
-    "cache_dir": ("training.cache_dir", str, "where trained word2vec vectors are cached (default ~/.cache/jman)"),
+    "cache_dir": ("training.cache_dir", str, "where trained word2vec vectors are cached ('' means ~/.cache/jman)"),
     "split": ("data.split", str, "'random' (seeded fractions) or 'canonical' (Stack Exchange ids: test id%%10==0, validation id%%10==1)"),
     "test_fraction": ("data.test_fraction", float, "share of documents held out for testing (random split)"),
     "validation_fraction": ("data.validation_fraction", float, "share of documents for validation (random split)"),
@@ -49,11 +49,14 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
     "content_column": ("data.content_column", str, "column holding the content (abstract/body also accepted)"),
     "tags_column": ("data.tags_column", str, "column holding the tags"),
     "id_column": ("data.id_column", str, "column holding the document id"),
-    "tag_separator": ("data.tag_separator", str, "separator of tags in CSV/TSV (default: a space)"),
+    "tag_separator": ("data.tag_separator", str, "separator of tags in CSV/TSV (' ' splits on any whitespace)"),
     "max_title_tokens": ("text.max_title_tokens", int, "title words read"),
     "max_sentences": ("text.max_sentences", int, "content sentences read"),
     "max_sentence_tokens": ("text.max_sentence_tokens", int, "words read per sentence"),
     "min_word_frequency": ("text.min_word_frequency", int, "words seen fewer times become <unk>"),
+    "max_vocabulary_size": ("text.max_vocabulary_size", int, "keep at most this many words"),
+    "chunk_tokens": ("text.chunk_tokens", int, "cut text without sentence punctuation into chunks of this many words (0: max_sentence_tokens)"),
+    "word2vec_epochs": ("training.word2vec_epochs", int, "passes of word2vec over the training documents"),
 }
 
 
@@ -64,8 +67,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_train(commands) -> None:
     parser = commands.add_parser("train", help="train a model on tagged documents and save a checkpoint",
-                                 description="Train JMAN on a CSV, TSV, JSONL, zip or JMAN-text file of tagged documents.",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 description="Train JMAN on a CSV, TSV, JSONL, zip or JMAN-text file of tagged documents.")
     parser.add_argument("--data", required=True, help="dataset file (columns title, content, tags by default)")
     parser.add_argument("--output", help="checkpoint folder to write (default: checkpoints/<data name>-<variation>)")
     parser.add_argument("--config", help="JSON or YAML file with sections text, data, model, training (flags win)")
@@ -73,8 +75,12 @@ def _add_train(commands) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of the same --output")
     parser.add_argument("--keep_tags_as_is", action="store_true", help="do not normalise tags (case, spaces, hyphens)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    for name, (_, kind, text) in TRAIN_FLAGS.items():
-        parser.add_argument(f"--{name}", type=kind, help=text)
+    defaults = to_dict(ExperimentConfig())
+    for name, (path, kind, text) in TRAIN_FLAGS.items():
+        section, key = path.split(".")
+        default = defaults[section][key]
+        shown = repr(default) if isinstance(default, str) else default
+        parser.add_argument(f"--{name}", type=kind, metavar=kind.__name__.upper(), help=f"{text} (default: {shown})")
 
 
 def _add_checkpoint_commands(commands) -> None:

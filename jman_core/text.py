@@ -30,7 +30,13 @@ _BLOCK_TAGS = {
     "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "dd", "dt",
 }
 _SKIPPED_TAGS = {"script", "style", "head", "title"}
-_HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?/?>")
+# Text counts as HTML only with a closing tag or a void element of real HTML, so that plain text such as
+# `List<String>` or `a<b and c>d` is not mistaken for markup.
+_HTML_NAMES = (
+    "p|div|span|a|b|i|u|em|strong|code|pre|blockquote|ul|ol|li|h[1-6]|table|thead|tbody|tr|td|th|sup|sub"
+    "|html|body|head|section|article|dl|dd|dt|strike|s|del|kbd|script|style|title"
+)
+_HTML_TAG = re.compile(rf"</({_HTML_NAMES})\s*>|<(br|hr|img|p)(\s[^<>]*)?/?>", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 _SENTENCE_PUNCTUATION = re.compile(r"[.!?。！？]")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
@@ -215,8 +221,17 @@ class TextPipeline:
                 groups.append(positions)
         return groups
 
-    def _encode_text(self, text: str):
-        return self.tokenizer.encode(text, add_special_tokens=False) if text else None
+    def _encode_text(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """(ids, character offsets) of a plain text.
+
+        Text that spells "<pad>" is matched as that special token by `tokenizers`; id 0 would punch a
+        hole in the masks, so it becomes <unk>. The lists are read once: each read of `encoding.ids`
+        copies the whole document.
+        """
+        if not text:
+            return [], []
+        encoding = self.tokenizer.encode(text, add_special_tokens=False)
+        return [token_id or UNKNOWN_ID for token_id in encoding.ids], encoding.offsets
 
     def encode_ids(self, title: str, content: str) -> tuple[list[int], list[list[int]]]:
         """Fast path for training: (title ids, ids per sentence), already cut to the configured limits.
@@ -224,42 +239,41 @@ class TextPipeline:
         `title` and `content` must already be plain text (see `to_plain_text`).
         """
         limit_words = self.config.max_sentence_tokens
-        title_encoding = self._encode_text(title)
-        title_ids = title_encoding.ids[: self.config.max_title_tokens] if title_encoding else []
-        content_encoding = self._encode_text(content)
-        if content_encoding is None:
+        title_ids = self._encode_text(title)[0][: self.config.max_title_tokens]
+        ids, offsets = self._encode_text(content)
+        if not ids:
             return title_ids, []
-        ids = content_encoding.ids
-        starts = [start for start, _ in content_encoding.offsets]
+        starts = [start for start, _ in offsets]
         groups = self._content_groups(content, starts)[: self.config.max_sentences]
         return title_ids, [[ids[position] for position in group[:limit_words]] for group in groups]
 
-    def _tokens(self, text: str, encoding, positions: Iterable[int], limit: int, read: bool) -> list[Token]:
+    def _tokens(self, text: str, encoded: tuple[list[int], list[tuple[int, int]]], positions: Iterable[int],
+                limit: int, read: bool) -> list[Token]:
+        ids, offsets = encoded
         tokens = []
         for rank, position in enumerate(positions):
-            start, end = encoding.offsets[position]
-            token_id = encoding.ids[position]
+            start, end = offsets[position]
+            token_id = ids[position]
             tokens.append(Token(text[start:end], start, end, token_id, token_id != UNKNOWN_ID, read and rank < limit))
         return tokens
 
     def encode(self, title: str | None, content: str | None) -> EncodedDocument:
         """Full encoding of raw title and content (HTML accepted) with every token's span and status."""
         title_text, content_text = to_plain_text(title), to_plain_text(content)
-        title_encoding = self._encode_text(title_text)
-        title_length = len(title_encoding.ids) if title_encoding else 0
-        title_positions = range(min(title_length, self.config.max_title_tokens + UNREAD_TITLE_TOKENS_KEPT))
-        title_tokens = self._tokens(title_text, title_encoding, title_positions, self.config.max_title_tokens, True)
+        title_encoded = self._encode_text(title_text)
+        title_positions = range(min(len(title_encoded[0]), self.config.max_title_tokens + UNREAD_TITLE_TOKENS_KEPT))
+        title_tokens = self._tokens(title_text, title_encoded, title_positions, self.config.max_title_tokens, True)
         title_segment = Segment(0, len(title_text), title_tokens, True)
         sentences: list[Segment] = []
         omitted = 0
-        content_encoding = self._encode_text(content_text)
-        if content_encoding is not None:
-            starts = [start for start, _ in content_encoding.offsets]
+        content_encoded = self._encode_text(content_text)
+        if content_encoded[0]:
+            starts = [start for start, _ in content_encoded[1]]
             groups = self._content_groups(content_text, starts)
             kept = self.config.max_sentences + UNREAD_SENTENCES_KEPT
             omitted = max(0, len(groups) - kept)
             for index, group in enumerate(groups[:kept]):
                 read = index < self.config.max_sentences
-                tokens = self._tokens(content_text, content_encoding, group, self.config.max_sentence_tokens, read)
+                tokens = self._tokens(content_text, content_encoded, group, self.config.max_sentence_tokens, read)
                 sentences.append(Segment(tokens[0].start, tokens[-1].end, tokens, read))
         return EncodedDocument(title_text, content_text, title_segment, sentences, omitted)

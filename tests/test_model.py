@@ -1,0 +1,292 @@
+"""Tests for jman_core.model: shapes, masked attention, variations, padding invariance, embeddings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jman_core.config import VARIATIONS, ModelConfig
+from jman_core.model import JMAN, JMANOutput, build_model, masked_softmax
+
+VOCABULARY_SIZE = 30
+NUM_LABELS = 7
+
+# (title ids, sentence ids) with ids in 2..29; title words 2..9 and content words 10..29 never overlap,
+# so the embedding gradients show which part of the document a variation reads.
+DOCUMENTS = [
+    ([2, 3, 4], [[10, 11, 12], [13, 14], [15, 16, 17, 18]]),
+    ([], [[19, 20], [21]]),  # empty title
+    ([5, 6], []),  # empty content
+    ([7], [[22]]),
+    ([8, 9, 2, 3, 4], [[23, 24, 25, 26, 27], [28], [29, 10], [11, 12, 13]]),
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    # Tiny tensors: a thread pool only adds contention (a forward pass took 0.7 s instead of 3 ms on a busy CPU).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_config(variation: str = "JMAN") -> ModelConfig:
+    return ModelConfig(
+        variation=variation, vocabulary_size=VOCABULARY_SIZE, num_labels=NUM_LABELS, hidden_size=8, embedding_dim=6
+    )
+
+
+def make_model(variation: str = "JMAN", seed: int = 0) -> JMAN:
+    torch.manual_seed(seed)
+    return build_model(make_config(variation)).eval()
+
+
+def pad_inputs(documents, title_length=None, sentences=None, words=None):
+    """Right-pads [(title ids, sentence ids)] into (B, T), (B, T), (B, S, W), (B, S, W) tensors."""
+    title_length = title_length or max([1, *(len(title) for title, _ in documents)])
+    sentences = sentences or max([1, *(len(content) for _, content in documents)])
+    words = words or max([1, *(len(ids) for _, content in documents for ids in content)])
+    title_ids = torch.zeros(len(documents), title_length, dtype=torch.long)
+    sentence_ids = torch.zeros(len(documents), sentences, words, dtype=torch.long)
+    for row, (title, content) in enumerate(documents):
+        title_ids[row, : len(title)] = torch.tensor(title, dtype=torch.long)
+        for index, ids in enumerate(content):
+            sentence_ids[row, index, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return title_ids, title_ids != 0, sentence_ids, sentence_ids != 0
+
+
+def attentions(output: JMANOutput) -> dict[str, torch.Tensor | None]:
+    return {
+        "title_word_attention": output.title_word_attention,
+        "sentence_word_attention": output.sentence_word_attention,
+        "original_sentence_attention": output.original_sentence_attention,
+        "title_guided_sentence_attention": output.title_guided_sentence_attention,
+    }
+
+
+def masks_for(inputs) -> dict[str, torch.Tensor]:
+    _, title_mask, _, word_mask = inputs
+    sentence_mask = word_mask.any(-1)
+    return {
+        "title_word_attention": title_mask,
+        "sentence_word_attention": word_mask,
+        "original_sentence_attention": sentence_mask,
+        "title_guided_sentence_attention": sentence_mask,
+    }
+
+
+def expected_present(variation: str) -> dict[str, bool]:
+    parts = VARIATIONS[variation]
+    return {
+        # The title is encoded when it is a part of the document or the query of the title-guided attention.
+        "title_word_attention": parts["use_title"] or parts["use_title_guided"],
+        "sentence_word_attention": parts["use_title_guided"] or parts["use_original"],
+        "original_sentence_attention": parts["use_original"],
+        "title_guided_sentence_attention": parts["use_title_guided"],
+    }
+
+
+# ---- masked_softmax -----------------------------------------------------------------------------------
+
+def test_masked_softmax_is_zero_on_padding_and_on_empty_rows():
+    scores = torch.tensor([[1.0, 2.0, 3.0], [5.0, -1.0, 100.0], [0.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, False, False], [False, False, False]])
+    weights = masked_softmax(scores, mask)
+    expected_first = torch.softmax(torch.tensor([1.0, 2.0]), dim=0)
+    torch.testing.assert_close(weights[0, :2], expected_first)
+    assert weights[0, 2] == 0 and weights[1, 0] == 1 and (weights[1, 1:] == 0).all()
+    assert (weights[2] == 0).all()
+    assert torch.isfinite(weights).all()
+
+
+# ---- shapes and presence of each attention ------------------------------------------------------------
+
+@pytest.mark.parametrize("variation", list(VARIATIONS))
+def test_output_shapes_and_missing_parts(variation):
+    model = make_model(variation)
+    inputs = pad_inputs(DOCUMENTS)
+    batch, title_length = inputs[0].shape
+    _, sentences, words = inputs[2].shape
+    with torch.no_grad():
+        output = model(*inputs)
+    assert output.logits.shape == (batch, NUM_LABELS)
+    shapes = {
+        "title_word_attention": (batch, title_length),
+        "sentence_word_attention": (batch, sentences, words),
+        "original_sentence_attention": (batch, sentences),
+        "title_guided_sentence_attention": (batch, sentences),
+    }
+    present = expected_present(variation)
+    for name, weights in attentions(output).items():
+        if present[name]:
+            assert weights is not None, name
+            assert weights.shape == shapes[name], name
+        else:
+            assert weights is None, name
+
+
+def test_variations_leave_out_the_expected_parts():
+    # Spelled out for the two variations the paper's ablation talks about most.
+    with torch.no_grad():
+        title_only = make_model("JMAN-s+t-only")(*pad_inputs(DOCUMENTS))
+        original_only = make_model("JMAN-s+att-only")(*pad_inputs(DOCUMENTS))
+    assert title_only.title_word_attention is not None
+    assert title_only.sentence_word_attention is None
+    assert title_only.original_sentence_attention is None
+    assert title_only.title_guided_sentence_attention is None
+    assert original_only.title_word_attention is None
+    assert original_only.title_guided_sentence_attention is None
+    assert original_only.original_sentence_attention is not None
+    assert original_only.sentence_word_attention is not None
+
+
+@pytest.mark.parametrize("variation", list(VARIATIONS))
+def test_classifier_reads_one_block_per_used_part(variation):
+    parts = VARIATIONS[variation]
+    used = parts["use_title"] + parts["use_title_guided"] + parts["use_original"]
+    assert make_model(variation).classifier.in_features == used * 2 * 8
+
+
+# ---- masked attention: sums to 1 on real positions, exactly 0 on padding ------------------------------
+
+@pytest.mark.parametrize("variation", list(VARIATIONS))
+@pytest.mark.parametrize("train_mode", [False, True])
+def test_attention_sums_to_one_on_real_tokens_and_is_zero_on_padding(variation, train_mode):
+    model = make_model(variation).train(train_mode)
+    inputs = pad_inputs(DOCUMENTS, title_length=7, sentences=6, words=8)  # extra padding on every axis
+    with torch.no_grad():
+        output = model(*inputs)
+    assert torch.isfinite(output.logits).all()
+    masks = masks_for(inputs)
+    for name, weights in attentions(output).items():
+        if weights is None:
+            continue
+        mask = masks[name]
+        assert not torch.isnan(weights).any(), name
+        assert (weights[~mask] == 0).all(), name
+        assert (weights >= 0).all(), name
+        sums = weights.sum(-1)
+        has_real = mask.any(-1)
+        torch.testing.assert_close(sums[has_real], torch.ones_like(sums[has_real]), msg=name)
+        assert (weights[~has_real] == 0).all(), name  # fully masked rows are all zero
+
+
+def test_empty_title_and_empty_content_rows():
+    model = make_model("JMAN")
+    inputs = pad_inputs(DOCUMENTS)
+    with torch.no_grad():
+        output = model(*inputs)
+    assert (output.title_word_attention[1] == 0).all()  # document 1 has no title
+    for weights in (output.original_sentence_attention, output.title_guided_sentence_attention):
+        assert (weights[2] == 0).all()  # document 2 has no content
+        torch.testing.assert_close(weights[1].sum(), torch.tensor(1.0))
+    assert (output.sentence_word_attention[2] == 0).all()
+    # With no title the query c_t is zero, so the title-guided attention is uniform over real sentences.
+    torch.testing.assert_close(output.title_guided_sentence_attention[1, :2], torch.tensor([0.5, 0.5]))
+
+
+@pytest.mark.parametrize("variation", list(VARIATIONS))
+def test_every_parameter_gets_a_finite_gradient_with_empty_parts(variation):
+    model = make_model(variation).train()
+    output = model(*pad_inputs(DOCUMENTS, title_length=6, sentences=5, words=6))
+    output.logits.sum().backward()
+    for name, parameter in model.named_parameters():
+        # Every parameter is used (an unused one would stall DistributedDataParallel) and no NaN leaks
+        # out of the fully masked rows.
+        assert parameter.grad is not None, name
+        assert torch.isfinite(parameter.grad).all(), name
+
+
+# ---- padding invariance -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variation", list(VARIATIONS))
+def test_extra_padding_does_not_change_logits(variation):
+    model = make_model(variation)
+    with torch.no_grad():
+        tight = model(*pad_inputs(DOCUMENTS))
+        for padded_shape in [(9, None, None), (None, 7, None), (None, None, 11), (9, 7, 11)]:
+            loose = model(*pad_inputs(DOCUMENTS, *padded_shape))
+            torch.testing.assert_close(loose.logits, tight.logits, atol=1e-5, rtol=0)
+            for name, weights in attentions(tight).items():
+                if weights is None:
+                    continue
+                padded = attentions(loose)[name]
+                region = padded[tuple(slice(0, size) for size in weights.shape)]
+                torch.testing.assert_close(region, weights, atol=1e-5, rtol=0, msg=name)
+                assert padded.sum() == pytest.approx(weights.sum().item(), abs=1e-4)
+
+
+@pytest.mark.parametrize("variation", ["JMAN", "JMAN-s+tg-only"])
+def test_a_document_does_not_depend_on_the_rest_of_its_batch(variation):
+    model = make_model(variation)
+    with torch.no_grad():
+        together = model(*pad_inputs(DOCUMENTS)).logits
+        for row, document in enumerate(DOCUMENTS):
+            alone = model(*pad_inputs([document])).logits
+            torch.testing.assert_close(alone[0], together[row], atol=1e-5, rtol=0)
+
+
+# ---- the title-guided attention ------------------------------------------------------------------------
+
+def test_title_guided_attention_depends_on_the_title_and_original_does_not():
+    model = make_model("JMAN")
+    content = DOCUMENTS[4][1]
+    first = pad_inputs([([2, 3], content), ([4], content)], title_length=3)
+    second = pad_inputs([([5, 6, 7], content), ([8, 9], content)], title_length=3)
+    with torch.no_grad():
+        before, after = model(*first), model(*second)
+    assert not torch.allclose(
+        before.title_guided_sentence_attention, after.title_guided_sentence_attention, atol=1e-4
+    )
+    torch.testing.assert_close(before.original_sentence_attention, after.original_sentence_attention)
+    torch.testing.assert_close(before.sentence_word_attention, after.sentence_word_attention)
+    assert not torch.allclose(before.logits, after.logits)
+
+
+# ---- embeddings and gradients ----------------------------------------------------------------------------
+
+def test_build_model_copies_embedding_weights_and_zeroes_padding_row():
+    torch.manual_seed(0)
+    weights = torch.randn(VOCABULARY_SIZE, 6)
+    original = weights.clone()
+    model = build_model(make_config(), embedding_weights=weights)
+    embedding = model.embedding.weight.detach()
+    assert (embedding[0] == 0).all()
+    torch.testing.assert_close(embedding[1:], original[1:], atol=0, rtol=0)
+    torch.testing.assert_close(weights, original, atol=0, rtol=0)  # the caller's tensor is untouched
+    weights.add_(1.0)
+    torch.testing.assert_close(model.embedding.weight.detach()[1:], original[1:], atol=0, rtol=0)
+
+
+def test_build_model_without_weights_has_zero_padding_row():
+    model = make_model()
+    assert (model.embedding.weight[0] == 0).all()
+
+
+def used_rows(gradient: torch.Tensor) -> set[int]:
+    return {int(row) for row in torch.nonzero(gradient.abs().sum(-1) > 0).flatten()}
+
+
+@pytest.mark.parametrize("variation", list(VARIATIONS))
+def test_gradients_reach_the_embedding_of_the_words_read(variation):
+    model = make_model(variation).train()
+    inputs = pad_inputs(DOCUMENTS, title_length=6)
+    model(*inputs).logits.sum().backward()
+    gradient = model.embedding.weight.grad
+    assert gradient is not None
+    assert (gradient[0] == 0).all()  # padding_idx
+    title_words = {word for title, _ in DOCUMENTS for word in title}
+    content_words = {word for _, content in DOCUMENTS for ids in content for word in ids}
+    # A title that only guides the sentence attention matters only where there are two sentences or more
+    # to weigh (a softmax over one sentence is 1 whatever the query).
+    guiding_title_words = {word for title, content in DOCUMENTS if len(content) >= 2 for word in title}
+    parts = VARIATIONS[variation]
+    expected = set()
+    if parts["use_title"]:
+        expected |= title_words
+    elif parts["use_title_guided"]:
+        expected |= guiding_title_words
+    if parts["use_title_guided"] or parts["use_original"]:
+        expected |= content_words
+    assert used_rows(gradient) == expected
