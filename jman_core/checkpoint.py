@@ -112,6 +112,7 @@ def save_checkpoint(directory: str | Path, model: JMAN, pipeline: TextPipeline, 
     A crash at any point leaves either the old checkpoint or the new one, never a mixture.
     """
     directory = Path(directory)
+    check_output_path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     metadata.created = metadata.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
     metadata.library_versions = metadata.library_versions or library_versions()
@@ -124,7 +125,11 @@ def save_checkpoint(directory: str | Path, model: JMAN, pipeline: TextPipeline, 
         if directory.exists():
             retired = directory.parent / f".{directory.name}.old-{token}"
             os.replace(directory, retired)
-            os.replace(building, directory)
+            try:
+                os.replace(building, directory)
+            except BaseException:
+                os.replace(retired, directory)  # put the previous checkpoint back
+                raise
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.replace(building, directory)
@@ -132,6 +137,25 @@ def save_checkpoint(directory: str | Path, model: JMAN, pipeline: TextPipeline, 
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
     return directory
+
+
+def check_output_path(directory: str | Path) -> None:
+    """Only an earlier checkpoint may be replaced; any other file or folder at the target is left alone."""
+    directory = Path(directory)
+    if not directory.exists() and not directory.is_symlink():
+        return
+    if directory.is_dir():
+        try:
+            marker = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8")).get("format")
+        except (OSError, ValueError, AttributeError):
+            marker = None
+        if marker == FORMAT_NAME:
+            return
+        raise CheckpointError(
+            f"{directory} exists and is not a JMAN checkpoint; it was left untouched. "
+            "Choose another output folder (an earlier checkpoint may be replaced, nothing else)."
+        )
+    raise CheckpointError(f"{directory} is a file; it was left untouched. Choose an output folder path instead.")
 
 
 def _resolve_folder(path: str | Path) -> Path:
@@ -168,7 +192,10 @@ def _read_document(folder: Path) -> dict[str, Any]:
         raise CheckpointError(f"{metadata_file} is corrupt or truncated (not valid JSON). Retrain or restore it.") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{metadata_file} was not written by jman_core (no '{FORMAT_NAME}' format marker).")
-    if document.get("format_version", 0) > FORMAT_VERSION:
+    version = document.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{metadata_file} has an invalid format_version {version!r}; it is corrupt or was edited.")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{folder} uses checkpoint format {document.get('format_version')}, newer than this jman_core "
             f"understands ({FORMAT_VERSION}). Upgrade jman_core."

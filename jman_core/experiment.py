@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointMetadata, save_checkpoint
+from .checkpoint import CheckpointMetadata, check_output_path, save_checkpoint
 from .config import ExperimentConfig
 from .data import Document, Split, build_label_list, filter_labels, fingerprint, read_documents, split_documents
 from .embeddings import embedding_matrix, load_word2vec_file, train_word2vec
@@ -153,6 +153,8 @@ def train_documents(
     `output` None trains and evaluates without saving. Nothing is written to `output` unless training
     produced a model, and then atomically.
     """
+    if output:
+        check_output_path(output)  # refuse a foreign target before hours of training, not after
     torch.manual_seed(config.training.seed)
     prepared = prepare_data(documents, config)
     model_config = replace(config.model, vocabulary_size=prepared.pipeline.vocabulary_size, num_labels=len(prepared.labels))

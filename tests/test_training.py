@@ -1,0 +1,253 @@
+"""Tests for jman_core.training (fit, callbacks, resume, learning-rate schedule) and experiment.prepare_data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_config
+from jman_core.data import Document
+from jman_core.errors import DataError
+from jman_core.experiment import prepare_data, train_documents
+from jman_core.model import build_model
+from jman_core.training import Callbacks, EpochRecord, SemanticMatrices, _make_optimizer, _run_epoch, _State, fit
+
+LOSS_FIELDS = ("epoch", "train_loss", "validation_loss", "validation_f1", "threshold", "learning_rate")
+
+
+@pytest.fixture(scope="module")
+def config(cache_dir):
+    return tiny_config(cache_dir, embeddings="random")
+
+
+@pytest.fixture(scope="module")
+def prepared(documents, config):
+    """Half the synthetic documents: enough for the schedule to show, quick to train on."""
+    return prepare_data(documents[:120], config)
+
+
+@pytest.fixture
+def new_model(prepared, config):
+    """Builds a fresh tiny JMAN; the same `init_seed` gives the same initial weights."""
+
+    def build(init_seed: int = 0):
+        torch.manual_seed(init_seed)
+        model_config = replace(config.model, vocabulary_size=prepared.pipeline.vocabulary_size,
+                               num_labels=len(prepared.labels))
+        return build_model(model_config)
+
+    return build
+
+
+def losses(history: list[EpochRecord]) -> list[tuple]:
+    return [tuple(getattr(record, name) for name in LOSS_FIELDS) for record in history]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Callbacks and logs of the session's training run
+
+
+def test_on_progress_reports_every_step(trained):
+    train_documents_count = trained.result.statistics["train"]
+    steps = math.ceil(train_documents_count / trained.config.training.batch_size)
+    assert len(trained.progress) == 2 * steps
+    for epoch in (1, 2):
+        reports = [progress for progress in trained.progress if progress.epoch == epoch]
+        assert [progress.step for progress in reports] == list(range(1, steps + 1))
+        assert all(progress.steps == steps for progress in reports)
+    assert all(math.isfinite(progress.loss) and progress.loss > 0 for progress in trained.progress)
+    assert trained.progress[0].learning_rate == trained.config.training.learning_rate
+    elapsed = [progress.elapsed_seconds for progress in trained.progress]
+    assert elapsed == sorted(elapsed) and elapsed[0] >= 0
+
+
+def test_on_epoch_end_reports_every_epoch(trained):
+    records = trained.epochs
+    assert [record.epoch for record in records] == [1, 2]
+    assert records == trained.result.history
+    for record in records:
+        assert math.isfinite(record.train_loss) and record.train_loss > 0
+        assert math.isfinite(record.validation_loss) and record.validation_loss > 0
+        assert 0.0 <= record.validation_f1 <= 1.0
+        assert 0.0 < record.threshold < 1.0
+        assert record.seconds >= 0 and record.documents_per_second > 0
+    assert records[0].best  # the first epoch always beats "nothing yet"
+    assert trained.result.stopped_because.startswith("finished")
+    # The checkpoint's threshold is the one tuned at its best epoch: the last that improved.
+    best_epoch = max(record.epoch for record in records if record.best)
+    assert trained.result.threshold == pytest.approx(records[best_epoch - 1].threshold)
+
+
+def test_epoch_log_is_one_json_line_per_epoch(trained):
+    lines = trained.log_path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    records = [json.loads(line) for line in lines]
+    assert [record["epoch"] for record in records] == [1, 2]
+    field_names = {field.name for field in dataclasses.fields(EpochRecord)}
+    for record, expected in zip(records, trained.result.history):
+        assert set(record) == field_names
+        assert EpochRecord(**record) == expected
+
+
+# ----------------------------------------------------------------------------------------------------
+# fit
+
+
+def test_should_stop_ends_training_with_a_best_state(prepared, config, new_model):
+    model = new_model()
+    requested = []
+    callbacks = Callbacks(on_epoch_end=lambda record: requested.append(record.epoch),
+                          should_stop=lambda: bool(requested))
+    result = fit(model, prepared.train, prepared.validation, replace(config.training, num_epochs=5), callbacks)
+    assert len(result.history) == 1
+    assert "stopped on request" in result.stopped_because
+    assert result.best_epoch == 1
+    assert set(result.best_state) == set(model.state_dict())
+
+
+def test_should_stop_at_once_still_returns_a_model(prepared, config, new_model):
+    model = new_model()
+    result = fit(model, prepared.train, prepared.validation, replace(config.training, num_epochs=5),
+                 Callbacks(should_stop=lambda: True))
+    assert "stopped on request" in result.stopped_because
+    assert len(result.history) <= 1
+    assert result.best_state is not None and set(result.best_state) == set(model.state_dict())
+
+
+def test_same_seed_is_reproducible_and_another_seed_differs(prepared, config, new_model):
+    training = replace(config.training, num_epochs=2, seed=3)
+    first = fit(new_model(), prepared.train, prepared.validation, training)
+    second = fit(new_model(), prepared.train, prepared.validation, training)
+    other = fit(new_model(), prepared.train, prepared.validation, replace(training, seed=4))
+    assert losses(first.history) == losses(second.history)
+    for name, tensor in first.best_state.items():
+        assert torch.equal(tensor, second.best_state[name]), name
+    assert [record.train_loss for record in other.history] != [record.train_loss for record in first.history]
+
+
+def test_train_documents_is_reproducible(trained, documents):
+    again = train_documents(documents, trained.config, output=None)
+    assert again.checkpoint is None
+    assert losses(again.history) == losses(trained.result.history)
+    assert again.threshold == trained.result.threshold
+
+
+def test_resume_continues_from_the_next_epoch(prepared, config, new_model, tmp_path):
+    resume_path = tmp_path / "run.resume.pt"
+    one_epoch = fit(new_model(), prepared.train, prepared.validation, replace(config.training, num_epochs=1),
+                    resume_path=resume_path)
+    assert resume_path.exists() and len(one_epoch.history) == 1
+
+    seen = []
+    resumed = fit(new_model(init_seed=99), prepared.train, prepared.validation,
+                  replace(config.training, num_epochs=2), Callbacks(on_epoch_end=seen.append),
+                  resume_path=resume_path)
+    assert [record.epoch for record in resumed.history] == [1, 2]
+    assert resumed.history[0] == one_epoch.history[0]
+    assert [record.epoch for record in seen] == [2]  # epoch 1 was not trained again
+
+    straight = fit(new_model(), prepared.train, prepared.validation, replace(config.training, num_epochs=2))
+    assert losses(resumed.history) == losses(straight.history)
+    assert resumed.best_epoch == straight.best_epoch and resumed.threshold == straight.threshold
+
+
+def test_resume_of_a_finished_run_trains_nothing(prepared, config, new_model, tmp_path):
+    resume_path = tmp_path / "run.resume.pt"
+    training = replace(config.training, num_epochs=1)
+    first = fit(new_model(), prepared.train, prepared.validation, training, resume_path=resume_path)
+    progress = []
+    again = fit(new_model(), prepared.train, prepared.validation, training, Callbacks(on_progress=progress.append),
+                resume_path=resume_path)
+    assert progress == []
+    assert again.history == first.history and again.best_epoch == first.best_epoch
+
+
+def run_one_epoch(model, prepared, training, previous_validation_loss):
+    optimizer = _make_optimizer(model, training)
+    state = _State(learning_rate=training.learning_rate, previous_validation_loss=previous_validation_loss)
+    reason = _run_epoch(model, model, optimizer, prepared.train, prepared.validation, training, torch.device("cpu"),
+                        0, 1, Callbacks(), SemanticMatrices(), state, time.monotonic())
+    return state, optimizer, reason
+
+
+def test_learning_rate_halves_when_validation_loss_rises(prepared, config, new_model):
+    training = replace(config.training, learning_rate=0.01, lr_decay=0.5, early_stop_lr=1e-6)
+    # A previous validation loss of 0 means this epoch's (positive) loss is a rise.
+    state, optimizer, reason = run_one_epoch(new_model(), prepared, training, previous_validation_loss=0.0)
+    assert reason == ""
+    assert state.history[-1].learning_rate == pytest.approx(0.01)  # the rate this epoch trained with
+    assert state.learning_rate == pytest.approx(0.005)
+    assert all(group["lr"] == pytest.approx(0.005) for group in optimizer.param_groups)
+    assert state.previous_validation_loss == state.history[-1].validation_loss
+
+
+def test_learning_rate_stays_when_validation_loss_falls(prepared, config, new_model):
+    training = replace(config.training, learning_rate=0.01, lr_decay=0.5)
+    state, optimizer, reason = run_one_epoch(new_model(), prepared, training, previous_validation_loss=math.inf)
+    assert reason == ""
+    assert state.learning_rate == pytest.approx(0.01)
+    assert all(group["lr"] == pytest.approx(0.01) for group in optimizer.param_groups)
+
+
+def test_early_stop_when_learning_rate_falls_below_the_limit(prepared, config, new_model):
+    training = replace(config.training, learning_rate=0.01, lr_decay=0.5, early_stop_lr=0.006)
+    state, _, reason = run_one_epoch(new_model(), prepared, training, previous_validation_loss=0.0)
+    assert reason.startswith("early stop")
+    assert state.learning_rate < training.early_stop_lr
+
+
+def test_learning_rate_sequence_follows_validation_loss(prepared, config, new_model):
+    """With a large learning rate the validation loss bounces; every rise must halve the rate."""
+    training = replace(config.training, learning_rate=0.3, lr_decay=0.5, num_epochs=4, early_stop_lr=1e-9)
+    history = fit(new_model(), prepared.train, prepared.validation, training).history
+    rates = [record.learning_rate for record in history]
+    assert rates[0] == pytest.approx(0.3)
+    assert rates == sorted(rates, reverse=True)
+    halvings = 0
+    for index in range(1, len(history)):
+        rose = index >= 2 and history[index - 1].validation_loss > history[index - 2].validation_loss
+        expected = rates[index - 1] * (0.5 if rose else 1.0)
+        assert rates[index] == pytest.approx(expected), (index, rates)
+        halvings += rose
+    assert halvings >= 1, "the scenario never raised the validation loss; pick another learning rate"
+
+
+# ----------------------------------------------------------------------------------------------------
+# prepare_data
+
+
+def test_prepare_data_drops_and_counts_documents_without_kept_labels(documents, config):
+    rare = [Document(f"r{n}", f"Rare question {n}", "Some content here.", [f"rare-tag-{n}"]) for n in range(15)]
+    mixed = [Document(f"m{n}", "Bread oven", "Knead the dough.", ["cooking", f"odd-tag-{n}"]) for n in range(5)]
+    prepared = prepare_data(list(documents) + rare + mixed, config)
+    statistics = prepared.statistics
+    assert statistics["dropped_without_label"] == 15
+    assert sum(statistics["dropped_by_part"].values()) == 15
+    assert statistics["train"] + statistics["validation"] + statistics["test"] == len(documents) + 5
+    assert not any(label.startswith(("rare-tag", "odd-tag")) for label in prepared.labels)
+    kept = prepared.split.train + prepared.split.validation + prepared.split.test
+    assert all(document.tags and set(document.tags) <= set(prepared.labels) for document in kept)
+    assert sum(document.id.startswith("m") for document in kept) == 5
+    assert len(prepared.train) == statistics["train"]
+    assert prepared.train.labels.shape == (statistics["train"], len(prepared.labels))
+    assert np.all(prepared.train.labels.sum(1) >= 1)
+
+
+def test_label_counts_respect_min_label_count(prepared, config):
+    assert len(prepared.labels) == len(prepared.label_counts) == prepared.statistics["labels"]
+    assert all(count >= config.data.min_label_count for count in prepared.label_counts)
+    assert prepared.label_counts == sorted(prepared.label_counts, reverse=True)
+
+
+def test_no_label_left_is_a_data_error(documents, config):
+    strict = replace(config, data=replace(config.data, min_label_count=10_000))
+    with pytest.raises(DataError, match="No tag is used at least 10000 times") as error:
+        prepare_data(documents, strict)
+    assert "min_label_count" in str(error.value)
