@@ -256,8 +256,25 @@ def model_card(metadata: CheckpointMetadata) -> str:
         f"- Training: {metadata.epochs} epochs (best {metadata.best_epoch}), {metadata.training_seconds / 60:.1f} min; "
         f"{metadata.stopped_because}",
     ]
+    lines.extend(_semantics_lines(metadata))
     for split in ("test", "validation"):
         if metadata.metrics.get(split):
             lines.append(f"- {split.capitalize()} metrics at the tuned threshold: {_metric_line(metadata.metrics[split])}")
     lines.append(f"- Created {metadata.created} with {', '.join(f'{k} {v}' for k, v in metadata.library_versions.items())}")
     return "\n".join(lines) + "\n"
+
+
+def _semantics_lines(metadata: CheckpointMetadata) -> list[str]:
+    training, statistics = metadata.training_config, metadata.statistics
+    if not (training.lambda_sim or training.lambda_sub):
+        return ["- Semantic regularisers: off (binary cross-entropy only)"]
+    parts = [f"lambda_sim {training.lambda_sim:g} ({statistics.get('similarity_pairs', 0)} similar label pairs)"]
+    subsumption = statistics.get("subsumption") or {}
+    parts.append(f"lambda_sub {training.lambda_sub:g} ({subsumption.get('pairs', 0)} subsumption pairs, "
+                 f"{subsumption.get('source', 'none')})")
+    lines = ["- Semantic regularisers: " + "; ".join(parts)]
+    if training.dynamic_sem:
+        lines.append(f"- Dynamic semantics (JMANd): Sim and Sub learned during training; about "
+                     f"{statistics.get('dynamic_sem_memory_mb', '?')} MB for them, their gradients and Adam's moments "
+                     f"(grows with labels squared)")
+    return lines

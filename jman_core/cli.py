@@ -30,6 +30,10 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
     "embedding_dim": ("model.embedding_dim", int, "word embedding size"),
     "hidden_size": ("model.hidden_size", int, "GRU hidden units per direction"),
     "dropout": ("model.dropout", float, "dropout before the output layer"),
+    "lambda_sim": ("training.lambda_sim", float, "weight of the similarity regulariser L_sim (None: 1e-3 for JMAN, 0 for JMAN-s...)"),
+    "lambda_sub": ("training.lambda_sub", float, "weight of the subsumption regulariser L_sub (None: 1e-2 for JMAN, 0 for JMAN-s...)"),
+    "similarity_threshold": ("training.similarity_threshold", float, "label similarities below this count as 0"),
+    "knowledge_base": ("training.knowledge_base", str, "CSV of hyponym,hypernym[,true|false] pairs for Sub ('' infers Sub from the tags)"),
     "learning_rate": ("training.learning_rate", float, "Adam's initial learning rate"),
     "batch_size": ("training.batch_size", int, "documents per step"),
     "num_epochs": ("training.num_epochs", int, "at most this many epochs"),
@@ -74,6 +78,8 @@ def _add_train(commands) -> None:
     parser.add_argument("--log", help="append one JSON line per epoch to this file")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of the same --output")
     parser.add_argument("--keep_tags_as_is", action="store_true", help="do not normalise tags (case, spaces, hyphens)")
+    parser.add_argument("--dynamic_sem", action="store_true", help="JMANd: learn Sim and Sub during training (memory grows with labels squared)")
+    parser.add_argument("--dynamic_sem_l2", action="store_true", help="L2-normalise the rows of the learnable Sim and Sub")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     defaults = to_dict(ExperimentConfig())
     for name, (path, kind, text) in TRAIN_FLAGS.items():
@@ -124,6 +130,9 @@ def _flag_values(arguments: argparse.Namespace) -> dict[str, Any]:
             values.setdefault(section, {})[key] = value
     if arguments.keep_tags_as_is:
         values.setdefault("data", {})["normalise_tags"] = False
+    for flag in ("dynamic_sem", "dynamic_sem_l2"):
+        if getattr(arguments, flag):
+            values.setdefault("training", {})[flag] = True
     return values
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,11 @@ VARIATIONS: dict[str, dict[str, bool]] = {
     "JMAN-s+tg-only": dict(use_title=False, use_title_guided=True, use_original=False, semantic_losses=False),
     "JMAN-s+att-only": dict(use_title=False, use_title_guided=False, use_original=True, semantic_losses=False),
 }
+
+
+# The paper tunes lambda_sim in {1e-1 .. 1e-6} and lambda_sub in {1e+1 .. 1e-4} (footnote 5) but does not
+# print the chosen values; these sit inside those ranges for our loss scale (summed over labels).
+SEMANTIC_LAMBDAS = {"lambda_sim": 1e-3, "lambda_sub": 1e-2}
 
 
 @dataclass
@@ -63,8 +69,7 @@ class DataConfig:
 class ModelConfig:
     """Hyper-parameters of the network only (section IV-B: hidden 100, dropout 0.5, embeddings 100)."""
 
-    # JMAN-s until the label-semantics regularisers (Sim/Sub matrices) are wired into training;
-    # "JMAN" is accepted and, without those matrices, trains the same network with L_CE only.
+    # JMAN-s by default: the shipped models are JMAN-s; "JMAN" adds the Sim/Sub regularisers.
     variation: str = "JMAN-s"
     embedding_dim: int = 100
     hidden_size: int = 100
@@ -100,8 +105,16 @@ class TrainingConfig:
     embeddings: str = "word2vec"  # "word2vec", "random", or a path to a word2vec file
     word2vec_epochs: int = 5
     cache_dir: str = ""
-    lambda_sim: float = 0.0
-    lambda_sub: float = 0.0
+    # Weights of L_sim and L_sub (equation 4). None: the default of the variation, SEMANTIC_LAMBDAS for
+    # "JMAN" and 0 for every "-s" variation.
+    lambda_sim: float | None = None
+    lambda_sub: float | None = None
+    similarity_threshold: float = 0.0  # Sim entries below this become 0 (sparser Sim)
+    knowledge_base: str = ""  # CSV of hyponym,hypernym[,true|false]; empty: Sub inferred from the training tags
+    subsumption_min_confidence: float = 0.6
+    subsumption_min_support: int = 5
+    dynamic_sem: bool = False  # JMANd: Sim and Sub learnable, initialised from the static ones
+    dynamic_sem_l2: bool = False  # L2-normalise the rows of the learnable Sim and Sub
     max_grad_norm: float = 5.0
 
     def __post_init__(self) -> None:
@@ -128,6 +141,10 @@ Config = TypeVar("Config")
 
 
 def _check_type(section: str, name: str, value: Any, expected: Any) -> Any:
+    if isinstance(expected, types.UnionType):  # `float | None`
+        if value is None:
+            return None
+        expected = next(option for option in typing.get_args(expected) if option is not type(None))
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is bool and not isinstance(value, bool):
@@ -206,3 +223,13 @@ def build_config(file_values: dict[str, Any] | None = None, flag_values: dict[st
     values = merge(values, flag_values or {})
     return from_dict(ExperimentConfig, values)
 
+
+
+def semantic_lambdas(model: ModelConfig, training: TrainingConfig) -> tuple[float, float]:
+    """(lambda_sim, lambda_sub) in force: the given values, else the variation's defaults."""
+    with_semantics = model.parts["semantic_losses"]
+    lambda_sim = training.lambda_sim if training.lambda_sim is not None else (
+        SEMANTIC_LAMBDAS["lambda_sim"] if with_semantics else 0.0)
+    lambda_sub = training.lambda_sub if training.lambda_sub is not None else (
+        SEMANTIC_LAMBDAS["lambda_sub"] if with_semantics else 0.0)
+    return float(lambda_sim), float(lambda_sub)

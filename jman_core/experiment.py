@@ -13,12 +13,14 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointMetadata, check_output_path, save_checkpoint
-from .config import ExperimentConfig
+from .config import ExperimentConfig, TrainingConfig, semantic_lambdas
 from .data import Document, Split, build_label_list, filter_labels, fingerprint, read_documents, split_documents
 from .embeddings import embedding_matrix, load_word2vec_file, train_word2vec
 from .errors import DataError
+from .losses import LabelSemantics
 from .metrics import evaluate
 from .model import build_model
+from .semantics import infer_subsumption, label_similarity, read_knowledge_base, similarity_pairs
 from .text import TextPipeline, to_plain_text
 from .training import Callbacks, EncodedDataset, EpochRecord, fit, pad_documents, predict_scores, resolve_device
 
@@ -119,6 +121,30 @@ def initial_embeddings(prepared: PreparedData, config: ExperimentConfig) -> tupl
     return torch.from_numpy(matrix), f"{source} ({found:,} of {len(matrix):,} words)"
 
 
+def label_semantics(prepared: PreparedData, training: TrainingConfig) -> tuple[LabelSemantics, dict[str, Any]]:
+    """Sim and Sub for the regularisers that are switched on (lambda > 0), and what was found."""
+    similarity = subsumption = None
+    statistics: dict[str, Any] = {}
+    labels = prepared.labels
+    if training.lambda_sim > 0:
+        matrix = label_similarity(prepared.split.train, labels, seed=training.seed, threshold=training.similarity_threshold)
+        similarity = torch.from_numpy(matrix)
+        statistics["similarity_pairs"] = similarity_pairs(matrix)
+    if training.lambda_sub > 0:
+        if training.knowledge_base:
+            matrix, report = read_knowledge_base(training.knowledge_base, labels)
+        else:
+            matrix, report = infer_subsumption(prepared.split.train, labels, training.subsumption_min_confidence,
+                                               training.subsumption_min_support)
+        subsumption = torch.from_numpy(matrix)
+        statistics["subsumption"] = asdict(report)
+    if training.dynamic_sem and (similarity is not None or subsumption is not None):
+        matrices = sum(matrix is not None for matrix in (similarity, subsumption))
+        # each learnable L x L matrix: the values, their gradient and Adam's two moments, in float32
+        statistics["dynamic_sem_memory_mb"] = round(matrices * 4 * 4 * len(labels) ** 2 / 2**20, 1)
+    return LabelSemantics(similarity, subsumption, training.dynamic_sem, training.dynamic_sem_l2), statistics
+
+
 def _epoch_logger(log_path: Path | None, callbacks: Callbacks) -> Callbacks:
     """Wraps on_epoch_end so each epoch is also appended to a JSONL log file."""
     if log_path is None:
@@ -160,18 +186,20 @@ def train_documents(
     model_config = replace(config.model, vocabulary_size=prepared.pipeline.vocabulary_size, num_labels=len(prepared.labels))
     weights, embedding_source = initial_embeddings(prepared, replace(config, model=model_config))
     model = build_model(model_config, weights)
+    training_config = replace(config.training, **dict(zip(("lambda_sim", "lambda_sub"), semantic_lambdas(model_config, config.training))))
+    semantics, semantic_statistics = label_semantics(prepared, training_config)
     resume_path = Path(output).parent / f".{Path(output).name}.resume.pt" if (output and resume) else None
     logged = _epoch_logger(Path(log_path) if log_path else None, callbacks or Callbacks())
-    result = fit(model, prepared.train, prepared.validation, config.training, logged, resume_path=resume_path)
+    result = fit(model, prepared.train, prepared.validation, training_config, logged, semantics, resume_path)
     model.load_state_dict(result.best_state)
     metrics = _final_metrics(model, prepared, config, result.threshold)
-    statistics = {**prepared.statistics, "embeddings": embedding_source}
+    statistics = {**prepared.statistics, "embeddings": embedding_source, **semantic_statistics}
     saved = None
     if output and (result.best_epoch > 0) and _is_main_process():
         metadata = CheckpointMetadata(
             model_config=model_config, text_config=config.text, labels=prepared.labels,
             label_counts=prepared.label_counts, threshold=result.threshold, data_config=config.data,
-            training_config=config.training, metrics=metrics, data_fingerprint=fingerprint(documents),
+            training_config=training_config, metrics=metrics, data_fingerprint=fingerprint(documents),
             data_source=data_source, training_seconds=result.training_seconds, epochs=len(result.history),
             best_epoch=result.best_epoch, stopped_because=result.stopped_because, statistics=statistics,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as functional
+from torch import nn
 
 
 def binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -57,3 +58,28 @@ def joint_loss(
         if lambda_sub and subsumption is not None:
             loss = loss + lambda_sub * subsumption_loss(scores, targets, subsumption)
     return loss
+
+
+class LabelSemantics(nn.Module):
+    """Sim and Sub (L, L) for the regularisers: fixed buffers, or learnable parameters (JMANd, --dynamic_sem).
+
+    With `l2_normalise` each row is scaled to unit L2 norm before use, as the authors' dynamic_sem_l2.
+    """
+
+    def __init__(self, similarity: torch.Tensor | None = None, subsumption: torch.Tensor | None = None,
+                 dynamic: bool = False, l2_normalise: bool = False):
+        super().__init__()
+        self.dynamic = dynamic
+        self.l2_normalise = l2_normalise
+        for name, matrix in (("similarity", similarity), ("subsumption", subsumption)):
+            if matrix is None:
+                setattr(self, name, None)
+            elif dynamic:
+                setattr(self, name, nn.Parameter(matrix.clone().float()))
+            else:
+                self.register_buffer(name, matrix.clone().float())
+
+    def matrices(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if not self.l2_normalise:
+            return self.similarity, self.subsumption
+        return tuple(None if m is None else functional.normalize(m, dim=-1) for m in (self.similarity, self.subsumption))

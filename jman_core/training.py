@@ -16,7 +16,7 @@ from torch import nn
 
 from .config import TrainingConfig
 from .errors import ConfigError
-from .losses import joint_loss
+from .losses import LabelSemantics, joint_loss
 from .metrics import tune_threshold
 from .model import JMAN
 from .text import PAD_ID
@@ -149,14 +149,6 @@ class FitResult:
     training_seconds: float = 0.0
 
 
-@dataclass
-class SemanticMatrices:
-    """Label relation matrices for the regularisers of equation 6 (L, L)."""
-
-    similarity: torch.Tensor | None = None
-    subsumption: torch.Tensor | None = None
-
-
 def predict_scores(model: nn.Module, dataset: EncodedDataset, batch_size: int, device: torch.device) -> tuple[np.ndarray, float]:
     """Sigmoid scores (N, L) in dataset order and the mean cross-entropy loss over the documents."""
     model.eval()
@@ -169,11 +161,14 @@ def predict_scores(model: nn.Module, dataset: EncodedDataset, batch_size: int, d
     return np.concatenate(scores), total_loss / max(len(dataset), 1)
 
 
-def _make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
-    """Adam with L2 on weight matrices (not biases), as the original l2_lambda penalty."""
+def _make_optimizer(model: nn.Module, config: TrainingConfig, semantics: LabelSemantics) -> torch.optim.Optimizer:
+    """Adam with L2 on weight matrices (not biases), as the original l2_lambda penalty; learnable
+    Sim and Sub (dynamic semantics) are trained too, without L2."""
     decayed = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     others = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decayed, "weight_decay": config.l2}, {"params": others, "weight_decay": 0.0}]
+    if list(semantics.parameters()):
+        groups.append({"params": list(semantics.parameters()), "weight_decay": 0.0})
     return torch.optim.Adam(groups, lr=config.learning_rate)
 
 
@@ -233,8 +228,8 @@ def _train_epoch(model, optimizer, dataset, indices, config, device, epoch, call
         optimizer.zero_grad(set_to_none=True)
         with autocast_for(device):
             logits = model(*batch.inputs()).logits
-        loss = joint_loss(logits, batch.labels, semantics.similarity, semantics.subsumption,
-                          config.lambda_sim, config.lambda_sub)
+        similarity, subsumption = semantics.matrices()
+        loss = joint_loss(logits, batch.labels, similarity, subsumption, config.lambda_sim or 0.0, config.lambda_sub or 0.0)
         loss.backward()
         if config.max_grad_norm:
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -252,7 +247,7 @@ def fit(
     validation: EncodedDataset,
     config: TrainingConfig,
     callbacks: Callbacks | None = None,
-    semantics: SemanticMatrices | None = None,
+    semantics: LabelSemantics | None = None,
     resume_path: str | Path | None = None,
 ) -> FitResult:
     """Trains `model`, halving the learning rate when validation loss rises and stopping below early_stop_lr.
@@ -262,12 +257,12 @@ def fit(
     model so far. With `resume_path`, training state is saved after every epoch and picked up if present.
     """
     callbacks = callbacks or Callbacks()
-    semantics = semantics or SemanticMatrices()
+    semantics = semantics or LabelSemantics()
     device = resolve_device(config.device)
     rank, world_size = distributed_world()
     model.to(device)
-    semantics = SemanticMatrices(*(m.to(device) if m is not None else None for m in (semantics.similarity, semantics.subsumption)))
-    optimizer = _make_optimizer(model, config)
+    semantics.to(device)
+    optimizer = _make_optimizer(model, config, semantics)
     state = _State(learning_rate=config.learning_rate)
     resume_file = Path(resume_path) if resume_path else None
     if resume_file and resume_file.exists():

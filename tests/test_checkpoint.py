@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,8 @@ def test_metadata_describes_the_training_run(trained, predictor):
     assert metadata.threshold == pytest.approx(trained.result.threshold)
     assert metadata.model_config.hidden_size == 8 and metadata.model_config.embedding_dim == 8
     assert metadata.model_config.vocabulary_size == predictor.pipeline.vocabulary_size
-    assert metadata.training_config == trained.config.training
+    # the checkpoint records the regulariser weights in force: 0 for the default JMAN-s
+    assert metadata.training_config == replace(trained.config.training, lambda_sim=0.0, lambda_sub=0.0)
     assert metadata.data_source == trained.data_csv.name
     assert len(metadata.data_fingerprint) == 16
     assert metadata.epochs == 2 and 1 <= metadata.best_epoch <= 2

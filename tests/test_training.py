@@ -17,7 +17,8 @@ from jman_core.data import Document
 from jman_core.errors import DataError
 from jman_core.experiment import prepare_data, train_documents
 from jman_core.model import build_model
-from jman_core.training import Callbacks, EpochRecord, SemanticMatrices, _make_optimizer, _run_epoch, _State, fit
+from jman_core.losses import LabelSemantics
+from jman_core.training import Callbacks, EpochRecord, _make_optimizer, _run_epoch, _State, fit
 
 LOSS_FIELDS = ("epoch", "train_loss", "validation_loss", "validation_f1", "threshold", "learning_rate")
 
@@ -170,10 +171,10 @@ def test_resume_of_a_finished_run_trains_nothing(prepared, config, new_model, tm
 
 
 def run_one_epoch(model, prepared, training, previous_validation_loss):
-    optimizer = _make_optimizer(model, training)
+    optimizer = _make_optimizer(model, training, LabelSemantics())
     state = _State(learning_rate=training.learning_rate, previous_validation_loss=previous_validation_loss)
     reason = _run_epoch(model, model, optimizer, prepared.train, prepared.validation, training, torch.device("cpu"),
-                        0, 1, Callbacks(), SemanticMatrices(), state, time.monotonic())
+                        0, 1, Callbacks(), LabelSemantics(), state, time.monotonic())
     return state, optimizer, reason
 
 
