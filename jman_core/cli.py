@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from .config import VARIATIONS, ExperimentConfig, build_config, load_config_file, to_dict
+from .config import BASELINE_NETWORKS, VARIATIONS, ExperimentConfig, build_config, load_config_file, to_dict
 from .errors import JmanError
 
 DESCRIPTION = """\
@@ -22,11 +22,13 @@ Typical use:
   jman info checkpoints/my-model                                   what a model is and how good it is
   jman predict checkpoints/my-model --title "..." --content "..."  suggest tags (JSON out)
   jman evaluate checkpoints/my-model --data questions.csv          the paper's metrics on the test part
+  jman baseline tfidf-lr --data questions.csv                      a non-neural baseline, same split and metrics
 Run `jman COMMAND --help` for each command's options."""
 
 # Flag name -> (config section, type, help). Defaults come from jman_core.config, shown in --help.
 TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
-    "variations": ("model.variation", str, "which JMAN variation to train: " + ", ".join(VARIATIONS)),
+    "variations": ("model.variation", str, "which JMAN variation to train: " + ", ".join(VARIATIONS)
+                   + "; or a baseline network: " + ", ".join(BASELINE_NETWORKS)),
     "embedding_dim": ("model.embedding_dim", int, "word embedding size"),
     "hidden_size": ("model.hidden_size", int, "GRU hidden units per direction"),
     "dropout": ("model.dropout", float, "dropout before the output layer"),
@@ -89,6 +91,42 @@ def _add_train(commands) -> None:
         parser.add_argument(f"--{name}", type=kind, metavar=kind.__name__.upper(), help=f"{text} (default: {shown})")
 
 
+def _add_baseline(commands) -> None:
+    from .baselines import BASELINES
+
+    parser = commands.add_parser(
+        "baseline", help="train and evaluate a non-neural baseline (TF-IDF+LR, SVM, LDA) on the same split",
+        description="Train and evaluate one of the paper's non-neural baselines on the same split, labels and "
+                    "metrics as `jman train` (the neural baselines are `jman train --variations HAN|BiGRU`).")
+    parser.add_argument("model", choices=list(BASELINES), help="which baseline")
+    parser.add_argument("--data", required=True, help="dataset file (columns title, content, tags by default)")
+    parser.add_argument("--config", help="JSON or YAML file with a data section (flags win)")
+    parser.add_argument("--keep_tags_as_is", action="store_true", help="do not normalise tags")
+    defaults = to_dict(ExperimentConfig())
+    for name, (path, kind, text) in TRAIN_FLAGS.items():
+        section, key = path.split(".")
+        if section == "data" or name == "seed":
+            parser.add_argument(f"--{name}", type=kind, metavar=kind.__name__.upper(),
+                                help=f"{text} (default: {defaults[section][key]!r})")
+
+
+def command_baseline(arguments: argparse.Namespace) -> int:
+    from .baselines import run_baseline
+    from .data import read_documents
+
+    file_values = load_config_file(arguments.config) if arguments.config else {}
+    flags = {name: getattr(arguments, name, None) for name in TRAIN_FLAGS}
+    config = build_config(file_values, _flag_values(argparse.Namespace(**flags, keep_tags_as_is=arguments.keep_tags_as_is,
+                                                                       dynamic_sem=False, dynamic_sem_l2=False)))
+    documents = read_documents(arguments.data, config.data)
+    result = run_baseline(arguments.model, documents, config)
+    stats = result.statistics
+    print(f"{arguments.model}: {stats['train']:,} training, {stats['validation']:,} validation, {stats['test']:,} test "
+          f"documents; {stats['labels']} labels; trained in {result.training_seconds:.1f}s; threshold {result.threshold:.2f}")
+    _print_metrics_table(result.metrics)
+    return 0
+
+
 def _add_checkpoint_commands(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="the paper's metrics of a checkpoint on a dataset",
                                    description="Evaluate a checkpoint; prints a row like the paper's Table II.")
@@ -117,6 +155,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jman", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_train(commands)
+    _add_baseline(commands)
     _add_checkpoint_commands(commands)
     return parser
 
@@ -262,7 +301,8 @@ def command_info(arguments: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict, "info": command_info}
+COMMANDS = {"train": command_train, "baseline": command_baseline, "evaluate": command_evaluate,
+            "predict": command_predict, "info": command_info}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,12 @@ VARIATIONS: dict[str, dict[str, bool]] = {
     "JMAN-s+tg-only": dict(use_title=False, use_title_guided=True, use_original=False, semantic_losses=False),
     "JMAN-s+att-only": dict(use_title=False, use_title_guided=False, use_original=True, semantic_losses=False),
 }
+# The paper's neural baselines, in the same framework (title and content read as one document).
+BASELINE_NETWORKS: dict[str, dict[str, bool]] = {
+    "HAN": dict(use_title=False, use_title_guided=False, use_original=True, semantic_losses=False),
+    "BiGRU": dict(use_title=False, use_title_guided=False, use_original=False, semantic_losses=False),
+}
+NETWORKS = {**VARIATIONS, **BASELINE_NETWORKS}
 
 
 # The paper tunes lambda_sim in {1e-1 .. 1e-6} and lambda_sub in {1e+1 .. 1e-4} (footnote 5) but does not
@@ -78,14 +84,14 @@ class ModelConfig:
     num_labels: int = 0
 
     def __post_init__(self) -> None:
-        if self.variation not in VARIATIONS:
+        if self.variation not in NETWORKS:
             raise ConfigError(
-                f"Unknown variation {self.variation!r}. Choose one of: {', '.join(VARIATIONS)}."
+                f"Unknown variation {self.variation!r}. Choose one of: {', '.join(NETWORKS)}."
             )
 
     @property
     def parts(self) -> dict[str, bool]:
-        return VARIATIONS[self.variation]
+        return NETWORKS[self.variation]
 
 
 @dataclass

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
+import numpy as np
+
 from .config import DataConfig
 from .errors import DataError
 
@@ -545,3 +547,12 @@ def dataset_statistics(documents: list[Document], min_label_count: int) -> dict[
         "labels_kept": len(kept),
         "documents_without_kept_label": sum(1 for document in documents if not kept.intersection(document.tags)),
     }
+
+
+def multi_hot(documents: list[Document], labels: list[str]) -> np.ndarray:
+    """(N, L) float32 matrix: 1 where document n carries label l; tags outside `labels` are ignored."""
+    index = {label: position for position, label in enumerate(labels)}
+    matrix = np.zeros((len(documents), len(labels)), dtype=np.float32)
+    for row, document in enumerate(documents):
+        matrix[row, [index[tag] for tag in document.tags if tag in index]] = 1.0
+    return matrix

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from .data import filter_labels, read_documents, split_documents
+from .data import filter_labels, multi_hot, read_documents, split_documents
 from .errors import DataError
 from .metrics import evaluate
 from .predict import Explanation, Prediction, Predictor
@@ -33,10 +32,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, part: str = "t
         raise DataError(f"No document of the {part} part carries a tag this model knows.", path=str(data),
                         fix="check that the dataset uses the model's tags (`jman info` lists them).")
     scores = predictor.predict_proba_batch([(document.title, document.content) for document in kept])
-    index = {label: position for position, label in enumerate(predictor.labels)}
-    truth = np.zeros_like(scores)
-    for row, document in enumerate(kept):
-        truth[row, [index[tag] for tag in document.tags]] = 1.0
+    truth = multi_hot(kept, predictor.labels)
     chosen = predictor.threshold if threshold is None else threshold
     normaliser = float(truth.sum(1).mean())  # the paper's Q: mean labels per document
     return {

@@ -14,7 +14,7 @@ import torch
 
 from .checkpoint import CheckpointMetadata, check_output_path, save_checkpoint
 from .config import ExperimentConfig, TrainingConfig, semantic_lambdas
-from .data import Document, Split, build_label_list, filter_labels, fingerprint, read_documents, split_documents
+from .data import Document, Split, build_label_list, filter_labels, fingerprint, multi_hot, read_documents, split_documents
 from .embeddings import embedding_matrix, load_word2vec_file, train_word2vec
 from .errors import DataError
 from .losses import LabelSemantics
@@ -59,17 +59,12 @@ def encode_dataset(pipeline: TextPipeline, documents: Sequence[Document], labels
     config = pipeline.config
     encoded = [pipeline.encode_ids(document.title, document.content) for document in documents]
     titles, contents = pad_documents(encoded, config.max_title_tokens, config.max_sentences, config.max_sentence_tokens)
-    index = {label: position for position, label in enumerate(labels)}
-    targets = np.zeros((len(documents), len(labels)), dtype=np.float32)
-    for row, document in enumerate(documents):
-        for tag in document.tags:
-            if tag in index:
-                targets[row, index[tag]] = 1.0
-    return EncodedDataset(titles, contents, targets)
+    return EncodedDataset(titles, contents, multi_hot(list(documents), list(labels)))
 
 
-def prepare_data(documents: Sequence[Document], config: ExperimentConfig) -> PreparedData:
-    """Split, keep labels used at least min_label_count times in training, build the vocabulary, encode."""
+def split_and_filter(documents: Sequence[Document], config: ExperimentConfig) -> tuple[Split, list[tuple[str, int]], dict[str, Any]]:
+    """Plain-text documents split as configured, keeping labels used at least min_label_count times in the
+    training part and dropping documents left without one: (split, [(label, count)], statistics)."""
     plain = [_plain(document) for document in documents]
     split = split_documents(plain, config.data, config.training.seed)
     label_list = build_label_list(split.train, config.data.min_label_count)
@@ -90,11 +85,18 @@ def prepare_data(documents: Sequence[Document], config: ExperimentConfig) -> Pre
             fix="give more documents, lower --min_label_count, or raise --validation_fraction.",
         )
     split = Split(parts["train"], parts["validation"], parts["test"])
+    statistics = {"train": len(split.train), "validation": len(split.validation), "test": len(split.test),
+                  "dropped_without_label": sum(dropped.values()), "dropped_by_part": dropped, "labels": len(labels)}
+    return split, label_list, statistics
+
+
+def prepare_data(documents: Sequence[Document], config: ExperimentConfig) -> PreparedData:
+    """Split, keep labels used at least min_label_count times in training, build the vocabulary, encode."""
+    split, label_list, statistics = split_and_filter(documents, config)
+    labels = [label for label, _ in label_list]
     texts = [text for document in split.train for text in (document.title, document.content)]
     pipeline = TextPipeline.build(texts, config.text)
-    statistics = {"train": len(split.train), "validation": len(split.validation), "test": len(split.test),
-                  "dropped_without_label": sum(dropped.values()), "dropped_by_part": dropped,
-                  "labels": len(labels), "vocabulary": pipeline.vocabulary_size}
+    statistics["vocabulary"] = pipeline.vocabulary_size
     return PreparedData(split, labels, [count for _, count in label_list], pipeline,
                         *(encode_dataset(pipeline, getattr(split, name), labels) for name in ("train", "validation", "test")),
                         statistics=statistics)

@@ -66,6 +66,21 @@ class Attention(nn.Module):
         return context, weights
 
 
+def read_sentences(module: nn.Module, sentence_embedded: torch.Tensor, word_mask: torch.Tensor):
+    """The hierarchical reading shared by JMAN and HAN, with `module`'s word_encoder, word_attention and
+    sentence_encoder: sentence_embedded (B, S, W, E), word_mask (B, S, W) -> sentence hidden states
+    (B, S, 2H), sentence mask (B, S), word attention (B, S, W)."""
+    batch, sentences, words = word_mask.shape
+    flat_embedded = sentence_embedded.reshape(batch * sentences, words, -1)  # (B*S, W, E)
+    flat_mask = word_mask.reshape(batch * sentences, words)
+    hidden = module.word_encoder(flat_embedded, flat_mask)  # (B*S, W, 2H)
+    sentence_vectors, word_weights = module.word_attention(hidden, flat_mask)  # (B*S, 2H), (B*S, W)
+    sentence_vectors = sentence_vectors.reshape(batch, sentences, -1).to(hidden.dtype)  # (B, S, 2H)
+    sentence_mask = word_mask.any(dim=-1)  # (B, S)
+    sentence_hidden = module.sentence_encoder(sentence_vectors, sentence_mask)  # (B, S, 2H)
+    return sentence_hidden, sentence_mask, word_weights.reshape(batch, sentences, words)
+
+
 @dataclass
 class JMANOutput:
     """Logits and every attention distribution (None where the variation does not compute it)."""
@@ -110,15 +125,7 @@ class JMAN(nn.Module):
 
     def encode_sentences(self, sentence_embedded: torch.Tensor, word_mask: torch.Tensor):
         """sentence_embedded (B, S, W, E) -> sentence hidden states (B, S, 2H), word attention (B, S, W)."""
-        batch, sentences, words = word_mask.shape
-        flat_embedded = sentence_embedded.reshape(batch * sentences, words, -1)  # (B*S, W, E)
-        flat_mask = word_mask.reshape(batch * sentences, words)
-        hidden = self.word_encoder(flat_embedded, flat_mask)  # (B*S, W, 2H)
-        sentence_vectors, word_weights = self.word_attention(hidden, flat_mask)  # (B*S, 2H), (B*S, W)
-        sentence_vectors = sentence_vectors.reshape(batch, sentences, -1).to(hidden.dtype)  # (B, S, 2H)
-        sentence_mask = word_mask.any(dim=-1)  # (B, S)
-        sentence_hidden = self.sentence_encoder(sentence_vectors, sentence_mask)  # (B, S, 2H)
-        return sentence_hidden, sentence_mask, word_weights.reshape(batch, sentences, words)
+        return read_sentences(self, sentence_embedded, word_mask)
 
     def forward(
         self,
@@ -158,9 +165,86 @@ class JMAN(nn.Module):
         return JMANOutput(logits, title_weights, word_weights, original_weights, guided_weights)
 
 
-def build_model(config: ModelConfig, embedding_weights: torch.Tensor | None = None) -> JMAN:
-    """A JMAN for `config`, its embedding layer initialised from (V, E) weights when given."""
-    model = JMAN(config)
+class HAN(nn.Module):
+    """Baseline: the Hierarchical Attention Network over title + content as one document.
+
+    The title is read as the document's first sentence. In the output, row 0's word attention is the
+    title word attention, and the sentence attention is reported over the content sentences only (the
+    share the title received is left out, so it sums to 1 minus that share).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        size = 2 * config.hidden_size
+        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
+        self.word_encoder = BiGRUEncoder(config.embedding_dim, config.hidden_size)
+        self.word_attention = Attention(size)
+        self.sentence_encoder = BiGRUEncoder(size, config.hidden_size)
+        self.original_attention = Attention(size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(size, config.num_labels)
+
+    def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
+        """Same inputs as JMAN.forward; the title becomes sentence 0 of a (B, 1+S, max(T, W)) document."""
+        if embedded is None:
+            embedded = (self.embedding(title_ids), self.embedding(sentence_ids))
+        title_embedded, sentence_embedded = embedded
+        title_length, words = title_mask.shape[1], word_mask.shape[2]
+        width = max(title_length, words)
+        pad_title = width - title_length
+        pad_words = width - words
+        document = torch.cat([
+            nn.functional.pad(title_embedded, (0, 0, 0, pad_title)).unsqueeze(1),
+            nn.functional.pad(sentence_embedded, (0, 0, 0, pad_words)),
+        ], dim=1)  # (B, 1+S, width, E)
+        mask = torch.cat([
+            nn.functional.pad(title_mask, (0, pad_title)).unsqueeze(1),
+            nn.functional.pad(word_mask, (0, pad_words)),
+        ], dim=1)  # (B, 1+S, width)
+        sentence_hidden, sentence_mask, word_weights = read_sentences(self, document, mask)
+        vector, sentence_weights = self.original_attention(sentence_hidden, sentence_mask)  # (B, 2H), (B, 1+S)
+        logits = self.classifier(self.dropout(vector).to(self.classifier.weight.dtype)).float()
+        return JMANOutput(logits, word_weights[:, 0, :title_length], word_weights[:, 1:, :words],
+                          sentence_weights[:, 1:], None)
+
+
+class BiGRUClassifier(nn.Module):
+    """Baseline: one Bi-GRU over the title and content words as one sequence; the document is the last
+    hidden state of each direction. It has no attention."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
+        self.gru = nn.GRU(config.embedding_dim, config.hidden_size, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
+
+    def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
+        if embedded is None:
+            embedded = (self.embedding(title_ids), self.embedding(sentence_ids))
+        title_embedded, sentence_embedded = embedded
+        batch = title_ids.shape[0]
+        sequence = torch.cat([title_embedded, sentence_embedded.reshape(batch, -1, sentence_embedded.shape[-1])], 1)
+        mask = torch.cat([title_mask, word_mask.reshape(batch, -1)], dim=1)  # (B, T + S*W)
+        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # real words first, in reading order
+        sequence = torch.gather(sequence, 1, order.unsqueeze(-1).expand_as(sequence))  # (B, K, E)
+        lengths = mask.sum(1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(sequence, lengths, batch_first=True, enforce_sorted=False)
+        _, last = self.gru(packed)  # (2, B, H): forward state at the last word, backward at the first
+        vector = torch.cat([last[0], last[1]], dim=-1) * mask.any(1, keepdim=True)  # (B, 2H)
+        logits = self.classifier(self.dropout(vector).to(self.classifier.weight.dtype)).float()
+        return JMANOutput(logits, None, None, None, None)
+
+
+ARCHITECTURES = {"HAN": HAN, "BiGRU": BiGRUClassifier}
+
+
+def build_model(config: ModelConfig, embedding_weights: torch.Tensor | None = None) -> nn.Module:
+    """The network for `config.variation` (a JMAN variation, "HAN" or "BiGRU"), its embedding layer
+    initialised from (V, E) weights when given."""
+    model = ARCHITECTURES.get(config.variation, JMAN)(config)
     if embedding_weights is not None:
         with torch.no_grad():
             model.embedding.weight.copy_(embedding_weights)
