@@ -44,7 +44,7 @@ def test_han_reads_the_title_as_its_first_sentence():
     assert torch.allclose(output.title_word_attention.sum(-1), torch.ones(1))
     assert output.title_word_attention[0, 2] == 0  # padding
     assert torch.allclose(output.sentence_word_attention.sum(-1), torch.ones(1, 2))
-    share = float(output.original_sentence_attention.sum())
+    share = float(output.original_sentence_attention.sum().detach())
     assert 0 < share < 1  # the rest went to the title
     assert output.title_guided_sentence_attention is None
 
