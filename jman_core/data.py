@@ -25,7 +25,7 @@ DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".txt")
 SUPPORTED_EXTENSIONS = DATA_EXTENSIONS + (".zip",)
 # Tried in this order when the configured content column is the default "content" and is absent.
 CONTENT_FALLBACKS = ("abstract", "body")
-SPLIT_CHOICES = ("canonical", "random")
+SPLIT_CHOICES = ("canonical", "random", "predefined")
 # The Stack Exchange bodies reach 22k characters; the csv module's default limit (128 KiB) is too low
 # for some user files, and hitting it would reject a valid file.
 CSV_FIELD_SIZE_LIMIT = 64 * 1024 * 1024
@@ -43,6 +43,7 @@ class Document:
     content: str
     tags: list[str]
     line: int = 0
+    part: str = ""  # "train" or "test" when the source defines its own split (Reuters ModApte), else ""
 
 
 @dataclass
@@ -89,6 +90,8 @@ def read_documents(path: str | Path, config: DataConfig | None = None, require_t
     With `require_tags=False` (documents to annotate) a missing tags column gives documents without tags.
     """
     path = Path(path)
+    if path.is_dir() and any(path.glob("reut2-*.sgm")):
+        return read_reuters(path)
     if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
         raise _unsupported_extension(str(path))
     try:
@@ -420,6 +423,8 @@ def split_documents(documents: list[Document], config: DataConfig, seed: int) ->
         test, rest, validation = _canonical_parts(documents)
     elif config.split == "random":
         test, rest, validation = _random_parts(documents, config, seed)
+    elif config.split == "predefined":
+        test, rest, validation = _predefined_parts(documents, config, seed)
     else:
         raise DataError(
             f"unknown split {config.split!r}.", fix=f"choose one of: {', '.join(SPLIT_CHOICES)}."
@@ -475,6 +480,18 @@ def _random_parts(documents: list[Document], config: DataConfig, seed: int) -> t
     validation_size = round(config.validation_fraction * len(documents))
     rest = order[test_size:]
     return set(order[:test_size]), rest, set(rest[:validation_size])
+
+
+def _predefined_parts(documents: list[Document], config: DataConfig, seed: int) -> tuple[set[int], list[int], set[int]]:
+    """The source's own test part (Document.part == "test"); validation a seeded fraction of the rest."""
+    test = {index for index, document in enumerate(documents) if document.part == "test"}
+    if not test:
+        raise DataError("the predefined split needs documents marked as test; none are.",
+                        fix="use --split random or canonical for this file.")
+    rest = [index for index in range(len(documents)) if index not in test]
+    random.Random(seed).shuffle(rest)
+    validation_size = round(config.validation_fraction * len(rest))
+    return test, sorted(rest), set(rest[:validation_size])
 
 
 def _check_fractions(config: DataConfig) -> None:
@@ -556,3 +573,50 @@ def multi_hot(documents: list[Document], labels: list[str]) -> np.ndarray:
     for row, document in enumerate(documents):
         matrix[row, [index[tag] for tag in document.tags if tag in index]] = 1.0
     return matrix
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reuters-21578 (SGML), ModApte split
+
+_REUTERS_ARTICLE = re.compile(r"<REUTERS([^>]*)>(.*?)</REUTERS>", re.DOTALL)
+_REUTERS_CONTROL = re.compile(r"&#(?:[1-9]|[12][0-9]|3[01]);")
+
+
+def _sgml_field(body: str, name: str) -> str:
+    match = re.search(rf"<{name}>(.*?)</{name}>", body, re.DOTALL)
+    return match.group(1) if match else ""
+
+
+def _reuters_text(text: str) -> str:
+    """Entities decoded, control entities removed, wrapped lines joined (indented lines start paragraphs)."""
+    import html
+
+    text = _REUTERS_CONTROL.sub("", text)
+    text = re.sub(r"\n(?=\s{2,}\S)", "\n\n", text)
+    paragraphs = [" ".join(paragraph.split()) for paragraph in text.split("\n\n")]
+    return html.unescape("\n".join(paragraph for paragraph in paragraphs if paragraph))
+
+
+def read_reuters(folder: str | Path) -> list[Document]:
+    """Reuters-21578's ModApte documents (TOPICS="YES", LEWISSPLIT TRAIN or TEST, at least one topic),
+    with `part` set to "train" or "test" for `split="predefined"`. Files are read as latin-1 (one byte
+    of reut2-017.sgm is not UTF-8)."""
+    folder = Path(folder)
+    files = sorted(folder.glob("reut2-*.sgm"))
+    if not files:
+        raise DataError("no reut2-*.sgm files.", path=str(folder), fix="give the Reuters-21578 folder.")
+    documents = []
+    for file in files:
+        for match in _REUTERS_ARTICLE.finditer(file.read_text(encoding="latin-1")):
+            attributes, body = match.groups()
+            split = re.search(r'LEWISSPLIT="(\w+)"', attributes)
+            if 'TOPICS="YES"' not in attributes or not split or split.group(1) not in ("TRAIN", "TEST"):
+                continue
+            topics = re.findall(r"<D>(.*?)</D>", _sgml_field(body, "TOPICS"))
+            if not topics:
+                continue
+            identifier = re.search(r'NEWID="(\d+)"', attributes)
+            documents.append(Document(identifier.group(1) if identifier else str(len(documents) + 1),
+                                      _reuters_text(_sgml_field(body, "TITLE")), _reuters_text(_sgml_field(body, "BODY")),
+                                      topics, part=split.group(1).lower()))
+    return documents

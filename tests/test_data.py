@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -387,3 +388,66 @@ def test_stack_exchange_cooking() -> None:
     split = split_documents(documents, DataConfig(split="canonical"), seed=0)
     assert abs(len(split.test) / len(documents) - 0.1) < 0.01
     assert len(split.train) + len(split.validation) + len(split.test) == len(documents)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reuters-21578
+
+
+REUTERS_SAMPLE = b"""<!DOCTYPE lewis SYSTEM "lewis.dtd">
+<REUTERS TOPICS="YES" LEWISSPLIT="TRAIN" CGISPLIT="TRAINING-SET" OLDID="1" NEWID="1">
+<TOPICS><D>cocoa</D><D>grain</D></TOPICS>
+<TEXT>&#2;
+<TITLE>BAHIA COCOA &lt;REVIEW&gt;</TITLE>
+<BODY>Showers continued throughout
+the week in the cocoa zone.
+    The dry period means the crop will be late caf\xe9.
+ Reuter
+&#3;</BODY></TEXT>
+</REUTERS>
+<REUTERS TOPICS="YES" LEWISSPLIT="TEST" CGISPLIT="TRAINING-SET" OLDID="2" NEWID="2">
+<TOPICS><D>grain</D></TOPICS>
+<TEXT><TITLE>GRAIN SHIPS</TITLE><BODY>Ships are waiting.</BODY></TEXT>
+</REUTERS>
+<REUTERS TOPICS="NO" LEWISSPLIT="TRAIN" CGISPLIT="TRAINING-SET" OLDID="3" NEWID="3">
+<TOPICS></TOPICS><TEXT><TITLE>NO TOPICS</TITLE><BODY>Skipped.</BODY></TEXT>
+</REUTERS>
+<REUTERS TOPICS="YES" LEWISSPLIT="NOT-USED" CGISPLIT="TRAINING-SET" OLDID="4" NEWID="4">
+<TOPICS><D>earn</D></TOPICS><TEXT><TITLE>UNUSED</TITLE><BODY>Skipped.</BODY></TEXT>
+</REUTERS>
+"""
+
+
+def test_reuters_reader_keeps_modapte_documents(tmp_path):
+    from jman_core.data import read_reuters
+
+    (tmp_path / "reut2-000.sgm").write_bytes(REUTERS_SAMPLE)
+    documents = read_reuters(tmp_path)
+    assert [document.id for document in documents] == ["1", "2"]
+    first = documents[0]
+    assert first.title == "BAHIA COCOA <REVIEW>"
+    assert first.tags == ["cocoa", "grain"] and first.part == "train" and documents[1].part == "test"
+    # wrapped lines joined, the indented line starts a new paragraph, the latin-1 byte decoded
+    assert first.content.split("\n")[0] == "Showers continued throughout the week in the cocoa zone."
+    assert "caf\u00e9" in first.content and "&#" not in first.content
+    assert read_documents(tmp_path)[0].title == first.title  # a Reuters folder is read by read_documents too
+
+
+def test_predefined_split_uses_the_source_test_part(tmp_path):
+    documents = [Document(str(i), "t", "c", ["x"], part="test" if i % 4 == 0 else "train") for i in range(1, 41)]
+    split = split_documents(documents, DataConfig(split="predefined", validation_fraction=0.25), seed=3)
+    assert {d.id for d in split.test} == {str(i) for i in range(4, 41, 4)}
+    assert len(split.validation) == round(0.25 * 30) and len(split.train) == 30 - len(split.validation)
+    with pytest.raises(DataError, match="marked as test"):
+        split_documents([replace(d, part="train") for d in documents], DataConfig(split="predefined"), seed=3)
+
+
+def test_real_reuters_modapte_counts():
+    from jman_core.data import read_reuters
+
+    folder = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "reuters21578"
+    if not folder.exists():
+        pytest.skip("../shared/datasets/reuters21578 is not available on this machine")
+    documents = read_reuters(folder)
+    assert sum(d.part == "train" for d in documents) == 7775
+    assert sum(d.part == "test" for d in documents) == 3019
