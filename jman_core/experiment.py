@@ -18,7 +18,7 @@ from .data import Document, Split, build_label_list, filter_labels, fingerprint,
 from .embeddings import embedding_matrix, load_word2vec_file, train_word2vec
 from .errors import DataError
 from .losses import LabelSemantics
-from .metrics import evaluate
+from .metrics import evaluate, per_label_metrics
 from .model import build_model
 from .semantics import infer_subsumption, label_similarity, read_knowledge_base, similarity_pairs
 from .text import TextPipeline, to_plain_text
@@ -175,11 +175,13 @@ def train_documents(
     data_source: str = "",
     log_path: str | Path | None = None,
     resume: bool = False,
+    save_when_stopped: bool = True,
 ) -> RunResult:
     """Prepares the data, trains, tunes the threshold, evaluates on the test part and saves a checkpoint.
 
     `output` None trains and evaluates without saving. Nothing is written to `output` unless training
-    produced a model, and then atomically.
+    produced a model, and then atomically. A run stopped by Ctrl-C or `should_stop` saves its best model
+    so far unless `save_when_stopped` is False (the app's cancel button).
     """
     if output:
         check_output_path(output)  # refuse a foreign target before hours of training, not after
@@ -194,10 +196,12 @@ def train_documents(
     logged = _epoch_logger(Path(log_path) if log_path else None, callbacks or Callbacks())
     result = fit(model, prepared.train, prepared.validation, training_config, logged, semantics, resume_path)
     model.load_state_dict(result.best_state)
-    metrics = _final_metrics(model, prepared, config, result.threshold)
-    statistics = {**prepared.statistics, "embeddings": embedding_source, **semantic_statistics}
+    metrics, per_label = _final_metrics(model, prepared, config, result.threshold)
+    statistics = {**prepared.statistics, "embeddings": embedding_source, **semantic_statistics,
+                  "per_label_test": per_label}
     saved = None
-    if output and (result.best_epoch > 0) and _is_main_process():
+    stopped = result.stopped_because.startswith(("stopped", "interrupted"))
+    if output and result.best_epoch > 0 and _is_main_process() and (save_when_stopped or not stopped):
         metadata = CheckpointMetadata(
             model_config=model_config, text_config=config.text, labels=prepared.labels,
             label_counts=prepared.label_counts, threshold=result.threshold, data_config=config.data,
@@ -216,12 +220,14 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _final_metrics(model, prepared: PreparedData, config: ExperimentConfig, threshold: float) -> dict[str, dict[str, float]]:
-    """Validation and test metrics at the tuned threshold, and test metrics at the paper's 0.5."""
+def _final_metrics(model, prepared: PreparedData, config: ExperimentConfig, threshold: float):
+    """Validation and test metrics at the tuned threshold, test metrics at the paper's 0.5, and per-label
+    results of the 20 most frequent test labels."""
     device = resolve_device(config.training.device)
     model.to(device)
     normaliser = float(prepared.train.labels.sum(1).mean())  # the paper's Q: mean labels per document
     metrics: dict[str, dict[str, float]] = {}
+    per_label: list[dict[str, Any]] = []
     for name in ("validation", "test"):
         dataset = getattr(prepared, name)
         if len(dataset) == 0:
@@ -231,7 +237,8 @@ def _final_metrics(model, prepared: PreparedData, config: ExperimentConfig, thre
         metrics[name]["threshold"] = threshold
         if name == "test":
             metrics["test_at_0.5"] = evaluate_scores(dataset.labels, scores, 0.5, normaliser)
-    return metrics
+            per_label = per_label_metrics(dataset.labels, scores >= threshold, prepared.labels)
+    return metrics, per_label
 
 
 def train_file(path: str | Path, config: ExperimentConfig, output: str | Path | None, **options) -> RunResult:

@@ -345,3 +345,22 @@ def mean_and_std(results: Sequence[dict[str, float]]) -> dict[str, tuple[float, 
 def format_mean_std(mean: float, std: float, scale: float = 100.0, digits: int = 1) -> str:
     """Mean±std as in the paper's tables: both times `scale`, `digits` decimals, e.g. "38.5±0.4"."""
     return f"{mean * scale:.{digits}f}±{std * scale:.{digits}f}"
+
+
+def per_label_metrics(y_true, y_pred, labels: Sequence[str], top: int = 20) -> list[dict[str, float | str | int]]:
+    """Precision, recall and F1 of each of the `top` most frequent labels in y_true (N, L), most frequent first.
+
+    P = TP / predicted, R = TP / true, F1 = 2PR / (P + R); 0 where a denominator is 0.
+    """
+    truth = np.asarray(y_true).astype(bool)
+    predicted = np.asarray(y_pred).astype(bool)
+    support = truth.sum(0)
+    rows = []
+    for index in np.argsort(-support, kind="stable")[:top]:
+        true_positive = float((truth[:, index] & predicted[:, index]).sum())
+        precision = true_positive / predicted[:, index].sum() if predicted[:, index].any() else 0.0
+        recall = true_positive / support[index] if support[index] else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append({"label": labels[index], "support": int(support[index]), "P": float(precision),
+                     "R": float(recall), "F1": float(f1)})
+    return rows
