@@ -110,10 +110,10 @@ def read_documents_from_bytes(
     config = config or DataConfig()
     extension = PurePosixPath(name).suffix.lower()
     if extension == ".zip":
-        inner_name, data = _read_single_zip_member(name, data)
+        inner_name, data = read_zip_member(name, data)
         name = f"{inner_name} in {name}"
         extension = PurePosixPath(inner_name).suffix.lower()
-    documents = _parse(name, extension, _decode(name, data), config, require_tags)
+    documents = _parse(name, extension, decode_text(name, data), config, require_tags)
     if not documents:
         raise DataError(
             "the file has no documents.", path=name, fix="check that the file is not empty and holds data rows."
@@ -141,7 +141,7 @@ def _unsupported_extension(name: str) -> DataError:
     )
 
 
-def _decode(name: str, data: bytes) -> str:
+def decode_text(name: str, data: bytes) -> str:
     """UTF-8 (a leading byte-order mark is accepted); other encodings are an error naming the line and byte."""
     try:
         return data.decode("utf-8-sig")
@@ -155,7 +155,7 @@ def _decode(name: str, data: bytes) -> str:
         ) from None
 
 
-def _read_single_zip_member(name: str, data: bytes) -> tuple[str, bytes]:
+def read_zip_member(name: str, data: bytes) -> tuple[str, bytes]:
     """Returns (inner name, bytes) of the one data file in a zip archive, read without extracting."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
