@@ -233,6 +233,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     return LoadedCheckpoint(model, pipeline, metadata, folder)
 
 
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
 def _metric_line(metrics: dict[str, Any]) -> str:
     names = ["P@1", "nDCG@3", "F1", "P", "R", "A", "H"]
     return " | ".join(f"{name} {metrics[name]:.3f}" for name in names if isinstance(metrics.get(name), (int, float)))
@@ -248,8 +252,8 @@ def model_card(metadata: CheckpointMetadata) -> str:
         f"- Model: {metadata.model_config.variation} (hidden {metadata.model_config.hidden_size}, "
         f"embeddings {metadata.model_config.embedding_dim}, vocabulary {metadata.model_config.vocabulary_size:,} words)",
         f"- Data: {metadata.data_source or 'unknown'} (fingerprint {metadata.data_fingerprint or '-'})",
-        f"- Documents: {statistics.get('train', '?')} train / {statistics.get('validation', '?')} validation / "
-        f"{statistics.get('test', '?')} test; {statistics.get('dropped_without_label', 0)} dropped for having no label",
+        f"- Documents: {_number(statistics.get('train'))} train / {_number(statistics.get('validation'))} validation / "
+        f"{_number(statistics.get('test'))} test; {_number(statistics.get('dropped_without_label', 0))} dropped for having no label",
         f"- Labels: {len(metadata.labels)} (tags used at least {metadata.data_config.min_label_count} times); "
         f"most frequent: {top}",
         f"- Decision threshold: {metadata.threshold:.2f} (tuned on validation for example-based F1; the paper used 0.50)",

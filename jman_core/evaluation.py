@@ -34,7 +34,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, part: str = "t
     scores = predictor.predict_proba_batch([(document.title, document.content) for document in kept])
     truth = multi_hot(kept, predictor.labels)
     chosen = predictor.threshold if threshold is None else threshold
-    normaliser = float(truth.sum(1).mean())  # the paper's Q: mean labels per document
+    # the paper's Q: mean labels per document, of the training part as in training (else of this data)
+    normaliser = float(metadata.statistics.get("mean_labels_per_document") or truth.sum(1).mean())
     return {
         "documents": len(kept), "dropped": dropped, "threshold": chosen,
         "metrics": {k: float(v) for k, v in evaluate(truth, scores, chosen, normaliser).items()},

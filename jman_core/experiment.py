@@ -198,6 +198,7 @@ def train_documents(
     model.load_state_dict(result.best_state)
     metrics, per_label = _final_metrics(model, prepared, config, result.threshold)
     statistics = {**prepared.statistics, "embeddings": embedding_source, **semantic_statistics,
+                  "mean_labels_per_document": float(prepared.train.labels.sum(1).mean()),
                   "per_label_test": per_label}
     saved = None
     stopped = result.stopped_because.startswith(("stopped", "interrupted"))
