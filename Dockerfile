@@ -1,0 +1,30 @@
+# The JMAN tagger app: docker build -t jman-tagger . && docker run -p 8501:8501 jman-tagger
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+    STREAMLIT_SERVER_HEADLESS=true
+
+WORKDIR /srv/jman
+
+# Dependencies first (cached while only the code changes), installed exactly as the README does.
+COPY requirements.txt pyproject.toml README.md ./
+COPY jman_core/ jman_core/
+RUN pip install -r requirements.txt && pip install --no-deps -e .
+
+# The app, its sample documents and the shipped model(s).
+COPY app/ app/
+COPY sample_docs/ sample_docs/
+COPY checkpoints/ checkpoints/
+
+RUN useradd --create-home --uid 10001 jman && chown -R jman /srv/jman
+USER jman
+
+EXPOSE 8501
+# python:3.11-slim has no curl; the standard library asks Streamlit's health endpoint.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD python -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://localhost:8501/_stcore/health', timeout=4).read().strip() == b'ok' else 1)"
+
+CMD ["streamlit", "run", "app/streamlit_app.py", "--server.port", "8501", "--server.address", "0.0.0.0"]

@@ -1,0 +1,86 @@
+"""The attention section: the Fig. 4 heatmap, ori vs tg per sentence, and what the model did not read."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from .. import state
+from .heatmap import Grid, attention_grid, heatmap_figure
+
+HEATMAP_CAPTION = (
+    "Row **title** is the title, rows **s1, s2, …** the sentences the model read (long rows wrap onto "
+    "unlabelled continuation rows). Purple cells: word attention, darkest = the largest weight in that title or "
+    "sentence. Red columns: **ori** = original sentence attention, **tg** = title-guided sentence attention "
+    "(their values are written in the cells). *Italic words with '?'* are unknown to the model; grey cells are "
+    "words beyond the model's 30-word limit, not read. Hover over a cell for the exact weight."
+)
+
+
+def sentence_attention_table(explanation) -> pd.DataFrame:
+    """Long table: one row per (read sentence, kind) with the weight; empty when neither attention exists."""
+    records = []
+    kinds = (("original (ori)", explanation.original_sentence_attention),
+             ("title-guided (tg)", explanation.title_guided_sentence_attention))
+    for kind, values in kinds:
+        for index, value in enumerate(values or []):
+            records.append({"sentence": f"s{index + 1}", "order": index, "attention": kind, "weight": float(value)})
+    return pd.DataFrame(records, columns=["sentence", "order", "attention", "weight"])
+
+
+def sentence_attention_chart(table: pd.DataFrame) -> alt.Chart:
+    """Grouped bars: for each sentence, its original and title-guided attention side by side."""
+    sentence_order = list(dict.fromkeys(table.sort_values("order")["sentence"]))
+    return (
+        alt.Chart(table)
+        .mark_bar()
+        .encode(
+            x=alt.X("sentence:N", sort=sentence_order, title="sentence", axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("attention:N"),
+            y=alt.Y("weight:Q", title="sentence attention"),
+            color=alt.Color("attention:N", scale=alt.Scale(range=["#c0392b", "#f1948a"]),
+                            legend=alt.Legend(orient="top", title=None)),
+            tooltip=["sentence", "attention", alt.Tooltip("weight:Q", format=".4f")],
+        )
+        .properties(height=220)
+    )
+
+
+def render_unread(grid: Grid) -> None:
+    if not grid.unread_sentences and not grid.omitted_sentences:
+        return
+    count = len(grid.unread_sentences) + grid.omitted_sentences
+    with st.expander(f"{count} sentence(s) after the first ten were not read by the model"):
+        st.caption("JMAN reads the title and the first 10 sentences of the content; these were left out.")
+        for text in grid.unread_sentences:
+            st.markdown(f"- :gray[{_plain(text)}]")
+        if grid.omitted_sentences:
+            st.caption(f"…and {grid.omitted_sentences} more, not listed.")
+
+
+def _plain(text: str, limit: int = 400) -> str:
+    """Sentence text safe to show inside markdown (cut to `limit` characters)."""
+    shown = text if len(text) <= limit else text[:limit] + "…"
+    for character in "\\`*_[]<>#|$:~":
+        shown = shown.replace(character, "\\" + character)
+    return shown
+
+
+def render_attention(explanation, variation: str) -> go.Figure:
+    """Draws the section and returns the heatmap figure (for the HTML export)."""
+    grid = attention_grid(explanation, variation)
+    for message in grid.missing:
+        st.info(message)
+    figure = heatmap_figure(grid)
+    st.plotly_chart(figure, width="content", config={"displayModeBar": False}, key=state.ATTENTION_CHART)
+    st.caption(HEATMAP_CAPTION)
+    render_unread(grid)
+    table = sentence_attention_table(explanation)
+    if table.empty:
+        st.caption("No sentence attention to compare: the content is empty or the model does not read it.")
+    else:
+        st.markdown("**Original vs title-guided attention per sentence**")
+        st.altair_chart(sentence_attention_chart(table), width="stretch")
+    return figure

@@ -1,0 +1,53 @@
+"""Evidence for one tag: which words and sentences pushed its score up (red) or down (blue)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import state
+from ..guard import call_library
+from .heatmap import evidence_grid, heatmap_figure
+
+EVIDENCE_CHOICES = 10
+EVIDENCE_CAPTION = (
+    "Same layout as above, shaded by signed evidence (gradient × input on the word vectors): red words raised "
+    "the tag's score, blue words lowered it; white is neutral. The left column is each sentence's total."
+)
+
+
+def evidence_choices(prediction) -> list[str]:
+    """The selected tags first, then the best others, up to EVIDENCE_CHOICES."""
+    selected = prediction.selected
+    others = [tag.label for tag in prediction.tags if not tag.selected]
+    return (selected + others)[:max(EVIDENCE_CHOICES, len(selected))]
+
+
+def cached_evidence(predictor, result: state.AnnotationResult, label: str):
+    """TagEvidence for (document, label), computed once per document and kept in the session."""
+    cache = st.session_state[state.EVIDENCE]
+    key = (result.document_key, label)
+    if key not in cache:
+        evidence = call_library(predictor.tag_evidence, result.title, result.content, label,
+                                what=f"computing the evidence for '{label}'")
+        if evidence is None:
+            return None
+        cache[key] = evidence
+    return cache[key]
+
+
+def render_evidence(predictor, result: state.AnnotationResult, prediction) -> None:
+    choices = evidence_choices(prediction)
+    if not choices:
+        return
+    if st.session_state.get(state.EVIDENCE_LABEL) not in choices:
+        st.session_state[state.EVIDENCE_LABEL] = choices[0]
+    label = st.selectbox("Tag", choices, key=state.EVIDENCE_LABEL,
+                         format_func=lambda name: f"{name} ({'suggested' if name in prediction.selected else 'not suggested'})")
+    evidence = cached_evidence(predictor, result, label)
+    if evidence is None:
+        return
+    st.markdown(f"Score of **{label}**: {evidence.score:.3f}")
+    grid = evidence_grid(result.explanation.document, evidence)
+    st.plotly_chart(heatmap_figure(grid), width="content", config={"displayModeBar": False},
+                    key=state.EVIDENCE_CHART)
+    st.caption(EVIDENCE_CAPTION)

@@ -1,0 +1,365 @@
+"""The Streamlit app, driven headless with AppTest on a tiny checkpoint trained here (and once on the shipped one)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+if str(REPOSITORY_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY_ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from app import state  # noqa: E402
+from app.components import heatmap, review  # noqa: E402
+from app.components.attention import sentence_attention_table  # noqa: E402
+from app.components.batch import score_documents  # noqa: E402
+from app.documents import parse_tags, precision_recall_f1, read_samples  # noqa: E402
+
+APP_FILE = str(REPOSITORY_ROOT / "app" / "streamlit_app.py")
+SHIPPED_CHECKPOINTS = REPOSITORY_ROOT / "checkpoints"
+TIMEOUT = 30
+
+# Four topics whose words also occur in sample_docs/, so the tiny model knows some of them.
+TOPICS = {
+    "bread": ["dough", "yeast", "flour", "loaf", "oven", "crumb", "proof", "starter", "knead", "rise"],
+    "food-safety": ["fridge", "rice", "safe", "spores", "reheat", "cooked", "days", "container", "bacteria", "throw"],
+    "stock": ["bones", "simmer", "stock", "clear", "soup", "cloudy", "strain", "pot", "chicken", "skim"],
+    "knives": ["knife", "sharpen", "whetstone", "steel", "blade", "hone", "edge", "grit", "chef", "cut"],
+}
+FILLER = ["the", "my", "is", "how", "why", "with", "and", "i", "to", "of", "a", "it"]
+
+
+def tiny_rows(count: int = 160, seed: int = 7) -> list[dict[str, str]]:
+    generator = random.Random(seed)
+    names = sorted(TOPICS)
+    rows = []
+    for number in range(1, count + 1):
+        topic = names[number % len(names)]
+        words = TOPICS[topic]
+        title = " ".join(generator.sample(words, 3) + generator.sample(FILLER, 2)).capitalize() + "?"
+        sentences = [" ".join(generator.sample(words, 4) + generator.sample(FILLER, 3)).capitalize() + "."
+                     for _ in range(generator.randint(2, 4))]
+        tags = [topic] + (["equipment"] if topic == "knives" or generator.random() < 0.2 else [])
+        rows.append({"id": str(number), "title": title, "content": "<p>" + " ".join(sentences) + "</p>",
+                     "tags": " ".join(tags)})
+    return rows
+
+
+def train_tiny_checkpoints(directory: Path) -> Path:
+    """A `checkpoints` folder holding one tiny model trained through the library; returns the folder."""
+    from jman_core.config import DataConfig, ExperimentConfig, ModelConfig, TextConfig, TrainingConfig
+    from jman_core.data import read_documents
+    from jman_core.experiment import train_documents
+
+    data = directory / "tiny.csv"
+    with data.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "title", "content", "tags"])
+        writer.writeheader()
+        writer.writerows(tiny_rows())
+    config = ExperimentConfig(
+        text=TextConfig(min_word_frequency=1),
+        data=DataConfig(min_label_count=2),
+        model=ModelConfig(hidden_size=8, embedding_dim=8),
+        training=TrainingConfig(num_epochs=2, batch_size=32, embeddings="word2vec", word2vec_epochs=2,
+                                cache_dir=str(directory / "cache"), device="cpu"),
+    )
+    checkpoints = directory / "checkpoints"
+    result = train_documents(read_documents(data, config.data), config, checkpoints / "tiny", data_source=data.name)
+    assert result.checkpoint is not None, "the tiny training run saved no checkpoint"
+    return checkpoints
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> Path:
+    return train_tiny_checkpoints(tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor(tiny_checkpoints):
+    from jman_core.predict import Predictor
+
+    return Predictor.from_checkpoint(tiny_checkpoints / "tiny")
+
+
+@pytest.fixture
+def app(tiny_checkpoints, monkeypatch) -> AppTest:
+    monkeypatch.setenv("JMAN_CHECKPOINTS_DIR", str(tiny_checkpoints))
+    return AppTest.from_file(APP_FILE, default_timeout=TIMEOUT).run()
+
+
+def enter(app: AppTest, title: str, content: str, gold: str = "") -> AppTest:
+    app.text_input(key=state.TITLE).input(title)
+    app.text_area(key=state.CONTENT).input(content)
+    app.text_input(key=state.GOLD_TAGS).input(gold)
+    return app.button(key=state.PREDICT).click().run()
+
+
+def suggested(app: AppTest) -> list[str]:
+    table = app.get("dataframe")[0].value
+    return list(table.loc[table["suggested"] == "✓", "tag"])
+
+
+def messages(app: AppTest) -> str:
+    return " ".join(str(element.value) for kind in ("error", "warning", "info") for element in getattr(app, kind))
+
+
+# ---- plain functions ----------------------------------------------------------------------------
+def test_review_record_has_decisions_final_tags_and_exports_round_trip():
+    document = review.DocumentReview("abc123", "Dense bread", "<p>My loaf is flat.</p>",
+                                     [("bread", 0.9), ("baking", 0.6), ("yeast", 0.3)], "tiny", 0.25, 5,
+                                     gold_tags=["bread"], decisions={"baking": review.REJECT},
+                                     added_tags=["sourdough", "bread"])
+    record = review.review_record(document)
+    assert record["decisions"] == {"bread": "accept", "baking": "reject", "yeast": "accept"}
+    assert record["final_tags"] == ["bread", "yeast", "sourdough"]
+    assert record["suggested_tags"][0] == {"tag": "bread", "score": 0.9}
+    assert (record["model"], record["threshold"], record["top_k"]) == ("tiny", 0.25, 5)
+    assert json.loads(review.records_to_jsonl([record]).splitlines()[0]) == record
+    row = next(csv.DictReader(io.StringIO(review.records_to_csv([record]))))
+    assert row["final_tags"] == "bread yeast sourdough"
+    assert row["decisions"] == "bread=accept baking=reject yeast=accept"
+    assert row["suggested_tags"].startswith("bread:0.9000")
+
+
+def test_tags_are_parsed_and_scored_like_the_training_data():
+    assert parse_tags("Food Safety, rice;  storage_lifetime") == ["food-safety", "rice", "storage-lifetime"]
+    assert parse_tags("bread baking bread") == ["bread", "baking"]
+    assert precision_recall_f1(["a", "b"], ["b", "c", "d"]) == pytest.approx((0.5, 1 / 3, 0.4))
+    assert precision_recall_f1([], ["a"]) == (0.0, 0.0, 0.0)
+
+
+def test_sample_documents_cover_the_required_kinds():
+    samples = read_samples()
+    assert len(samples) >= 8
+    assert sum(sample.domain == "cooking" for sample in samples) >= 6
+    assert any("<pre><code>" in sample.content for sample in samples)
+    assert all(sample.title and sample.content and sample.tags for sample in samples)
+
+
+def test_grid_wraps_long_rows_marks_unknown_and_unread(tiny_predictor):
+    title = " ".join(["bread"] * 25 + ["zzzunknown"] * 5)  # 30 words
+    sentence = " ".join(["dough"] * 34)  # beyond the 30-word limit
+    content = " ".join(f"Sentence {number} has {sentence} words." for number in range(13))
+    explanation = tiny_predictor.explain(title, content)
+    grid = heatmap.attention_grid(explanation, "JMAN-s")
+    assert all(len(row.cells) <= heatmap.WORDS_PER_ROW for row in grid.rows)
+    labels = [row.label for row in grid.rows if row.label]
+    assert labels == ["title"] + [f"s{number}" for number in range(1, 11)]
+    unknown = [cell for row in grid.rows for cell in row.cells if not cell.known]
+    assert unknown and heatmap.cell_text(unknown[0]).endswith("?</i>")
+    assert any(not cell.read for row in grid.rows for cell in row.cells), "truncated words must be greyed"
+    assert len(grid.unread_sentences) == 3
+    figure = heatmap.heatmap_figure(grid)
+    width, height, _, _ = heatmap.figure_size(grid)
+    assert (figure.layout.width, figure.layout.height) == (width, height)
+    assert height >= heatmap.CELL_HEIGHT * len(grid.rows)
+
+
+def test_variation_without_sentence_attention_shows_what_exists(tiny_predictor):
+    explanation = tiny_predictor.explain("Bread dough", "The loaf did not rise. The oven was hot.")
+    partial = dataclasses.replace(explanation, original_sentence_attention=None, sentence_word_attention=None)
+    grid = heatmap.attention_grid(partial, "JMAN-s+tg-only")
+    assert any("original sentence attention" in message for message in grid.missing)
+    assert any("sentence word attention" in message for message in grid.missing)
+    first_sentence = next(row for row in grid.rows if row.label == "s1")
+    assert first_sentence.side_values[0] is None and first_sentence.side_values[1] is not None
+    assert sentence_attention_table(partial)["attention"].unique().tolist() == ["title-guided (tg)"]
+    assert heatmap.heatmap_figure(grid).data, "the figure must still draw what exists"
+
+
+def test_batch_scoring_reports_empty_documents_by_line_and_keeps_the_rest(tiny_predictor):
+    from jman_core.data import Document
+
+    documents = [Document("1", "Bread dough", "It did not rise.", [], line=2),
+                 Document("2", "", "   ", [], line=3),
+                 Document("3", "", "The knife is dull.", [], line=4)]
+    scores, skipped = score_documents(tiny_predictor, documents)
+    assert sorted(scores) == [0, 2]
+    assert len(skipped) == 1 and skipped[0].startswith("line 3")
+
+
+# ---- the app ------------------------------------------------------------------------------------
+def test_app_tags_a_sample_document_and_draws_the_heatmap(app):
+    assert not app.exception
+    app.selectbox(key=state.SAMPLE).set_value("cooked-rice-fridge").run()
+    assert app.text_input(key=state.TITLE).value == "How long can cooked rice stay in the fridge?"
+    app.button(key=state.PREDICT).click().run()
+    assert not app.exception
+    assert suggested(app), "the sample got no suggested tag at the tuned threshold"
+    assert len(app.get("plotly_chart")) >= 2  # attention and evidence
+    assert app.get("vega_lite_chart"), "the ori vs tg bar chart is missing"
+    assert [metric.label for metric in app.metric] == ["Precision", "Recall", "F1"]
+
+
+def test_threshold_and_top_k_repartition_without_running_the_model(app):
+    enter(app, "How to sharpen a chef knife", "My knife blade is dull. Should I use a whetstone or a steel?")
+    result = app.session_state[state.RESULT]
+    before = suggested(app)
+    app.slider(key=state.THRESHOLD).set_value(1.0).run()
+    assert suggested(app) == [] and before != []
+    app.slider(key=state.THRESHOLD).set_value(0.0).run()
+    app.number_input(key=state.TOP_K).set_value(2).run()
+    assert len(suggested(app)) == 2
+    assert app.session_state[state.RESULT] is result, "moving the controls must not run the model again"
+
+
+def test_review_accept_reject_add_and_export(app, tiny_predictor):
+    app.slider(key=state.THRESHOLD).set_value(0.0)
+    app.number_input(key=state.TOP_K).set_value(2)
+    enter(app, "Why is my stock cloudy", "I simmer chicken bones in a pot. The soup is cloudy.")
+    key = app.session_state[state.RESULT].document_key
+    chosen = suggested(app)
+    assert len(chosen) == 2
+    app.radio(key=state.decision_key(key, chosen[0])).set_value(review.REJECT).run()
+    extra = next(label for label in tiny_predictor.labels if label not in chosen)
+    app.multiselect(key=state.added_tags_key(key)).select(extra).run()
+    app.text_input(key=state.new_tags_key(key)).input("Brand New Tag, sourdough_starter").run()
+    assert not app.exception
+    assert "never seen brand-new-tag, sourdough-starter" in messages(app)
+    record = review.review_record(app.session_state[state.REVIEWS][key])
+    assert record["decisions"][chosen[0]] == review.REJECT
+    assert chosen[0] not in record["final_tags"]
+    assert record["final_tags"] == [chosen[1], extra, "brand-new-tag", "sourdough-starter"]
+    assert record["model"] == "tiny" and record["title"] == "Why is my stock cloudy"
+    labels = [button.label for button in app.get("download_button")]
+    assert {"Reviews as JSONL", "Reviews as CSV", "Visualisation as HTML"} <= set(labels)
+    enter(app, "Dull knife", "The blade is dull.")  # another document, then back: the decisions are kept
+    enter(app, "Why is my stock cloudy", "I simmer chicken bones in a pot. The soup is cloudy.")
+    assert app.radio(key=state.decision_key(key, chosen[0])).value == review.REJECT
+    assert app.multiselect(key=state.added_tags_key(key)).value == [extra]
+    assert len(app.session_state[state.REVIEWS]) == 2
+
+
+def test_visualisation_html_is_standalone(tiny_predictor):
+    explanation = tiny_predictor.explain("Dull knife", "The blade will not cut tomatoes.")
+    figure = heatmap.heatmap_figure(heatmap.attention_grid(explanation, "JMAN-s"))
+    page = review.visualisation_html("Dull <knife>", [("knives", 0.8)], figure, "tiny")
+    assert page.startswith("<!DOCTYPE html>") and "Dull &lt;knife&gt;" in page
+    assert "<b>knives</b> 0.800" in page and "plotly" in page.lower()
+
+
+BAD_INPUTS = {
+    "empty title": ("", "My bread dough did not rise in the oven."),
+    "empty content": ("Why is my loaf dense?", ""),
+    "one word": ("bread", ""),
+    "only punctuation": ("?!?!", "... ,,, ;;; !!!"),
+    "maths": ("Solve x^2 + 3x - 4 = 0", "If a < b and b < c then a < c; ∫ x dx = x²/2 + C."),
+    "code": ("Python loop", "<pre><code>for i in range(10):\n    print(i * 2)  # {}</code></pre>"),
+    "non-Latin scripts": ("如何做面包", "Как испечь хлеб? パンの作り方。 كيف أخبز الخبز"),
+    "one megabyte": ("Very long", "The dough rises slowly. " * 44_000),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gives_a_result_or_a_message_never_a_traceback(app, case):
+    title, content = BAD_INPUTS[case]
+    enter(app, title, content)
+    assert not app.exception
+    assert app.get("dataframe") or app.error, f"{case}: neither tags nor a message"
+    if case == "empty title":
+        assert "title is empty" in messages(app)
+    if case == "one megabyte":
+        assert "only the first 100,000" in messages(app) and "were not read" in " ".join(e.label for e in app.expander)
+
+
+def test_empty_document_gives_a_clear_message(app):
+    enter(app, "   ", "<p> </p>")
+    assert not app.exception
+    assert "Both the title and the content are empty" in app.error[0].value
+    assert app.session_state[state.RESULT] is None
+
+
+def test_batch_upload_tags_rows_reports_empty_ones_and_opens_a_row(app):
+    lines = ['{"title": "Dull knife", "content": "The blade will not cut.", "tags": ["knives"]}',
+             '{"title": "", "content": ""}',
+             '{"title": "Cloudy stock", "content": "I simmer the bones too hard."}']
+    app.radio(key=state.VIEW).set_value("Batch").run()
+    app.file_uploader(key=state.BATCH_FILE).set_value(("docs.jsonl", "\n".join(lines).encode(), "application/json")).run()
+    app.button(key=state.BATCH_RUN).click().run()
+    assert not app.exception
+    assert any("line 2" in warning.value for warning in app.warning)
+    table = app.get("dataframe")[0].value
+    assert list(table["line"]) == [1, 3]
+    app.selectbox(key=state.BATCH_ROW).set_value(1).run()
+    app.button(key=state.BATCH_OPEN).click().run()
+    assert app.radio(key=state.VIEW).value == "Annotate"
+    assert app.text_input(key=state.TITLE).value == "Cloudy stock"
+    assert app.session_state[state.RESULT] is not None and app.get("plotly_chart")
+
+
+def test_malformed_batch_file_shows_the_line_and_the_fix(app):
+    app.radio(key=state.VIEW).set_value("Batch").run()
+    bad = b'{"title": "ok", "content": "fine"}\n{"title": broken\n'
+    app.file_uploader(key=state.BATCH_FILE).set_value(("bad.jsonl", bad, "application/json")).run()
+    assert not app.exception
+    assert "line 2" in app.error[0].value and "Fix:" in app.error[0].value
+
+
+def test_no_checkpoint_explains_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("JMAN_CHECKPOINTS_DIR", str(tmp_path))
+    app = AppTest.from_file(APP_FILE, default_timeout=TIMEOUT).run()
+    assert not app.exception
+    assert "No model found" in app.warning[0].value
+    assert any("jman train" in markdown.value for markdown in app.markdown)
+
+
+def test_corrupt_checkpoint_gives_a_message(tiny_checkpoints, tmp_path, monkeypatch):
+    import shutil
+
+    broken = tmp_path / "checkpoints" / "broken"
+    shutil.copytree(tiny_checkpoints / "tiny", broken)
+    (broken / "model.safetensors").write_bytes(b"not weights")
+    monkeypatch.setenv("JMAN_CHECKPOINTS_DIR", str(broken.parent))
+    app = AppTest.from_file(APP_FILE, default_timeout=TIMEOUT).run()
+    assert not app.exception
+    assert "corrupt" in app.error[0].value
+
+
+def test_shipped_checkpoint_tags_a_sample(monkeypatch):
+    """The committed model under checkpoints/ (no override): the app lists it and tags a sample."""
+    monkeypatch.delenv("JMAN_CHECKPOINTS_DIR", raising=False)
+    assert (SHIPPED_CHECKPOINTS / "stackexchange-cooking" / "checkpoint.json").is_file(), "the shipped model is missing"
+    app = AppTest.from_file(APP_FILE, default_timeout=60).run()
+    assert not app.exception and not app.error
+    assert app.selectbox(key=state.MODEL_FOLDER).value == str(SHIPPED_CHECKPOINTS / "stackexchange-cooking")
+    app.selectbox(key=state.SAMPLE).set_value("sourdough-dense-loaf").run()
+    app.button(key=state.PREDICT).click().run()
+    assert not app.exception
+    assert suggested(app) and app.get("plotly_chart")
+
+
+def test_model_picker_lists_every_checkpoint_with_its_card(tiny_checkpoints, tmp_path, monkeypatch):
+    import shutil
+
+    for name in ("alpha", "beta"):
+        shutil.copytree(tiny_checkpoints / "tiny", tmp_path / name)
+    (tmp_path / "not-a-model").mkdir()
+    shutil.copytree(tiny_checkpoints / "tiny", tmp_path / ".gamma.building-1234")  # half-written: not listed
+    monkeypatch.setenv("JMAN_CHECKPOINTS_DIR", str(tmp_path))
+    app = AppTest.from_file(APP_FILE, default_timeout=TIMEOUT).run()
+    picker = app.selectbox(key=state.MODEL_FOLDER)
+    assert [Path(option).name for option in picker.options] == ["alpha", "beta"]
+    card = " ".join(markdown.value for markdown in app.sidebar.markdown)
+    assert "Labels:" in card and "Decision threshold" in card
+    tuned = json.loads((tmp_path / "alpha" / "checkpoint.json").read_text(encoding="utf-8"))["threshold"]
+    assert app.slider(key=state.THRESHOLD).value == pytest.approx(tuned), "the slider starts at the tuned threshold"
+    picker.set_value(str(tmp_path / "beta")).run()
+    assert not app.exception and app.session_state[state.RESULT] is None
+
+
+def test_the_model_is_loaded_once_and_again_when_replaced(tiny_checkpoints):
+    from app.models import load_predictor
+
+    folder = str(tiny_checkpoints / "tiny")
+    first = load_predictor(folder, 1.0)
+    assert load_predictor(folder, 1.0) is first, "the same checkpoint must be shared, not reloaded"
+    assert load_predictor(folder, 2.0) is not first, "a replaced checkpoint (new mtime) must be reloaded"

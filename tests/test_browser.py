@@ -1,0 +1,99 @@
+"""One real browser run: `streamlit run` in a subprocess, Debian's chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_app import REPOSITORY_ROOT, train_tiny_checkpoints  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGUMENTS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                      "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+STARTUP_SECONDS = 90
+WAIT_MILLISECONDS = 60_000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_healthy(port: int, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"streamlit exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"streamlit did not answer on port {port} within {STARTUP_SECONDS} s")
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", "the screenshot is not a PNG"
+    return struct.unpack(">II", header[16:24])
+
+
+@pytest.fixture
+def server(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip("no browser: Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    checkpoints = train_tiny_checkpoints(tmp_path)
+    port = free_port()
+    environment = dict(os.environ, JMAN_CHECKPOINTS_DIR=str(checkpoints))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=REPOSITORY_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_healthy(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    screenshot = tmp_path / "app.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGUMENTS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 2200})
+            page.goto(server, timeout=WAIT_MILLISECONDS)
+            page.get_by_role("combobox", name="Start from a sample document").click(timeout=WAIT_MILLISECONDS)
+            page.get_by_role("option").filter(has_text="cooked rice").first.click()
+            page.wait_for_function("() => [...document.querySelectorAll('input')].some("
+                                   "e => e.value.includes('cooked rice'))", timeout=WAIT_MILLISECONDS)
+            page.get_by_role("button", name="Suggest tags").click()
+            heatmap = page.locator("[data-testid='stPlotlyChart']").first
+            heatmap.locator("svg.main-svg").first.wait_for(timeout=WAIT_MILLISECONDS)
+            page.get_by_text("Suggested (").wait_for(timeout=WAIT_MILLISECONDS)
+            page.wait_for_timeout(1500)  # let plotly finish drawing the cell texts
+            heatmap_text = heatmap.inner_text()
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    assert "rice" in heatmap_text and "ori" in heatmap_text, "the heatmap does not show the document's words"
+    width, height = png_size(screenshot)
+    assert width >= 1000 and height >= 1000
+    assert screenshot.stat().st_size > 50_000, "the screenshot is nearly empty"
