@@ -15,6 +15,7 @@ COPY jman_core/ jman_core/
 RUN pip install -r requirements.txt && pip install --no-deps -e .
 
 # The app, its sample documents and the shipped model(s).
+COPY .streamlit/ .streamlit/
 COPY app/ app/
 COPY sample_docs/ sample_docs/
 COPY checkpoints/ checkpoints/

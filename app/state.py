@@ -33,7 +33,31 @@ DOWNLOAD_BATCH_JSONL = "download_batch_jsonl"
 ATTENTION_CHART = "attention_chart"  # the Fig. 4 heatmap (charts get keys so two can never collide)
 EVIDENCE_CHART = "evidence_chart"
 
+# ---- training from the sidebar (widgets) --------------------------------------------------------
+TRAIN_FILE = "train_file"  # the dataset uploader in the sidebar
+TRAIN_NAME = "train_name"  # name of the model to make (a folder under checkpoints/)
+TRAIN_VARIATION = "train_variation"
+TRAIN_EPOCHS = "train_epochs"
+TRAIN_MIN_LABEL_COUNT = "train_min_label_count"
+TRAIN_LAMBDA_SIM = "train_lambda_sim"
+TRAIN_LAMBDA_SUB = "train_lambda_sub"
+TRAIN_VALIDATION_FRACTION = "train_validation_fraction"
+TRAIN_SEED = "train_seed"
+TRAIN_DEVICE = "train_device"
+TRAIN_TITLE_COLUMN = "train_title_column"  # the confirmed columns and tag separator
+TRAIN_CONTENT_COLUMN = "train_content_column"
+TRAIN_TAGS_COLUMN = "train_tags_column"
+TRAIN_ID_COLUMN = "train_id_column"
+TRAIN_SEPARATOR = "train_separator"
+TRAIN_START = "train_start"
+TRAIN_CANCEL = "train_cancel"
+TRAIN_USE_MODEL = "train_use_model"
+
 # ---- values the app keeps between runs ---------------------------------------------------------
+TRAIN_INSPECTION = "train_inspection"  # dict[settings key, UploadReport]: inspections already made
+TRAIN_UPLOAD_SEEN = "train_upload_seen"  # digest of the last uploaded dataset (a new one opens the Train view)
+TRAIN_MESSAGE = "train_message"  # (kind, text) | None: what the last Start press said
+TRAIN_JOB = "train_job"  # folder of the job this session started or looked at last
 RESULT = "result"  # AnnotationResult | None: the last prediction for the document in the boxes
 EVIDENCE = "evidence"  # dict[(document_key, label), TagEvidence]: evidence already computed
 REVIEWS = "reviews"  # dict[document_key, DocumentReview]: the curator's decisions, per document
@@ -42,7 +66,7 @@ PENDING_PREDICTION = "pending_prediction"  # bool: predict as soon as the annota
 LOADED_MODEL = "loaded_model"  # "folder@mtime" of the model that produced RESULT, EVIDENCE and BATCH
 
 NO_SAMPLE = "(write your own)"
-VIEWS = ("Annotate", "Batch")
+VIEWS = ("Annotate", "Batch", "Train")
 
 
 # ---- widget keys that belong to one document (so each document keeps its own review) ------------
@@ -81,6 +105,7 @@ def initialise() -> None:
     defaults: dict[str, Any] = {
         VIEW: VIEWS[0], SAMPLE: NO_SAMPLE, TITLE: "", CONTENT: "", GOLD_TAGS: "", TOP_K: 0,
         RESULT: None, EVIDENCE: {}, REVIEWS: {}, BATCH: None, PENDING_PREDICTION: False, LOADED_MODEL: "",
+        TRAIN_INSPECTION: {}, TRAIN_UPLOAD_SEEN: "", TRAIN_MESSAGE: None, TRAIN_JOB: "",
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)

@@ -16,9 +16,11 @@ from app import state  # noqa: E402
 from app.components.annotate import render_annotate  # noqa: E402
 from app.components.batch import render_batch  # noqa: E402
 from app.components.sidebar import render_model_picker, render_no_model, render_selection_controls  # noqa: E402
+from app.components.training import render_training_sidebar, render_training_view  # noqa: E402
 from app.guard import call_library, show_unexpected  # noqa: E402
 from app.models import checkpoints_directory, find_checkpoints, load_predictor, modification_time  # noqa: E402
 
+VIEW_NAMES = {"Annotate": "One document", "Batch": "A file of documents", "Train": "Train a model"}
 INTRODUCTION = (
     "Suggests tags for a document from its title and content with JMAN (Dong et al., IEEE TNNLS 2020), "
     "and shows where the model looked: every word's attention, and each sentence's original and title-guided "
@@ -32,29 +34,30 @@ def main() -> None:
     st.title("JMAN tagger")
     st.caption(INTRODUCTION)
     entries = find_checkpoints(checkpoints_directory())
-    if not entries:
-        render_no_model()
-        return
-    entry = render_model_picker(entries)
-    if entry.metadata is None:
+    entry = render_model_picker(entries) if entries else None
+    predictor, threshold, top_k = None, 0.5, None
+    if entry is not None and entry.metadata is None:
         st.error(f"This checkpoint cannot be used: {entry.problem}")
-        return
-    modified = modification_time(entry.folder)
-    predictor = call_library(load_predictor, str(entry.folder), modified, what="loading the model")
-    if predictor is None:
-        return
-    state.track_model(f"{entry.folder}@{modified}")
-    threshold, top_k = render_selection_controls(predictor)
+    elif entry is not None:
+        modified = modification_time(entry.folder)
+        predictor = call_library(load_predictor, str(entry.folder), modified, what="loading the model")
+        if predictor is not None:
+            state.track_model(f"{entry.folder}@{modified}")
+            threshold, top_k = render_selection_controls(predictor)
+    render_training_sidebar()  # before the view radio: a new upload switches the view to Train
     view = st.radio("View", state.VIEWS, key=state.VIEW, horizontal=True, label_visibility="collapsed",
-                    format_func=lambda name: {"Annotate": "One document", "Batch": "A file of documents"}[name])
+                    format_func=VIEW_NAMES.get)
     try:
-        if view == state.VIEWS[0]:
+        if view == "Train":
+            render_training_view()
+        elif entry is None:
+            render_no_model()
+        elif predictor is not None and view == "Annotate":
             render_annotate(predictor, entry.metadata.name or entry.name, str(entry.folder),
                             entry.metadata.model_config.variation, threshold, top_k)
-        else:
+        elif predictor is not None:
             render_batch(predictor, threshold, top_k)
     except Exception as error:  # noqa: BLE001 - the last line of defence: a message, never a traceback
         show_unexpected(error, "drawing the page")
-
 
 main()

@@ -85,6 +85,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def available_devices() -> list[str]:
+    """The devices training can use here: "cpu", plus "cuda" when a CUDA GPU is visible."""
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
 def distributed_world() -> tuple[int, int]:
     """(rank, world size); starts the process group when launched by torchrun with several processes."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -269,7 +274,7 @@ def fit(
         state = _load_resume(resume_file, model, optimizer)
     wrapped = nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     started = time.monotonic() - sum(record.seconds for record in state.history)
-    stopped_because = "finished: reached num_epochs"
+    stopped_because = f"reached the maximum of {config.num_epochs} epochs"
     try:
         while state.epoch < config.num_epochs:
             stopped_because = _run_epoch(wrapped, model, optimizer, train, validation, config, device,
@@ -278,7 +283,7 @@ def fit(
                 _save_resume(resume_file, model, optimizer, state)
             if stopped_because:
                 break
-            stopped_because = "finished: reached num_epochs"
+            stopped_because = f"reached the maximum of {config.num_epochs} epochs"
     except KeyboardInterrupt:
         stopped_because = "interrupted (Ctrl-C): kept the best model so far"
     best_state = state.best_state if state.best_state is not None else _cpu_state(model)

@@ -160,8 +160,10 @@ def _documents(count: int) -> str:
 
 
 def _lines(documents: list[Document]) -> str:
+    """'line 6' or 'lines 3, 4 and 12 more'."""
     shown = ", ".join(str(document.line) for document in documents[:10])
-    return shown + (f" and {len(documents) - 10} more" if len(documents) > 10 else "")
+    more = f" and {len(documents) - 10} more" if len(documents) > 10 else ""
+    return ("line " if len(documents) == 1 else "lines ") + shown + more
 
 
 def _row_warnings(documents: list[Document], report: UploadReport) -> None:
@@ -170,15 +172,15 @@ def _row_warnings(documents: list[Document], report: UploadReport) -> None:
     no_content = [d for d in documents if not d.content.strip()]
     empty = [d for d in documents if not d.title.strip() and not d.content.strip()]
     if untagged:
-        report.warnings.append(f"{_documents(len(untagged))} without tags will be left out (lines {_lines(untagged)}).")
+        report.warnings.append(f"{_documents(len(untagged))} without tags will be left out ({_lines(untagged)}).")
     if empty:
-        report.warnings.append(f"{_documents(len(empty))} with neither title nor content (lines {_lines(empty)}); "
+        report.warnings.append(f"{_documents(len(empty))} with neither title nor content ({_lines(empty)}); "
                                "they teach nothing — remove them or fill them in.")
     if no_title and len(no_title) > len(empty):
-        report.warnings.append(f"{_documents(len(no_title))} with an empty title (lines {_lines(no_title)}); "
+        report.warnings.append(f"{_documents(len(no_title))} with an empty title ({_lines(no_title)}); "
                                "JMAN reads the title separately, so these rely on their content alone.")
     if no_content and len(no_content) > len(empty):
-        report.warnings.append(f"{_documents(len(no_content))} with an empty content (lines {_lines(no_content)}).")
+        report.warnings.append(f"{_documents(len(no_content))} with an empty content ({_lines(no_content)}).")
 
 
 def _check_split(documents: list[Document], config: DataConfig, experiment: ExperimentConfig | None,

@@ -80,7 +80,7 @@ def test_on_epoch_end_reports_every_epoch(trained):
         assert 0.0 < record.threshold < 1.0
         assert record.seconds >= 0 and record.documents_per_second > 0
     assert records[0].best  # the first epoch always beats "nothing yet"
-    assert trained.result.stopped_because.startswith("finished")
+    assert trained.result.stopped_because.startswith("reached the maximum of 2 epochs")
     # The checkpoint's threshold is the one tuned at its best epoch: the last that improved.
     best_epoch = max(record.epoch for record in records if record.best)
     assert trained.result.threshold == pytest.approx(records[best_epoch - 1].threshold)

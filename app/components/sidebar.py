@@ -19,8 +19,9 @@ def render_no_model() -> None:
         "A model is a checkpoint folder made by `jman train` (it holds `checkpoint.json`). Put one under that "
         "folder, for example:\n\n"
         "```bash\njman train --data my_documents.csv --output checkpoints/my-model\n```\n\n"
-        "or point the app at the folder holding your checkpoints with the environment variable "
-        "`JMAN_CHECKPOINTS_DIR`, then reload this page. The repository ships `checkpoints/stackexchange-cooking/`."
+        "or train one here: open **Train a new model** in the sidebar and upload your tagged documents. "
+        "To use checkpoints kept elsewhere, set the environment variable `JMAN_CHECKPOINTS_DIR` and reload "
+        "this page. The repository ships `checkpoints/stackexchange-cooking/`."
     )
 
 

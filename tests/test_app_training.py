@@ -1,0 +1,184 @@
+"""Training from the sidebar, driven with AppTest and real worker processes on a small dataset written here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+if str(REPOSITORY_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY_ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from app import state  # noqa: E402
+from conftest import make_rows  # noqa: E402
+from jman_core.jobs import list_jobs  # noqa: E402
+
+APP_FILE = str(REPOSITORY_ROOT / "app" / "streamlit_app.py")
+
+
+def dataset_bytes(rows=None) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["id", "title", "content", "tags"])
+    writer.writeheader()
+    writer.writerows(rows if rows is not None else make_rows(160))
+    return buffer.getvalue().encode("utf-8")
+
+
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    checkpoints, jobs = tmp_path / "checkpoints", tmp_path / "jobs"
+    checkpoints.mkdir()
+    monkeypatch.setenv("JMAN_CHECKPOINTS_DIR", str(checkpoints))
+    monkeypatch.setenv("JMAN_JOBS_DIR", str(jobs))
+    monkeypatch.setenv("JMAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the worker inherits it: tiny models, busy two-core machine
+    yield checkpoints, jobs
+    for job in list_jobs(jobs):  # never leave a worker behind
+        if job.active and job.pid:
+            try:
+                os.killpg(job.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def open_app() -> AppTest:
+    app = AppTest.from_file(APP_FILE, default_timeout=60)
+    app.run()
+    assert not app.exception
+    return app
+
+
+def upload(app: AppTest, name: str, data: bytes) -> AppTest:
+    app.file_uploader(key=state.TRAIN_FILE).set_value((name, data, "text/csv")).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def texts(app: AppTest) -> str:
+    parts = [element.value for kind in ("error", "warning", "success", "info", "caption", "markdown")
+             for element in getattr(app, kind)]
+    return "\n".join(str(part) for part in parts)
+
+
+def wait_for_job(app: AppTest, jobs: Path, predicate, timeout: float = 150.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statuses = list_jobs(jobs)
+        if statuses and predicate(statuses[0]):
+            app.run()
+            assert not app.exception, app.exception
+            return statuses[0]
+        time.sleep(0.5)
+    raise AssertionError(f"job did not get there: {list_jobs(jobs)}")
+
+
+def start(app: AppTest, name: str, epochs: int) -> AppTest:
+    app.text_input(key=state.TRAIN_NAME).set_value(name)
+    app.number_input(key=state.TRAIN_EPOCHS).set_value(epochs)
+    app.number_input(key=state.TRAIN_MIN_LABEL_COUNT).set_value(2)
+    app.run()
+    app.button(key=state.TRAIN_START).click().run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_upload_shows_columns_preview_and_statistics(places):
+    app = upload(open_app(), "questions.csv", dataset_bytes())
+    assert app.radio(key=state.VIEW).value == "Train"
+    assert app.selectbox(key=state.TRAIN_TAGS_COLUMN).value == "tags"
+    assert app.selectbox(key=state.TRAIN_SEPARATOR).value == " "
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Documents"] == "160" and "Distinct tags" in metrics
+    assert len(app.dataframe) >= 1 and app.get("vega_lite_chart")  # preview table and frequency chart
+    assert app.text_input(key=state.TRAIN_NAME).value == "questions"
+
+
+def test_train_from_the_sidebar_then_annotate_with_the_new_model(places):
+    checkpoints, jobs = places
+    app = start(upload(open_app(), "questions.csv", dataset_bytes()), "sidebar-model", 2)
+    assert "started" in texts(app)
+    status = wait_for_job(app, jobs, lambda job: not job.active)
+    assert status.state == "finished", status.message
+    assert (checkpoints / "sidebar-model" / "checkpoint.json").exists()
+    assert "Finished" in texts(app) and "most frequent labels" in texts(app)
+    assert any(option.endswith("sidebar-model") for option in app.selectbox(key=state.MODEL_FOLDER).options)
+    app.button(key=state.TRAIN_USE_MODEL).click().run()
+    assert app.radio(key=state.VIEW).value == "Annotate"
+    assert app.selectbox(key=state.MODEL_FOLDER).value.endswith("sidebar-model")
+    app.text_input(key=state.TITLE).set_value("Bread oven recipe?")
+    app.text_area(key=state.CONTENT).set_value("Knead the dough with yeast. Bake the bread.")
+    app.button(key=state.PREDICT).click().run()
+    assert not app.exception
+    assert app.session_state[state.RESULT] is not None
+    assert app.session_state[state.RESULT].explanation.prediction.tags
+
+
+def test_cancel_stops_the_process_and_leaves_no_model(places):
+    checkpoints, jobs = places
+    app = start(upload(open_app(), "questions.csv", dataset_bytes()), "cancelled-model", 200)
+    wait_for_job(app, jobs, lambda job: job.state == "running" and job.epoch >= 1)
+    assert app.button(key=state.TRAIN_START).disabled  # one training at a time
+    second_tab = open_app()
+    assert second_tab.button(key=state.TRAIN_START).disabled
+    app.button(key=state.TRAIN_CANCEL).click().run()
+    status = wait_for_job(app, jobs, lambda job: not job.active)
+    assert status.state == "cancelled"
+    assert not (checkpoints / "cancelled-model").exists()
+    assert "Cancelled" in texts(app)
+
+
+def test_a_killed_training_is_reported_and_leaves_no_checkpoint(places):
+    checkpoints, jobs = places
+    app = start(upload(open_app(), "questions.csv", dataset_bytes()), "killed-model", 200)
+    running = wait_for_job(app, jobs, lambda job: job.state == "running" and job.epoch >= 1)
+    os.killpg(running.pid, signal.SIGKILL)
+    status = wait_for_job(app, jobs, lambda job: not job.active)
+    assert status.state == "died"
+    assert "died" in texts(app) and "no model was saved" in texts(app)
+    assert not (checkpoints / "killed-model").exists()
+
+
+BAD_FILES = {
+    "not UTF-8": ("latin.csv", "title,content,tags\nCaf\xe9,Cr\xe8me,dessert\n".encode("latin-1"), "UTF-8"),
+    "a picture named .csv": ("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "UTF-8"),
+    "no tags column": ("notags.csv", b"title,content\nA,B\nC,D\n", "no column 'tags'"),
+    "too few documents": ("tiny.csv", b"title,content,tags\nA,B,x\nC,D,x\n", "validation"),
+    "JMAN text without labels": ("docs.txt", b"a title __abstract__ some words\n", "__label__"),
+    "empty file": ("empty.csv", b"", "no"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_files_give_a_message_and_training_does_not_start(places, case):
+    name, data, expected = BAD_FILES[case]
+    app = upload(open_app(), name, data)
+    assert expected in texts(app), texts(app)
+    app.button(key=state.TRAIN_START).click().run()
+    assert not app.exception
+    assert "Not started" in texts(app) or "error" in texts(app).lower()
+    assert list_jobs(places[1]) == []
+
+
+def test_rows_without_tags_or_text_are_reported_by_line(places):
+    rows = make_rows(160)
+    rows[4]["tags"] = ""
+    rows[9]["title"], rows[9]["content"] = "", ""
+    app = upload(open_app(), "gaps.csv", dataset_bytes(rows))
+    report = texts(app)
+    assert "1 document without tags" in report and "line 6" in report
+    assert "neither title nor content" in report and "line 11" in report
+
+
+def test_a_bad_model_name_is_refused(places):
+    app = start(upload(open_app(), "questions.csv", dataset_bytes()), "../outside", 1)
+    assert "cannot be a folder name" in texts(app)
+    assert list_jobs(places[1]) == []
