@@ -52,6 +52,7 @@ class Explanation:
     original_sentence_attention: list[float] | None
     title_guided_sentence_attention: list[float] | None
     warnings: list[str] = field(default_factory=list)
+    scores: np.ndarray | None = None  # (L,) in the order of the predictor's labels, for `Predictor.rank`
 
 
 @dataclass
@@ -175,6 +176,7 @@ class Predictor:
             original_sentence_attention=trimmed(output.original_sentence_attention, len(sentence_lengths)),
             title_guided_sentence_attention=trimmed(output.title_guided_sentence_attention, len(sentence_lengths)),
             warnings=_document_warnings(document, self.pipeline.config.max_sentences),
+            scores=scores,
         )
 
     def tag_evidence(self, title: str | None, content: str | None, label: str) -> TagEvidence:

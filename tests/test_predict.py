@@ -317,3 +317,11 @@ def test_long_unpunctuated_content_is_cut_into_chunks(predictor):
     assert len(sentences) == limits.max_sentences
     assert all(len(read_tokens(sentence)) == (limits.chunk_tokens or limits.max_sentence_tokens) for sentence in sentences)
     check_explanation(predictor, explanation)
+
+
+def test_explanation_scores_are_in_label_order_and_rank_like_predict(predictor):
+    explanation = predictor.explain("Bread oven recipe?", "Knead the dough. Bake it.")
+    assert explanation.scores.shape == (len(predictor.labels),)
+    by_label = {tag.label: tag.score for tag in explanation.prediction.tags}
+    assert [by_label[label] for label in predictor.labels] == pytest.approx(explanation.scores.tolist())
+    assert predictor.rank(explanation.scores).selected == explanation.prediction.selected

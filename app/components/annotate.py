@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from .. import state
@@ -25,15 +24,6 @@ def current_inputs() -> tuple[str, str, list[str], list[str]]:
     return title, content, parse_tags(st.session_state[state.GOLD_TAGS] or ""), notices
 
 
-def scores_in_label_order(explanation, labels: list[str]) -> np.ndarray:
-    """The explanation's ranked scores put back in the order of the model's labels (for `rank`)."""
-    position = {label: index for index, label in enumerate(labels)}
-    scores = np.zeros(len(labels), dtype=np.float32)
-    for tag in explanation.prediction.tags:
-        scores[position[tag.label]] = tag.score
-    return scores
-
-
 def predict(predictor, model_folder: str) -> None:
     """Runs the model once on the boxes and keeps the result; on failure the message is shown instead."""
     title, content, gold_tags, notices = current_inputs()
@@ -43,7 +33,7 @@ def predict(predictor, model_folder: str) -> None:
         return
     st.session_state[state.RESULT] = state.AnnotationResult(
         document_key(title, content), model_folder, title, content, gold_tags, explanation,
-        scores_in_label_order(explanation, predictor.labels), notices)
+        explanation.scores, notices)
 
 
 def render_messages(result: state.AnnotationResult) -> None:
