@@ -279,3 +279,22 @@ def test_bad_config_file(capsys, data_csv, cache_dir, tmp_path):
     config.write_text('{"training": {"learning_rate": "fast"}}', encoding="utf-8")
     code = main(tiny_train_arguments(data_csv, tmp_path / "out", cache_dir) + ["--config", str(config)])
     assert_one_line_error(code, capsys.readouterr(), "learning_rate")
+
+
+def test_torchrun_trains_with_two_processes(data_csv, cache_dir, tmp_path):
+    """DistributedDataParallel over gloo: two CPU processes train one model and only the first saves it."""
+    import os
+    import subprocess
+    import sys
+
+    output = tmp_path / "ddp-model"
+    environment = dict(os.environ, OMP_NUM_THREADS="1")
+    completed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "jman_core", "train", "--data", str(data_csv), "--output", str(output), "--num_epochs", "1",
+         "--min_label_count", "2", "--hidden_size", "8", "--embedding_dim", "8", "--min_word_frequency", "1",
+         "--cache_dir", str(cache_dir), "--device", "cpu", "--quiet"],
+        capture_output=True, text=True, timeout=300, env=environment)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert (output / "checkpoint.json").exists()
+    assert completed.stdout.count("Saved ") == 1  # only rank 0 reports and saves
