@@ -55,7 +55,8 @@ def server(tmp_path):
         pytest.skip("no browser: Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     checkpoints = train_tiny_checkpoints(tmp_path)
     port = free_port()
-    environment = dict(os.environ, JMAN_CHECKPOINTS_DIR=str(checkpoints))
+    # one torch thread: the tiny model needs no more, and spinning threads slow a busy two-core machine badly
+    environment = dict(os.environ, JMAN_CHECKPOINTS_DIR=str(checkpoints), OMP_NUM_THREADS="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
          "--server.port", str(port), "--browser.gatherUsageStats", "false"],
@@ -71,6 +72,12 @@ def server(tmp_path):
             process.kill()
 
 
+def wait_until_idle(page) -> None:
+    """Waits until Streamlit's "running" indicator is gone (the script run has finished)."""
+    page.wait_for_timeout(300)
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=WAIT_MILLISECONDS)
+
+
 def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -84,6 +91,7 @@ def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
             page.get_by_role("option").filter(has_text="cooked rice").first.click()
             page.wait_for_function("() => [...document.querySelectorAll('input')].some("
                                    "e => e.value.includes('cooked rice'))", timeout=WAIT_MILLISECONDS)
+            wait_until_idle(page)  # a click while the sample's rerun is still going can be lost
             page.get_by_role("button", name="Suggest tags").click()
             heatmap = page.locator("[data-testid='stPlotlyChart']").first
             heatmap.locator("svg.main-svg").first.wait_for(timeout=WAIT_MILLISECONDS)
