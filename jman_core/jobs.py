@@ -183,7 +183,7 @@ def _update(folder: Path, **changes: Any) -> None:
 
 
 class _Reporter:
-    """Training callbacks that write progress to status.json (at most twice a second) and epochs.jsonl."""
+    """Training callbacks that write progress to status.json (at most twice a second) and read the cancel file."""
 
     def __init__(self, folder: Path, num_epochs: int):
         self.folder = folder
@@ -206,10 +206,6 @@ class _Reporter:
         remaining_steps = (self.num_epochs - progress.epoch) * progress.steps + (progress.steps - progress.step)
         return per_step * remaining_steps
 
-    def on_epoch_end(self, record) -> None:
-        with (self.folder / "epochs.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(record)) + "\n")
-
     def should_stop(self) -> bool:
         return (self.folder / "cancel").exists()
 
@@ -228,10 +224,10 @@ def run_job(folder: str | Path) -> int:
         config = build_config(None, spec["overrides"])
         documents = read_documents(folder / spec["data_file"], config.data)
         reporter = _Reporter(folder, config.training.num_epochs)
-        callbacks = Callbacks(reporter.on_progress, reporter.on_epoch_end, reporter.should_stop)
+        callbacks = Callbacks(on_progress=reporter.on_progress, should_stop=reporter.should_stop)
         _update(folder, message=f"preparing {len(documents):,} documents (vocabulary, word2vec)")
         result = train_documents(documents, config, spec["output"], callbacks, data_source=spec["data_name"],
-                                 save_when_stopped=False)
+                                 log_path=folder / "epochs.jsonl", save_when_stopped=False)
     except JmanError as error:
         _update(folder, state="failed", message=str(error), finished=_now())
         return 2
