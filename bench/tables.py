@@ -59,6 +59,8 @@ def run_model(model: str, documents, settings: dict, seed: int, lambdas: tuple[f
     row["F1@t"] = metrics["test"]["F1"]
     row["P@1"], row["nDCG@3"] = metrics["test"]["P@1"], metrics["test"]["nDCG@3"]
     row["seconds"] = seconds or (time.monotonic() - started)
+    print(f"{model} (seed {seed}, lambdas {lambdas}): F1@t {100 * row['F1@t']:.1f}, P@1 {100 * row['P@1']:.1f}, "
+          f"{row['seconds'] / 60:.1f} min", file=sys.stderr, flush=True)
     return row
 
 
