@@ -1,157 +1,272 @@
-"""The paper's tables II-V and the Reuters comparison on our data, in one run, as markdown.
+"""The paper's tables II-V and the Reuters comparison on our data, as markdown, from stored runs.
 
-Run by hand (hours on a 2-core CPU at full settings; use a GPU with --device cuda, or --quick to check it runs):
-    python bench/tables.py --tables II IV --sites crypto --seeds 1 2 3
+Every (table setting, site, model, seed) is one run whose result is stored as JSON under
+bench/results/runs/; a run already stored is not trained again, so the tables fill up over several
+sessions (or machines) and --report re-draws them without training. Run by hand (hours on a 2-core CPU
+at full settings; use a GPU with --device cuda, or --quick to check it runs):
+    python bench/tables.py --tables II IV --sites crypto --seeds 1 2 3 --workers 2
     python bench/tables.py --tables III V --sites cooking --seeds 1
     python bench/tables.py --tables reuters
-    python bench/tables.py --quick                # tiny settings on every table, minutes
-Each table is printed and written to bench/results/<table>.md with the command, the date and the machine.
+    python bench/tables.py --tables II --sites crypto --models JMAN-s --set training.learning_rate=0.002
+    python bench/tables.py --report                # draw every table from the stored runs only
+    python bench/tables.py --quick                 # tiny settings on every table, minutes
+Each table is printed and written to bench/results/tables-<tables>.md with the command, the date, the
+machine and, per cell, how many seeds it averages.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
+import json
+import os
 import platform
 import sys
 import time
-from dataclasses import replace
-from datetime import date
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jman_core.baselines import run_baseline  # noqa: E402
-from jman_core.config import build_config  # noqa: E402
-from jman_core.data import read_documents, read_reuters  # noqa: E402
-from jman_core.experiment import train_documents  # noqa: E402
-from jman_core.metrics import format_mean_std, mean_and_std  # noqa: E402
-
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 RESULTS = Path(__file__).resolve().parent / "results"
+RUNS = RESULTS / "runs"
 SITES = ("cooking", "biology", "crypto")
+BASELINE_NAMES = ("tfidf-lr", "svm-linear", "svm-rbf", "lda")
 TABLE_II = ["tfidf-lr", "svm-linear", "lda", "BiGRU", "HAN", "JMAN-s-tg", "JMAN-s-att", "JMAN-s", "JMAN", "JMANd"]
 TABLE_III = [(network, sim, sub) for network in ("BiGRU", "HAN", "JMAN-s")
              for sim, sub in ((0, 0), (1, 0), (0, 1), (1, 1))]
+TABLE_III_SUFFIX = {(0, 0): "", (1, 0): "+L_sim", (0, 1): "+L_sub", (1, 1): "+both"}
 TABLE_V = ["JMAN-s+t-only", "JMAN-s+att-only", "JMAN-s+tg-only", "JMAN-s-att", "JMAN-s-tg", "JMAN-s"]
+REUTERS_MODELS = ["svm-linear", "JMAN-s"]
 METRICS = ["H", "A", "P", "R", "F1", "F1@t", "P@1", "nDCG@3"]
+DEFAULT_LAMBDAS = (1e-3, 1e-2)
 
 
-def run_model(model: str, documents, settings: dict, seed: int, lambdas: tuple[float, float] | None = None) -> dict:
-    """Test metrics (at 0.5, plus F1 at the tuned threshold as "F1@t") and training seconds of one run."""
-    overrides = {"data": dict(settings["data"]), "training": {**settings["training"], "seed": seed},
-                 "model": dict(settings["model"])}
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: a model on a site with a seed; `lambdas` (on/off for L_sim, L_sub) for Table III."""
+
+    site: str
+    model: str
+    seed: int
+    settings_json: str  # the overrides every run of the command shares, as sorted JSON
+    lambdas: tuple[int, int] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.model + (TABLE_III_SUFFIX[self.lambdas] if self.lambdas is not None else "")
+
+    @property
+    def path(self) -> Path:
+        digest = hashlib.sha256(self.settings_json.encode()).hexdigest()[:10]
+        lambdas = "" if self.lambdas is None else f"-lambdas{self.lambdas[0]}{self.lambdas[1]}"
+        return RUNS / self.site / f"{self.model}{lambdas}-seed{self.seed}-{digest}.json"
+
+
+def run_overrides(spec: RunSpec) -> dict:
+    """The build_config overrides of one run: the shared settings plus its seed, variation and lambdas."""
+    settings = json.loads(spec.settings_json)
+    overrides = {"data": dict(settings["data"]), "model": dict(settings["model"]), "text": dict(settings["text"]),
+                 "training": {**settings["training"], "seed": spec.seed}}
+    if spec.model not in BASELINE_NAMES:
+        overrides["model"]["variation"] = "JMAN" if spec.model == "JMANd" else spec.model
+        overrides["training"]["dynamic_sem"] = spec.model == "JMANd"
+    if spec.lambdas is not None:
+        scale = settings["lambdas"]
+        overrides["training"]["lambda_sim"] = scale[0] * spec.lambdas[0]
+        overrides["training"]["lambda_sub"] = scale[1] * spec.lambdas[1]
+    return overrides
+
+
+@functools.lru_cache(maxsize=4)
+def site_documents(site: str, data_json: str):
+    """The documents of a Stack Exchange site, or of Reuters-21578 restricted to the 90 ModApte topics."""
+    from jman_core.config import build_config
+    from jman_core.data import read_documents, read_reuters
+
+    if site != "reuters":
+        return read_documents(DATASETS / "stackexchange" / f"{site}.csv.zip", build_config(None, {"data": json.loads(data_json)}).data)
+    documents = read_reuters(DATASETS / "reuters21578")
+    train_topics = {tag for d in documents if d.part == "train" for tag in d.tags}
+    test_topics = {tag for d in documents if d.part == "test" for tag in d.tags}
+    kept = train_topics & test_topics
+    documents = [replace(d, tags=[t for t in d.tags if t in kept]) for d in documents]
+    return [d for d in documents if d.tags]
+
+
+def train_one(spec: RunSpec) -> dict:
+    """Trains and tests one run; returns its row of test metrics (at 0.5, plus "F1@t" at the tuned threshold)."""
+    from jman_core.baselines import run_baseline
+    from jman_core.config import build_config
+    from jman_core.experiment import train_documents
+
+    overrides = run_overrides(spec)
+    documents = site_documents(spec.site, json.dumps(overrides["data"], sort_keys=True))
     started = time.monotonic()
-    if model in ("tfidf-lr", "svm-linear", "svm-rbf", "lda"):
-        result = run_baseline(model, documents, build_config(None, overrides))
-        metrics, seconds = result.metrics, result.training_seconds
+    config = build_config(None, overrides)
+    if spec.model in BASELINE_NAMES:
+        result = run_baseline(spec.model, documents, config)
     else:
-        variation = "JMAN" if model == "JMANd" else model
-        overrides["model"]["variation"] = variation
-        overrides["training"]["dynamic_sem"] = model == "JMANd"
-        if lambdas is not None:
-            scale = settings["lambdas"]
-            overrides["training"]["lambda_sim"] = scale[0] * lambdas[0]
-            overrides["training"]["lambda_sub"] = scale[1] * lambdas[1]
-        result = train_documents(documents, build_config(None, overrides), None)
-        metrics, seconds = result.metrics, result.training_seconds
+        result = train_documents(documents, config, None)
+    metrics = result.metrics
     row = dict(metrics["test_at_0.5"])
     row["F1@t"] = metrics["test"]["F1"]
     row["P@1"], row["nDCG@3"] = metrics["test"]["P@1"], metrics["test"]["nDCG@3"]
-    row["seconds"] = seconds or (time.monotonic() - started)
-    print(f"{model} (seed {seed}, lambdas {lambdas}): F1@t {100 * row['F1@t']:.1f}, P@1 {100 * row['P@1']:.1f}, "
-          f"{row['seconds'] / 60:.1f} min", file=sys.stderr, flush=True)
+    row["Micro-F1@t"], row["Macro-F1@t"] = metrics["test"]["Micro-F1"], metrics["test"]["Macro-F1"]
+    row["seconds"] = result.training_seconds or (time.monotonic() - started)
     return row
 
 
-def summarise(rows_by_model: dict[str, list[dict]]) -> dict[str, dict[str, tuple[float, float]]]:
-    return {model: mean_and_std(rows) for model, rows in rows_by_model.items()}
+def store(spec: RunSpec, row: dict, command: str) -> None:
+    """Writes one run's row atomically with what produced it."""
+    record = {"site": spec.site, "model": spec.name, "seed": spec.seed, "settings": json.loads(spec.settings_json),
+              "row": row, "command": command, "machine": machine(), "threads": _threads(),
+              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    spec.path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = spec.path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    os.replace(temporary, spec.path)
 
 
-def ranks(summary: dict[str, dict[str, tuple[float, float]]], metric: str) -> dict[str, int]:
+def load(spec: RunSpec) -> dict | None:
+    return json.loads(spec.path.read_text(encoding="utf-8"))["row"] if spec.path.exists() else None
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _start_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def execute(specs: list[RunSpec], workers: int, threads: int, command: str) -> None:
+    """Trains every run not stored yet, `workers` at a time with `threads` torch threads each; every
+    model's first seed before any second seed, so a run cut short still fills each column once."""
+    unique = list(dict.fromkeys(specs))
+    missing = sorted((spec for spec in unique if not spec.path.exists()), key=lambda spec: spec.seed)
+    print(f"{len(unique) - len(missing)} runs stored, {len(missing)} to train", file=sys.stderr, flush=True)
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(train_one, spec): spec for spec in missing}
+        for future in as_completed(futures):
+            spec = futures[future]
+            row = future.result()
+            store(spec, row, command)
+            print(f"{spec.site} {spec.name} seed {spec.seed}: F1@t {100 * row['F1@t']:.1f}, P@1 {100 * row['P@1']:.1f}, "
+                  f"{row['seconds'] / 60:.1f} min", file=sys.stderr, flush=True)
+
+
+def collect(specs: list[RunSpec]) -> dict[str, list[dict]]:
+    """The stored rows of `specs`, grouped by model name (in the order of `specs`)."""
+    rows: dict[str, list[dict]] = {}
+    for spec in specs:
+        row = load(spec)
+        rows.setdefault(spec.name, [])
+        if row is not None:
+            rows[spec.name].append(row)
+    return rows
+
+
+def summarise(rows_by_model: dict[str, list[dict]]) -> dict[str, tuple[int, dict[str, tuple[float, float]]]]:
+    from jman_core.metrics import mean_and_std
+
+    return {model: (len(rows), mean_and_std(rows) if rows else {}) for model, rows in rows_by_model.items()}
+
+
+def ranks(summary, metric: str) -> dict[str, int]:
     lower_is_better = metric == "H"
-    order = sorted(summary, key=lambda model: summary[model][metric][0] * (1 if lower_is_better else -1))
+    present = [model for model, (count, values) in summary.items() if count]
+    order = sorted(present, key=lambda model: summary[model][1][metric][0] * (1 if lower_is_better else -1))
     return {model: position + 1 for position, model in enumerate(order)}
 
 
-def metric_table(title: str, summary: dict[str, dict[str, tuple[float, float]]]) -> str:
+def metric_table(title: str, summary, metrics: list[str] = METRICS) -> str:
+    from jman_core.metrics import format_mean_std
+
     models = list(summary)
     lines = [f"### {title}", "", "| metric | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
-    for metric in METRICS:
+    lines.append("| runs | " + " | ".join(str(summary[model][0]) for model in models) + " |")
+    for metric in metrics:
         position = ranks(summary, metric)
-        cells = [f"{format_mean_std(*summary[model][metric])} ({position[model]})" for model in models]
+        cells = [f"{format_mean_std(*summary[model][1][metric])} ({position[model]})" if summary[model][0] else "–"
+                 for model in models]
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def time_table(title: str, summary: dict[str, dict[str, tuple[float, float]]]) -> str:
-    lines = [f"### {title}", "", "| model | training time (min, mean ± std) |", "|---|---|"]
-    for model, values in summary.items():
-        mean, std = values["seconds"]
-        lines.append(f"| {model} | {mean / 60:.1f} ± {std / 60:.1f} |")
+def time_table(title: str, summary) -> str:
+    lines = [f"### {title}", "", "| model | runs | training time (min, mean ± std) |", "|---|---|---|"]
+    for model, (count, values) in summary.items():
+        cell = f"{values['seconds'][0] / 60:.1f} ± {values['seconds'][1] / 60:.1f}" if count else "–"
+        lines.append(f"| {model} | {count} | {cell} |")
     return "\n".join(lines)
 
 
-def site_documents(site: str, settings: dict):
-    config = build_config(None, {"data": settings["data"]})
-    return read_documents(DATASETS / "stackexchange" / f"{site}.csv.zip", config.data)
-
-
-def table_ii_and_iv(arguments, settings) -> list[str]:
+def plan(arguments, settings_json: str, reuters_json: str) -> list[tuple[str, str, list[RunSpec]]]:
+    """Every table section the command asks for: (kind, title, its runs)."""
+    seeds = arguments.seeds
     sections = []
     for site in arguments.sites:
-        documents = site_documents(site, settings)
-        rows = {model: [run_model(model, documents, settings, seed) for seed in arguments.seeds] for model in arguments.models}
-        summary = summarise(rows)
-        if "II" in arguments.tables:
-            sections.append(metric_table(f"Table II, {site} (x100, mean ± std over seeds {arguments.seeds}, rank)", summary))
-        if "IV" in arguments.tables:
-            sections.append(time_table(f"Table IV, {site}: training time on this machine", summary))
+        if {"II", "IV"} & set(arguments.tables):
+            specs = [RunSpec(site, model, seed, settings_json) for model in arguments.models for seed in seeds]
+            if "II" in arguments.tables:
+                sections.append(("metrics", f"Table II, {site} (x100, mean ± std over seeds {seeds}, rank)", specs))
+            if "IV" in arguments.tables:
+                sections.append(("time", f"Table IV, {site}: training time on this machine", specs))
+        if "III" in arguments.tables:
+            specs = [RunSpec(site, network, seed, settings_json, (sim, sub)) for network, sim, sub in TABLE_III for seed in seeds]
+            sections.append(("metrics", f"Table III, {site}: semantic regularisers (x100, seeds {seeds})", specs))
+        if "V" in arguments.tables:
+            specs = [RunSpec(site, model, seed, settings_json) for model in TABLE_V for seed in seeds]
+            sections.append(("metrics", f"Table V, {site}: multi-source components (x100, seeds {seeds})", specs))
+    if "reuters" in arguments.tables:
+        specs = [RunSpec("reuters", model, seed, reuters_json) for model in REUTERS_MODELS for seed in seeds]
+        sections.append(("reuters", f"Reuters-21578 ModApte (90 topics), test (x100, seeds {seeds})", specs))
     return sections
 
 
-def table_iii(arguments, settings) -> list[str]:
-    sections = []
-    for site in arguments.sites:
-        documents = site_documents(site, settings)
-        rows = {}
-        for network, sim, sub in TABLE_III:
-            name = network + {(0, 0): "", (1, 0): "+L_sim", (0, 1): "+L_sub", (1, 1): "+both"}[(sim, sub)]
-            rows[name] = [run_model(network, documents, settings, seed, (sim, sub)) for seed in arguments.seeds]
-        sections.append(metric_table(f"Table III, {site}: semantic regularisers", summarise(rows)))
-    return sections
+def render(kind: str, title: str, specs: list[RunSpec]) -> str:
+    summary = summarise(collect(specs))
+    if kind == "time":
+        return time_table(title, summary)
+    if kind == "reuters":
+        table = metric_table(title, summary, ["Micro-F1", "Macro-F1", "Micro-F1@t", "Macro-F1@t", "F1@t", "P@1"])
+        return table + "\n\nMicro-F1 and Macro-F1 at 0.5; @t at the threshold tuned on validation. Published anchor: micro-F1 about 86-87 for linear SVMs on ModApte."
+    return metric_table(title, summary)
 
 
-def table_v(arguments, settings) -> list[str]:
-    sections = []
-    for site in arguments.sites:
-        documents = site_documents(site, settings)
-        rows = {model: [run_model(model, documents, settings, seed) for seed in arguments.seeds] for model in TABLE_V}
-        sections.append(metric_table(f"Table V, {site}: multi-source components", summarise(rows)))
-    return sections
+def parse_settings(arguments) -> dict:
+    """The shared overrides: the paper's schedule with this command's epochs and device, then --set values."""
+    settings = {"data": {"split": "canonical", "min_label_count": 10}, "text": {}, "model": {},
+                "training": {"num_epochs": arguments.num_epochs, "early_stop_lr": arguments.early_stop_lr,
+                             "device": arguments.device},
+                "lambdas": list(DEFAULT_LAMBDAS)}
+    if arguments.quick:
+        settings["training"].update(num_epochs=1, word2vec_epochs=1)
+        settings["model"].update(hidden_size=16, embedding_dim=16)
+    for assignment in arguments.set:
+        key, _, value = assignment.partition("=")
+        section, _, name = key.partition(".")
+        if section not in ("data", "text", "model", "training") or not name or not value:
+            raise SystemExit(f"--set {assignment!r}: write SECTION.NAME=VALUE, SECTION one of data, text, model, training.")
+        try:
+            settings[section][name] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[section][name] = value
+    return settings
 
 
-def reuters(arguments, settings) -> list[str]:
-    documents = read_reuters(DATASETS / "reuters21578")
-    train_topics = {tag for d in documents if d.part == "train" for tag in d.tags}
-    test_topics = {tag for d in documents if d.part == "test" for tag in d.tags}
-    kept = train_topics & test_topics  # the 90 ModApte topics
-    documents = [replace(d, tags=[t for t in d.tags if t in kept]) for d in documents]
-    documents = [d for d in documents if d.tags]
-    reuters_settings = {**settings, "data": {**settings["data"], "split": "predefined", "min_label_count": 1,
-                                             "normalise_tags": False}}
-    rows = {}
-    for model in ("svm-linear", "JMAN-s"):
-        runs = [run_model(model, documents, reuters_settings, seed) for seed in arguments.seeds]
-        rows[model] = runs
-    lines = ["### Reuters-21578 ModApte (90 topics): test at the tuned threshold vs 0.5", "",
-             "| model | Micro-F1 @0.5 | Macro-F1 @0.5 | F1 (example-based, tuned) | P@1 |", "|---|---|---|---|---|"]
-    for model, runs in rows.items():
-        summary = mean_and_std(runs)
-        lines.append(f"| {model} | {format_mean_std(*summary['Micro-F1'])} | {format_mean_std(*summary['Macro-F1'])} | "
-                     f"{format_mean_std(*summary['F1@t'])} | {format_mean_std(*summary['P@1'])} |")
-    lines.append("\nPublished anchor: micro-F1 about 86-87 for linear SVMs on ModApte (Joachims 1998 and later).")
-    return ["\n".join(lines)]
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}"
 
 
 def main() -> int:
@@ -164,32 +279,34 @@ def main() -> int:
     parser.add_argument("--num_epochs", type=int, default=30)
     parser.add_argument("--early_stop_lr", type=float, default=1e-3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
+                        help="override one setting of every run, e.g. training.learning_rate=0.002 (repeatable)")
+    parser.add_argument("--workers", type=int, default=1, help="runs trained at the same time")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per run (default: cores / workers)")
+    parser.add_argument("--report", action="store_true", help="only draw the tables from the stored runs")
+    parser.add_argument("--output", default="", help="markdown file to write (default: tables-<tables>.md)")
     parser.add_argument("--quick", action="store_true", help="tiny settings to check the whole script runs")
     arguments = parser.parse_args()
-    settings = {"data": {"split": "canonical", "min_label_count": 10},
-                "training": {"num_epochs": arguments.num_epochs, "early_stop_lr": arguments.early_stop_lr,
-                             "device": arguments.device},
-                "model": {}, "lambdas": (1e-3, 1e-2)}
     if arguments.quick:
-        settings["training"].update(num_epochs=1, word2vec_epochs=1)
-        settings["model"].update(hidden_size=16, embedding_dim=16)
         arguments.seeds = arguments.seeds[:1]
-    sections = []
-    if {"II", "IV"} & set(arguments.tables):
-        sections += table_ii_and_iv(arguments, settings)
-    if "III" in arguments.tables:
-        sections += table_iii(arguments, settings)
-    if "V" in arguments.tables:
-        sections += table_v(arguments, settings)
-    if "reuters" in arguments.tables:
-        sections += reuters(arguments, settings)
-    header = (f"Generated {date.today()} on {platform.machine()} ({platform.processor() or 'cpu'}), "
-              f"command: python {' '.join(sys.argv)}\n")
-    text = header + "\n" + "\n\n".join(sections) + "\n"
+        global RUNS
+        RUNS = RESULTS / "runs-quick"  # tiny-settings runs are checks, not results: never mixed with them
+    settings = parse_settings(arguments)
+    settings_json = json.dumps(settings, sort_keys=True)
+    reuters_settings = {**settings, "data": {**settings["data"], "split": "predefined", "min_label_count": 1,
+                                             "normalise_tags": False}}
+    sections = plan(arguments, settings_json, json.dumps(reuters_settings, sort_keys=True))
+    command = "python " + " ".join(sys.argv)
+    if not arguments.report:
+        threads = arguments.threads or max(1, (os.cpu_count() or 1) // arguments.workers)
+        execute([spec for _, _, specs in sections for spec in specs], arguments.workers, threads, command)
+    header = (f"Generated {date.today()} on {machine()}, command: {command}\n"
+              + (f"\nSettings changed from the paper's: {', '.join(arguments.set)}\n" if arguments.set else ""))
+    text = header + "\n" + "\n\n".join(render(*section) for section in sections) + "\n"
     print(text)
+    name = arguments.output or f"tables-{'-'.join(arguments.tables)}{'-quick' if arguments.quick else ''}.md"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "-".join(arguments.tables) + ("-quick" if arguments.quick else "")
-    (RESULTS / f"tables-{name}.md").write_text(text, encoding="utf-8")
+    (RESULTS / name).write_text(text, encoding="utf-8")
     return 0
 
 

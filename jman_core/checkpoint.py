@@ -272,11 +272,15 @@ def _semantics_lines(metadata: CheckpointMetadata) -> list[str]:
     training, statistics = metadata.training_config, metadata.statistics
     if not (training.lambda_sim or training.lambda_sub):
         return ["- Semantic regularisers: off (binary cross-entropy only)"]
-    parts = [f"lambda_sim {training.lambda_sim:g} ({statistics.get('similarity_pairs', 0)} similar label pairs)"]
+    similarity_source = (statistics.get("similarity_source") or {}).get("source", "skip-gram over the training tags")
+    parts = [f"lambda_sim {training.lambda_sim:g} ({statistics.get('similarity_pairs', 0)} similar label pairs, "
+             f"{similarity_source})"]
     subsumption = statistics.get("subsumption") or {}
     parts.append(f"lambda_sub {training.lambda_sub:g} ({subsumption.get('pairs', 0)} subsumption pairs, "
                  f"{subsumption.get('source', 'none')})")
     lines = ["- Semantic regularisers: " + "; ".join(parts)]
+    if statistics.get("semantics_storage"):
+        lines.append("- Sim and Sub storage during training: " + "; ".join(statistics["semantics_storage"]))
     if training.dynamic_sem:
         lines.append(f"- Dynamic semantics (JMANd): Sim and Sub learned during training; about "
                      f"{statistics.get('dynamic_sem_memory_mb', '?')} MB for them, their gradients and Adam's moments "

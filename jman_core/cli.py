@@ -35,6 +35,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
     "lambda_sim": ("training.lambda_sim", float, "weight of the similarity regulariser L_sim (None: 1e-3 for JMAN, 0 for JMAN-s...)"),
     "lambda_sub": ("training.lambda_sub", float, "weight of the subsumption regulariser L_sub (None: 1e-2 for JMAN, 0 for JMAN-s...)"),
     "similarity_threshold": ("training.similarity_threshold", float, "label similarities below this count as 0"),
+    "similarity_file": ("training.similarity_file", str, "CSV of label,label,similarity rows for Sim ('' learns Sim from the tags)"),
     "knowledge_base": ("training.knowledge_base", str, "CSV of hyponym,hypernym[,true|false] pairs for Sub ('' infers Sub from the tags)"),
     "learning_rate": ("training.learning_rate", float, "Adam's initial learning rate"),
     "batch_size": ("training.batch_size", int, "documents per step"),

@@ -116,6 +116,7 @@ class TrainingConfig:
     lambda_sim: float | None = None
     lambda_sub: float | None = None
     similarity_threshold: float = 0.0  # Sim entries below this become 0 (sparser Sim)
+    similarity_file: str = ""  # CSV of label,label,similarity; empty: Sim learned from the training tags
     knowledge_base: str = ""  # CSV of hyponym,hypernym[,true|false]; empty: Sub inferred from the training tags
     subsumption_min_confidence: float = 0.6
     subsumption_min_support: int = 5

@@ -20,7 +20,7 @@ from .errors import DataError
 from .losses import LabelSemantics
 from .metrics import evaluate, per_label_metrics
 from .model import build_model
-from .semantics import infer_subsumption, label_similarity, read_knowledge_base, similarity_pairs
+from .semantics import infer_subsumption, label_similarity, read_knowledge_base, read_similarity_file, similarity_pairs
 from .text import TextPipeline, to_plain_text
 from .training import Callbacks, EncodedDataset, EpochRecord, fit, pad_documents, predict_scores, resolve_device
 
@@ -129,7 +129,11 @@ def label_semantics(prepared: PreparedData, training: TrainingConfig) -> tuple[L
     statistics: dict[str, Any] = {}
     labels = prepared.labels
     if training.lambda_sim > 0:
-        matrix = label_similarity(prepared.split.train, labels, seed=training.seed, threshold=training.similarity_threshold)
+        if training.similarity_file:
+            matrix, report = read_similarity_file(training.similarity_file, labels, threshold=training.similarity_threshold)
+            statistics["similarity_source"] = asdict(report)
+        else:
+            matrix = label_similarity(prepared.split.train, labels, seed=training.seed, threshold=training.similarity_threshold)
         similarity = torch.from_numpy(matrix)
         statistics["similarity_pairs"] = similarity_pairs(matrix)
     if training.lambda_sub > 0:
@@ -144,7 +148,10 @@ def label_semantics(prepared: PreparedData, training: TrainingConfig) -> tuple[L
         matrices = sum(matrix is not None for matrix in (similarity, subsumption))
         # each learnable L x L matrix: the values, their gradient and Adam's two moments, in float32
         statistics["dynamic_sem_memory_mb"] = round(matrices * 4 * 4 * len(labels) ** 2 / 2**20, 1)
-    return LabelSemantics(similarity, subsumption, training.dynamic_sem, training.dynamic_sem_l2), statistics
+    semantics = LabelSemantics(similarity, subsumption, training.dynamic_sem, training.dynamic_sem_l2)
+    if similarity is not None or subsumption is not None:
+        statistics["semantics_storage"] = semantics.storage()
+    return semantics, statistics
 
 
 def _epoch_logger(log_path: Path | None, callbacks: Callbacks) -> Callbacks:

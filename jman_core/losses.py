@@ -12,6 +12,13 @@ def binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.T
     return functional.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1).mean()
 
 
+def _times(dense: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """dense (B, L) @ matrix (L, L), where `matrix` may be a sparse COO tensor."""
+    if matrix.is_sparse:
+        return torch.sparse.mm(matrix.t(), dense.t()).t()
+    return dense @ matrix
+
+
 def similarity_loss(scores: torch.Tensor, targets: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
     """L_sim = 1/2 sum_i sum_{j,k in Y_i} Sim_jk (s_ij - s_ik)^2, averaged over the batch.
 
@@ -20,8 +27,8 @@ def similarity_loss(scores: torch.Tensor, targets: torch.Tensor, similarity: tor
     """
     masked = targets * scores  # (B, L)
     masked_square = targets * scores.square()  # (B, L)
-    first = (masked_square * (targets @ similarity)).sum(-1)  # (B,)
-    second = (masked * (masked @ similarity)).sum(-1)  # (B,)
+    first = (masked_square * _times(targets, similarity)).sum(-1)  # (B,)
+    second = (masked * _times(masked, similarity)).sum(-1)  # (B,)
     return (first - second).mean()
 
 
@@ -38,7 +45,7 @@ def subsumption_loss(scores: torch.Tensor, targets: torch.Tensor, subsumption: t
     rounded = straight_through_round(scores)  # (B, L)
     child = targets * rounded  # (B, L)
     parent_missed = targets * (1.0 - rounded)  # (B, L)
-    return 0.5 * (child * (parent_missed @ subsumption.T)).sum(-1).mean()
+    return 0.5 * (child * _times(parent_missed, subsumption.t())).sum(-1).mean()
 
 
 def joint_loss(
@@ -60,10 +67,16 @@ def joint_loss(
     return loss
 
 
+# A fixed Sim or Sub with fewer non-zero entries than this share is stored sparse: a COO entry costs
+# 20 bytes (two int64 indices and a float32) against 4 for a dense one, so below 20% sparse is smaller.
+SPARSE_DENSITY = 0.1
+
+
 class LabelSemantics(nn.Module):
     """Sim and Sub (L, L) for the regularisers: fixed buffers, or learnable parameters (JMANd, --dynamic_sem).
 
-    With `l2_normalise` each row is scaled to unit L2 norm before use, as the authors' dynamic_sem_l2.
+    A fixed matrix sparser than SPARSE_DENSITY is kept as a sparse COO tensor. With `l2_normalise` each
+    row is scaled to unit L2 norm before use, as the authors' dynamic_sem_l2.
     """
 
     def __init__(self, similarity: torch.Tensor | None = None, subsumption: torch.Tensor | None = None,
@@ -76,8 +89,24 @@ class LabelSemantics(nn.Module):
                 setattr(self, name, None)
             elif dynamic:
                 setattr(self, name, nn.Parameter(matrix.clone().float()))
+            elif not l2_normalise and matrix.count_nonzero() < SPARSE_DENSITY * matrix.numel():
+                self.register_buffer(name, matrix.float().to_sparse().coalesce())
             else:
                 self.register_buffer(name, matrix.clone().float())
+
+    def storage(self) -> list[str]:
+        """How each matrix is held, e.g. "Sub: sparse, 42 entries, 0.0 MB (dense 1.0 MB)"."""
+        lines = []
+        for name, matrix in (("Sim", self.similarity), ("Sub", self.subsumption)):
+            if matrix is None:
+                continue
+            dense_mb = matrix.shape[0] * matrix.shape[1] * 4 / 2**20
+            if matrix.is_sparse:
+                entries = matrix._nnz()
+                lines.append(f"{name}: sparse, {entries:,} entries, {entries * 20 / 2**20:.1f} MB (dense {dense_mb:.1f} MB)")
+            else:
+                lines.append(f"{name}: dense, {dense_mb:.1f} MB")
+        return lines
 
     def matrices(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if not self.l2_normalise:

@@ -86,6 +86,7 @@ def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGUMENTS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 2200})
+            page.set_default_timeout(WAIT_MILLISECONDS)  # every click too: a busy two-core machine is slow
             page.goto(server, timeout=WAIT_MILLISECONDS)
             page.get_by_role("combobox", name="Start from a sample document").click(timeout=WAIT_MILLISECONDS)
             page.get_by_role("option").filter(has_text="cooked rice").first.click()

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from jman_core.losses import (
+    LabelSemantics,
     binary_cross_entropy,
     joint_loss,
     similarity_loss,
@@ -194,3 +195,33 @@ def test_joint_loss_adds_weighted_regularisers():
     )
     loss = joint_loss(logits, targets, SIMILARITY, SUBSUMPTION, lambda_sim=0.3, lambda_sub=0.7)
     assert loss.item() == pytest.approx(float(expected), abs=1e-5)
+
+
+def test_sparse_matrices_give_the_dense_losses_and_gradients():
+    generator = torch.Generator().manual_seed(3)
+    targets = (torch.rand(6, 9, generator=generator) > 0.5).float()
+    dense_similarity = torch.rand(9, 9, generator=generator) * (torch.rand(9, 9, generator=generator) > 0.8)
+    dense_similarity = torch.maximum(dense_similarity, dense_similarity.T).fill_diagonal_(1.0)
+    dense_subsumption = (torch.rand(9, 9, generator=generator) > 0.85).float().fill_diagonal_(0.0)
+    for loss, matrix in ((similarity_loss, dense_similarity), (subsumption_loss, dense_subsumption)):
+        results = []
+        for stored in (matrix, matrix.to_sparse()):
+            scores = torch.rand(6, 9, generator=torch.Generator().manual_seed(5)).requires_grad_()
+            value = loss(scores, targets, stored)
+            value.backward()
+            results.append((value.detach(), scores.grad))
+        assert torch.allclose(results[0][0], results[1][0], atol=1e-6)
+        assert torch.allclose(results[0][1], results[1][1], atol=1e-6)
+        assert results[0][1].abs().sum() > 0  # the comparison is not between two zero gradients
+
+
+def test_label_semantics_stores_sparse_matrices_sparse_and_says_so():
+    sparse_subsumption = torch.zeros(50, 50)
+    sparse_subsumption[3, 7] = 1.0
+    dense_similarity = torch.rand(50, 50) + 0.1
+    semantics = LabelSemantics(dense_similarity, sparse_subsumption)
+    similarity, subsumption = semantics.matrices()
+    assert not similarity.is_sparse and subsumption.is_sparse
+    assert semantics.storage()[0].startswith("Sim: dense") and semantics.storage()[1].startswith("Sub: sparse, 1 entries")
+    learnable = LabelSemantics(dense_similarity, sparse_subsumption, dynamic=True)
+    assert not any(matrix.is_sparse for matrix in learnable.matrices())  # a learnable matrix fills in: dense

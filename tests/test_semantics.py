@@ -12,7 +12,13 @@ from jman_core.errors import DataError
 from jman_core.experiment import train_documents
 from jman_core.losses import LabelSemantics
 from jman_core.predict import Predictor
-from jman_core.semantics import infer_subsumption, label_similarity, read_knowledge_base, similarity_pairs
+from jman_core.semantics import (
+    infer_subsumption,
+    label_similarity,
+    read_knowledge_base,
+    read_similarity_file,
+    similarity_pairs,
+)
 
 LABELS = ["bread", "baking", "yeast", "tea"]
 
@@ -50,6 +56,29 @@ def test_knowledge_base_bad_rows_are_skipped_and_reported(tmp_path):
 def test_missing_knowledge_base_names_the_file(tmp_path):
     with pytest.raises(DataError, match="kb.csv"):
         read_knowledge_base(tmp_path / "kb.csv", LABELS)
+
+
+def test_similarity_file_is_symmetric_with_unit_diagonal_and_normalised_labels(tmp_path):
+    path = tmp_path / "sim.csv"
+    path.write_text("label,label,similarity\nBread,baking,0.8\nyeast,bread,0.3\nunknown,tea,0.5\n", encoding="utf-8")
+    similarity, report = read_similarity_file(path, LABELS)
+    assert similarity[0, 1] == similarity[1, 0] == pytest.approx(0.8)
+    assert similarity[2, 0] == similarity[0, 2] == pytest.approx(0.3)
+    assert np.allclose(np.diag(similarity), 1) and similarity[3, 1] == 0
+    assert report.pairs == 2 and report.unmatched_rows == 1 and report.skipped_rows == []  # header row is not a problem
+    thresholded, _ = read_similarity_file(path, LABELS, threshold=0.5)
+    assert thresholded[2, 0] == 0 and thresholded[0, 1] == pytest.approx(0.8)
+
+
+def test_similarity_file_bad_rows_are_skipped_and_reported(tmp_path):
+    path = tmp_path / "sim.csv"
+    path.write_text("bread,baking,0.8\nbread,tea\nyeast,tea,high\ntea,baking,1.5\n", encoding="utf-8")
+    similarity, report = read_similarity_file(path, LABELS)
+    assert report.pairs == 1
+    assert [row.split(":")[0] for row in report.skipped_rows] == ["line 2", "line 3", "line 4"]
+    assert "number" in report.skipped_rows[1] and "between 0 and 1" in report.skipped_rows[2]
+    with pytest.raises(DataError, match="similarity_file"):
+        read_similarity_file(tmp_path / "missing.csv", LABELS)
 
 
 def test_inferred_subsumption_rule_on_a_constructed_case():
@@ -120,3 +149,23 @@ def test_regularised_jman_trains_and_round_trips_through_a_checkpoint(data_csv, 
     first = predictor.predict_proba("bread oven", "The dough rose in the oven.")
     again = Predictor.from_checkpoint(tmp_path / "jman").predict_proba("bread oven", "The dough rose in the oven.")
     assert np.allclose(first, again, atol=1e-6)
+
+
+def test_similarity_file_and_knowledge_base_reach_training_and_the_model_card(data_csv, tmp_path):
+    from jman_core.data import read_documents
+
+    (tmp_path / "sim.csv").write_text("bread,baking,0.9\n", encoding="utf-8")
+    (tmp_path / "kb.csv").write_text("bread,baking\n", encoding="utf-8")
+    config = build_config(None, {
+        "model": {"variation": "JMAN", "hidden_size": 8, "embedding_dim": 8},
+        "training": {"num_epochs": 1, "batch_size": 32, "cache_dir": str(tmp_path / "cache"), "word2vec_epochs": 1,
+                     "similarity_file": str(tmp_path / "sim.csv"), "knowledge_base": str(tmp_path / "kb.csv")},
+        "data": {"min_label_count": 2},
+        "text": {"min_word_frequency": 1},
+    })
+    result = train_documents(read_documents(data_csv, config.data), config, tmp_path / "jman")
+    assert result.statistics["similarity_source"]["source"] == "sim.csv"
+    assert result.statistics["subsumption"]["source"] == "kb.csv"
+    assert any(line.startswith("Sub: sparse") for line in result.statistics["semantics_storage"])
+    card = (tmp_path / "jman" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "sim.csv" in card and "kb.csv" in card and "storage during training" in card
