@@ -42,7 +42,7 @@ TABLE_III = [(network, sim, sub) for network in ("BiGRU", "HAN", "JMAN-s")
              for sim, sub in ((0, 0), (1, 0), (0, 1), (1, 1))]
 TABLE_III_SUFFIX = {(0, 0): "", (1, 0): "+L_sim", (0, 1): "+L_sub", (1, 1): "+both"}
 TABLE_V = ["JMAN-s+t-only", "JMAN-s+att-only", "JMAN-s+tg-only", "JMAN-s-att", "JMAN-s-tg", "JMAN-s"]
-REUTERS_MODELS = ["svm-linear", "JMAN-s"]
+REUTERS_MODELS = ["svm-linear", "JMAN-s", "JMAN"]
 METRICS = ["H", "A", "P", "R", "F1", "F1@t", "P@1", "nDCG@3"]
 DEFAULT_LAMBDAS = (1e-3, 1e-2)
 
@@ -125,7 +125,7 @@ def train_one(spec: RunSpec) -> dict:
 def store(spec: RunSpec, row: dict, command: str) -> None:
     """Writes one run's row atomically with what produced it."""
     record = {"site": spec.site, "model": spec.name, "seed": spec.seed, "settings": json.loads(spec.settings_json),
-              "row": row, "command": command, "machine": machine(), "threads": _threads(),
+              "row": row, "command": command, "machine": machine(), "threads": _threads(), "code": code_version(),
               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     spec.path.parent.mkdir(parents=True, exist_ok=True)
     temporary = spec.path.with_suffix(".tmp")
@@ -223,7 +223,9 @@ def plan(arguments, settings_json: str, reuters_json: str) -> list[tuple[str, st
             if "IV" in arguments.tables:
                 sections.append(("time", f"Table IV, {site}: training time on this machine", specs))
         if "III" in arguments.tables:
-            specs = [RunSpec(site, network, seed, settings_json, (sim, sub)) for network, sim, sub in TABLE_III for seed in seeds]
+            # the (0, 0) row is the plain network, the same run as in Table II
+            specs = [RunSpec(site, network, seed, settings_json, None if (sim, sub) == (0, 0) else (sim, sub))
+                     for network, sim, sub in TABLE_III if network in arguments.models for seed in seeds]
             sections.append(("metrics", f"Table III, {site}: semantic regularisers (x100, seeds {seeds})", specs))
         if "V" in arguments.tables:
             specs = [RunSpec(site, model, seed, settings_json) for model in TABLE_V for seed in seeds]
@@ -265,6 +267,19 @@ def parse_settings(arguments) -> dict:
     return settings
 
 
+def code_version() -> str:
+    """The git commit that trained a run ("+changes" when the tree had uncommitted edits)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+changes" if dirty else "")
+
+
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}"
 
@@ -275,7 +290,7 @@ def main() -> int:
                         choices=["II", "III", "IV", "V", "reuters"])
     parser.add_argument("--sites", nargs="+", default=list(SITES), choices=SITES)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    parser.add_argument("--models", nargs="+", default=TABLE_II, help="models of tables II and IV")
+    parser.add_argument("--models", nargs="+", default=TABLE_II, help="models of tables II and IV; Table III takes those of BiGRU, HAN, JMAN-s named here")
     parser.add_argument("--num_epochs", type=int, default=30)
     parser.add_argument("--early_stop_lr", type=float, default=1e-3)
     parser.add_argument("--device", default="auto")

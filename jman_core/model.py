@@ -71,12 +71,20 @@ def read_sentences(module: nn.Module, sentence_embedded: torch.Tensor, word_mask
     sentence_encoder: sentence_embedded (B, S, W, E), word_mask (B, S, W) -> sentence hidden states
     (B, S, 2H), sentence mask (B, S), word attention (B, S, W)."""
     batch, sentences, words = word_mask.shape
-    flat_embedded = sentence_embedded.reshape(batch * sentences, words, -1)  # (B*S, W, E)
-    flat_mask = word_mask.reshape(batch * sentences, words)
-    hidden = module.word_encoder(flat_embedded, flat_mask)  # (B*S, W, 2H)
-    sentence_vectors, word_weights = module.word_attention(hidden, flat_mask)  # (B*S, 2H), (B*S, W)
-    sentence_vectors = sentence_vectors.reshape(batch, sentences, -1).to(hidden.dtype)  # (B, S, 2H)
     sentence_mask = word_mask.any(dim=-1)  # (B, S)
+    # Only the N real sentences go through the word encoder: padded sentence slots are often half of
+    # B*S, and their vector and word attention are exactly 0 anyway.
+    present = sentence_mask.reshape(-1).clone()  # (B*S,)
+    if not bool(present.any()):
+        present[0] = True  # a batch with no content still runs the encoder once (its output is masked to 0)
+    real_mask = word_mask.reshape(batch * sentences, words)[present]  # (N, W)
+    hidden = module.word_encoder(sentence_embedded.reshape(batch * sentences, words, -1)[present], real_mask)  # (N, W, 2H)
+    real_vectors, real_weights = module.word_attention(hidden, real_mask)  # (N, 2H), (N, W)
+    sentence_vectors = real_vectors.new_zeros(batch * sentences, real_vectors.shape[-1])
+    sentence_vectors[present] = real_vectors
+    word_weights = real_weights.new_zeros(batch * sentences, words)
+    word_weights[present] = real_weights
+    sentence_vectors = sentence_vectors.reshape(batch, sentences, -1).to(hidden.dtype)  # (B, S, 2H)
     sentence_hidden = module.sentence_encoder(sentence_vectors, sentence_mask)  # (B, S, 2H)
     return sentence_hidden, sentence_mask, word_weights.reshape(batch, sentences, words)
 

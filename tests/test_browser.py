@@ -95,7 +95,10 @@ def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
             wait_until_idle(page)  # a click while the sample's rerun is still going can be lost
             page.get_by_role("button", name="Suggest tags").click()
             heatmap = page.locator("[data-testid='stPlotlyChart']").first
-            heatmap.locator("svg.main-svg").first.wait_for(timeout=WAIT_MILLISECONDS)
+            try:
+                heatmap.locator("svg.main-svg").first.wait_for(timeout=WAIT_MILLISECONDS)
+            except Exception as error:  # say what the page shows instead of only "timeout"
+                raise AssertionError(f"no heatmap; the page shows: {page.inner_text('body')[:3000]}") from error
             page.get_by_text("Suggested (").wait_for(timeout=WAIT_MILLISECONDS)
             page.wait_for_timeout(1500)  # let plotly finish drawing the cell texts
             heatmap_text = heatmap.inner_text()
