@@ -99,8 +99,28 @@ def site_documents(site: str, data_json: str):
     return [d for d in documents if d.tags]
 
 
-def train_one(spec: RunSpec) -> dict:
-    """Trains and tests one run; returns its row of test metrics (at 0.5, plus "F1@t" at the tuned threshold)."""
+def claim(spec: RunSpec) -> bool:
+    """Marks `spec` as being trained by this process; False when it is stored already or another live
+    process has claimed it (two commands over the same tables then share the work)."""
+    marker = spec.path.with_suffix(".claim")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    if spec.path.exists():
+        return False
+    try:
+        owner = int(marker.read_text(encoding="utf-8"))
+        os.kill(owner, 0)
+        return owner == os.getpid()
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        pass  # no claim, or its process is gone: take it over
+    marker.write_text(str(os.getpid()), encoding="utf-8")
+    return True
+
+
+def train_one(spec: RunSpec) -> dict | None:
+    """Trains and tests one run; returns its row of test metrics (at 0.5, plus "F1@t" at the tuned
+    threshold), or None when the run is stored already or being trained by another command."""
+    if not claim(spec):
+        return None
     from jman_core.baselines import run_baseline
     from jman_core.config import build_config
     from jman_core.experiment import train_documents
@@ -160,7 +180,11 @@ def execute(specs: list[RunSpec], workers: int, threads: int, command: str) -> N
         for future in as_completed(futures):
             spec = futures[future]
             row = future.result()
+            if row is None:
+                print(f"{spec.site} {spec.name} seed {spec.seed}: stored or trained by another command", file=sys.stderr, flush=True)
+                continue
             store(spec, row, command)
+            spec.path.with_suffix(".claim").unlink(missing_ok=True)
             print(f"{spec.site} {spec.name} seed {spec.seed}: F1@t {100 * row['F1@t']:.1f}, P@1 {100 * row['P@1']:.1f}, "
                   f"{row['seconds'] / 60:.1f} min", file=sys.stderr, flush=True)
 
