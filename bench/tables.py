@@ -25,7 +25,7 @@ import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -37,7 +37,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "runs"
 SITES = ("cooking", "biology", "crypto")
 BASELINE_NAMES = ("tfidf-lr", "svm-linear", "svm-rbf", "lda")
-TABLE_II = ["tfidf-lr", "svm-linear", "lda", "BiGRU", "HAN", "JMAN-s-tg", "JMAN-s-att", "JMAN-s", "JMAN", "JMANd"]
+TABLE_II = ["tfidf-lr", "svm-linear", "svm-rbf", "lda", "BiGRU", "HAN", "JMAN-s-tg", "JMAN-s-att", "JMAN-s", "JMAN", "JMANd"]
 TABLE_III = [(network, sim, sub) for network in ("BiGRU", "HAN", "JMAN-s")
              for sim, sub in ((0, 0), (1, 0), (0, 1), (1, 1))]
 TABLE_III_SUFFIX = {(0, 0): "", (1, 0): "+L_sim", (0, 1): "+L_sub", (1, 1): "+both"}
@@ -116,9 +116,9 @@ def claim(spec: RunSpec) -> bool:
     return True
 
 
-def train_one(spec: RunSpec) -> dict | None:
+def train_one(spec: RunSpec) -> tuple[dict, list[dict]] | None:
     """Trains and tests one run; returns its row of test metrics (at 0.5, plus "F1@t" at the tuned
-    threshold), or None when the run is stored already or being trained by another command."""
+    threshold) and its epoch history, or None when the run is stored already or being trained by another command."""
     if not claim(spec):
         return None
     from jman_core.baselines import run_baseline
@@ -139,13 +139,14 @@ def train_one(spec: RunSpec) -> dict | None:
     row["P@1"], row["nDCG@3"] = metrics["test"]["P@1"], metrics["test"]["nDCG@3"]
     row["Micro-F1@t"], row["Macro-F1@t"] = metrics["test"]["Micro-F1"], metrics["test"]["Macro-F1"]
     row["seconds"] = result.training_seconds or (time.monotonic() - started)
-    return row
+    # a neural run's epochs (losses, validation F1, learning rate) show why it stopped where it did
+    return row, [asdict(record) for record in getattr(result, "history", [])]
 
 
-def store(spec: RunSpec, row: dict, command: str) -> None:
-    """Writes one run's row atomically with what produced it."""
+def store(spec: RunSpec, row: dict, epochs: list[dict], command: str) -> None:
+    """Writes one run's row and epoch history atomically with what produced it."""
     record = {"site": spec.site, "model": spec.name, "seed": spec.seed, "settings": json.loads(spec.settings_json),
-              "row": row, "command": command, "machine": machine(), "threads": _threads(), "code": code_version(),
+              "row": row, "epochs": epochs, "command": command, "machine": machine(), "threads": _threads(), "code": code_version(),
               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     spec.path.parent.mkdir(parents=True, exist_ok=True)
     temporary = spec.path.with_suffix(".tmp")
@@ -179,11 +180,12 @@ def execute(specs: list[RunSpec], workers: int, threads: int, command: str) -> N
         futures = {pool.submit(train_one, spec): spec for spec in missing}
         for future in as_completed(futures):
             spec = futures[future]
-            row = future.result()
-            if row is None:
+            outcome = future.result()
+            if outcome is None:
                 print(f"{spec.site} {spec.name} seed {spec.seed}: stored or trained by another command", file=sys.stderr, flush=True)
                 continue
-            store(spec, row, command)
+            row, epochs = outcome
+            store(spec, row, epochs, command)
             spec.path.with_suffix(".claim").unlink(missing_ok=True)
             print(f"{spec.site} {spec.name} seed {spec.seed}: F1@t {100 * row['F1@t']:.1f}, P@1 {100 * row['P@1']:.1f}, "
                   f"{row['seconds'] / 60:.1f} min", file=sys.stderr, flush=True)

@@ -32,6 +32,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
     "embedding_dim": ("model.embedding_dim", int, "word embedding size"),
     "hidden_size": ("model.hidden_size", int, "GRU hidden units per direction"),
     "dropout": ("model.dropout", float, "dropout before the output layer"),
+    "embedding_dropout": ("model.embedding_dropout", float, "dropout on the word vectors (not in the paper)"),
     "lambda_sim": ("training.lambda_sim", float, "weight of the similarity regulariser L_sim (None: 1e-3 for JMAN, 0 for JMAN-s...)"),
     "lambda_sub": ("training.lambda_sub", float, "weight of the subsumption regulariser L_sub (None: 1e-2 for JMAN, 0 for JMAN-s...)"),
     "similarity_threshold": ("training.similarity_threshold", float, "label similarities below this count as 0"),
@@ -66,6 +67,13 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
     "word2vec_epochs": ("training.word2vec_epochs", int, "passes of word2vec over the training documents"),
 }
 
+# On/off training switches (section "training"), given as bare flags.
+TRAIN_SWITCHES: dict[str, str] = {
+    "dynamic_sem": "JMANd: learn Sim and Sub during training (memory grows with labels squared)",
+    "dynamic_sem_l2": "L2-normalise the rows of the learnable Sim and Sub",
+    "freeze_embeddings": "keep the initial word vectors fixed (fewer trained parameters on small datasets)",
+}
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors: no traceback, a pointer to --help
@@ -81,8 +89,8 @@ def _add_train(commands) -> None:
     parser.add_argument("--log", help="append one JSON line per epoch to this file")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of the same --output")
     parser.add_argument("--keep_tags_as_is", action="store_true", help="do not normalise tags (case, spaces, hyphens)")
-    parser.add_argument("--dynamic_sem", action="store_true", help="JMANd: learn Sim and Sub during training (memory grows with labels squared)")
-    parser.add_argument("--dynamic_sem_l2", action="store_true", help="L2-normalise the rows of the learnable Sim and Sub")
+    for switch, text in TRAIN_SWITCHES.items():
+        parser.add_argument(f"--{switch}", action="store_true", help=text)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     defaults = to_dict(ExperimentConfig())
     for name, (path, kind, text) in TRAIN_FLAGS.items():
@@ -118,7 +126,7 @@ def command_baseline(arguments: argparse.Namespace) -> int:
     file_values = load_config_file(arguments.config) if arguments.config else {}
     flags = {name: getattr(arguments, name, None) for name in TRAIN_FLAGS}
     config = build_config(file_values, _flag_values(argparse.Namespace(**flags, keep_tags_as_is=arguments.keep_tags_as_is,
-                                                                       dynamic_sem=False, dynamic_sem_l2=False)))
+                                                                       **dict.fromkeys(TRAIN_SWITCHES, False))))
     documents = read_documents(arguments.data, config.data)
     result = run_baseline(arguments.model, documents, config)
     stats = result.statistics
@@ -170,7 +178,7 @@ def _flag_values(arguments: argparse.Namespace) -> dict[str, Any]:
             values.setdefault(section, {})[key] = value
     if arguments.keep_tags_as_is:
         values.setdefault("data", {})["normalise_tags"] = False
-    for flag in ("dynamic_sem", "dynamic_sem_l2"):
+    for flag in TRAIN_SWITCHES:
         if getattr(arguments, flag):
             values.setdefault("training", {})[flag] = True
     return values

@@ -80,6 +80,8 @@ class ModelConfig:
     embedding_dim: int = 100
     hidden_size: int = 100
     dropout: float = 0.5
+    # Dropout on the word vectors (not in the paper, whose only dropout is before the output layer).
+    embedding_dropout: float = 0.0
     vocabulary_size: int = 0
     num_labels: int = 0
 
@@ -110,6 +112,8 @@ class TrainingConfig:
     selection_metric: str = "f1"
     embeddings: str = "word2vec"  # "word2vec", "random", or a path to a word2vec file
     word2vec_epochs: int = 5
+    # Keep the initial word vectors fixed: far fewer trained parameters on small datasets.
+    freeze_embeddings: bool = False
     cache_dir: str = ""
     # Weights of L_sim and L_sub (equation 4). None: the default of the variation, SEMANTIC_LAMBDAS for
     # "JMAN" and 0 for every "-s" variation.

@@ -197,6 +197,7 @@ def train_documents(
     model_config = replace(config.model, vocabulary_size=prepared.pipeline.vocabulary_size, num_labels=len(prepared.labels))
     weights, embedding_source = initial_embeddings(prepared, replace(config, model=model_config))
     model = build_model(model_config, weights)
+    model.embedding.weight.requires_grad_(not config.training.freeze_embeddings)
     training_config = replace(config.training, **dict(zip(("lambda_sim", "lambda_sub"), semantic_lambdas(model_config, config.training))))
     semantics, semantic_statistics = label_semantics(prepared, training_config)
     resume_path = Path(output).parent / f".{Path(output).name}.resume.pt" if (output and resume) else None

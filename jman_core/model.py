@@ -89,6 +89,15 @@ def read_sentences(module: nn.Module, sentence_embedded: torch.Tensor, word_mask
     return sentence_hidden, sentence_mask, word_weights.reshape(batch, sentences, words)
 
 
+def embed(module: nn.Module, title_ids: torch.Tensor, sentence_ids: torch.Tensor,
+          embedded: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word vectors of the title (B, T, E) and sentences (B, S, W, E), from `module`'s embedding layer
+    unless given, after `module`'s embedding dropout (active in training only)."""
+    if embedded is None:
+        embedded = (module.embedding(title_ids), module.embedding(sentence_ids))
+    return module.embedding_dropout(embedded[0]), module.embedding_dropout(embedded[1])
+
+
 @dataclass
 class JMANOutput:
     """Logits and every attention distribution (None where the variation does not compute it)."""
@@ -111,6 +120,7 @@ class JMAN(nn.Module):
         self.uses_content = parts["use_title_guided"] or parts["use_original"]
         size = 2 * config.hidden_size
         self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         if self.uses_title_encoder:
             self.title_encoder = BiGRUEncoder(config.embedding_dim, config.hidden_size)
             self.title_attention = Attention(size)
@@ -149,9 +159,7 @@ class JMAN(nn.Module):
         can take gradients with respect to the word vectors (per-tag evidence).
         """
         parts = self.config.parts
-        if embedded is None:
-            embedded = (self.embedding(title_ids), self.embedding(sentence_ids))
-        title_embedded, sentence_embedded = embedded
+        title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
         pieces: list[torch.Tensor] = []
         title_vector = title_weights = word_weights = original_weights = guided_weights = None
         if self.uses_title_encoder:
@@ -186,6 +194,7 @@ class HAN(nn.Module):
         self.config = config
         size = 2 * config.hidden_size
         self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.word_encoder = BiGRUEncoder(config.embedding_dim, config.hidden_size)
         self.word_attention = Attention(size)
         self.sentence_encoder = BiGRUEncoder(size, config.hidden_size)
@@ -195,9 +204,7 @@ class HAN(nn.Module):
 
     def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
         """Same inputs as JMAN.forward; the title becomes sentence 0 of a (B, 1+S, max(T, W)) document."""
-        if embedded is None:
-            embedded = (self.embedding(title_ids), self.embedding(sentence_ids))
-        title_embedded, sentence_embedded = embedded
+        title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
         title_length, words = title_mask.shape[1], word_mask.shape[2]
         width = max(title_length, words)
         pad_title = width - title_length
@@ -225,14 +232,13 @@ class BiGRUClassifier(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.gru = nn.GRU(config.embedding_dim, config.hidden_size, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
 
     def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
-        if embedded is None:
-            embedded = (self.embedding(title_ids), self.embedding(sentence_ids))
-        title_embedded, sentence_embedded = embedded
+        title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
         batch = title_ids.shape[0]
         sequence = torch.cat([title_embedded, sentence_embedded.reshape(batch, -1, sentence_embedded.shape[-1])], 1)
         mask = torch.cat([title_mask, word_mask.reshape(batch, -1)], dim=1)  # (B, T + S*W)

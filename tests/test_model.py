@@ -290,3 +290,23 @@ def test_gradients_reach_the_embedding_of_the_words_read(variation):
     if parts["use_title_guided"] or parts["use_original"]:
         expected |= content_words
     assert used_rows(gradient) == expected
+
+
+@pytest.mark.parametrize("variation", ["JMAN", "HAN", "BiGRU"])
+def test_embedding_dropout_is_active_in_training_only_and_keeps_attention_masked(variation):
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = build_model(replace(make_config(variation), embedding_dropout=0.5))
+    inputs = pad_inputs(DOCUMENTS)
+    model.train()
+    first, second = model(*inputs), model(*inputs)
+    assert not torch.allclose(first.logits, second.logits)  # a fresh dropout mask each pass
+    if first.title_word_attention is not None:
+        title_mask = inputs[1]
+        assert torch.all(first.title_word_attention[~title_mask] == 0)
+    model.eval()
+    assert torch.equal(model(*inputs).logits, model(*inputs).logits)
+    without = build_model(make_config(variation)).eval()
+    without.load_state_dict(model.state_dict())  # dropout has no weights: same network, same outputs in eval
+    assert torch.allclose(without(*inputs).logits, model(*inputs).logits)

@@ -252,3 +252,22 @@ def test_no_label_left_is_a_data_error(documents, config):
     with pytest.raises(DataError, match="No tag is used at least 10000 times") as error:
         prepare_data(documents, strict)
     assert "min_label_count" in str(error.value)
+
+
+def test_freeze_embeddings_keeps_the_word2vec_vectors_and_trains_the_rest(documents, cache_dir, tmp_path):
+    from jman_core.checkpoint import load_checkpoint
+
+    frozen = tiny_config(cache_dir, freeze_embeddings=True)
+    trained = {}
+    for name, config in (("frozen", frozen), ("trained", replace(frozen, training=replace(frozen.training, freeze_embeddings=False)))):
+        train_documents(documents[:120], config, tmp_path / name)
+        trained[name] = load_checkpoint(tmp_path / name)
+    prepared_data = prepare_data(documents[:120], frozen)
+    from jman_core.experiment import initial_embeddings
+
+    model_config = replace(frozen.model, vocabulary_size=prepared_data.pipeline.vocabulary_size)
+    initial, _ = initial_embeddings(prepared_data, replace(frozen, model=model_config))
+    initial[0] = 0.0
+    frozen_weights = trained["frozen"].model.embedding.weight.detach()
+    assert torch.allclose(frozen_weights, initial)
+    assert not torch.allclose(trained["trained"].model.embedding.weight.detach(), initial)
