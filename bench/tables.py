@@ -9,6 +9,7 @@ at full settings; use a GPU with --device cuda, or --quick to check it runs):
     python bench/tables.py --tables reuters
     python bench/tables.py --tables II --sites crypto --models JMAN-s --set training.learning_rate=0.002
     python bench/tables.py --report                # draw every table from the stored runs only
+    python bench/tables.py --study --sites crypto --models BiGRU JMAN-s   # runs grouped by changed settings
     python bench/tables.py --quick                 # tiny settings on every table, minutes
 Each table is printed and written to bench/results/tables-<tables>.md with the command, the date, the
 machine and, per cell, how many seeds it averages.
@@ -116,9 +117,10 @@ def claim(spec: RunSpec) -> bool:
     return True
 
 
-def train_one(spec: RunSpec) -> tuple[dict, list[dict]] | None:
+def train_one(spec: RunSpec) -> tuple[dict, list[dict], int] | None:
     """Trains and tests one run; returns its row of test metrics (at 0.5, plus "F1@t" at the tuned
-    threshold) and its epoch history, or None when the run is stored already or being trained by another command."""
+    threshold), its epoch history and the torch threads it used; None when the run is stored already or
+    being trained by another command."""
     if not claim(spec):
         return None
     from jman_core.baselines import run_baseline
@@ -140,13 +142,13 @@ def train_one(spec: RunSpec) -> tuple[dict, list[dict]] | None:
     row["Micro-F1@t"], row["Macro-F1@t"] = metrics["test"]["Micro-F1"], metrics["test"]["Macro-F1"]
     row["seconds"] = result.training_seconds or (time.monotonic() - started)
     # a neural run's epochs (losses, validation F1, learning rate) show why it stopped where it did
-    return row, [asdict(record) for record in getattr(result, "history", [])]
+    return row, [asdict(record) for record in getattr(result, "history", [])], _threads()
 
 
-def store(spec: RunSpec, row: dict, epochs: list[dict], command: str) -> None:
+def store(spec: RunSpec, row: dict, epochs: list[dict], threads: int, command: str) -> None:
     """Writes one run's row and epoch history atomically with what produced it."""
     record = {"site": spec.site, "model": spec.name, "seed": spec.seed, "settings": json.loads(spec.settings_json),
-              "row": row, "epochs": epochs, "command": command, "machine": machine(), "threads": _threads(), "code": code_version(),
+              "row": row, "epochs": epochs, "command": command, "machine": machine(), "threads": threads, "code": code_version(),
               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     spec.path.parent.mkdir(parents=True, exist_ok=True)
     temporary = spec.path.with_suffix(".tmp")
@@ -184,8 +186,8 @@ def execute(specs: list[RunSpec], workers: int, threads: int, command: str) -> N
             if outcome is None:
                 print(f"{spec.site} {spec.name} seed {spec.seed}: stored or trained by another command", file=sys.stderr, flush=True)
                 continue
-            row, epochs = outcome
-            store(spec, row, epochs, command)
+            row, epochs, threads = outcome
+            store(spec, row, epochs, threads, command)
             spec.path.with_suffix(".claim").unlink(missing_ok=True)
             print(f"{spec.site} {spec.name} seed {spec.seed}: F1@t {100 * row['F1@t']:.1f}, P@1 {100 * row['P@1']:.1f}, "
                   f"{row['seconds'] / 60:.1f} min", file=sys.stderr, flush=True)
@@ -272,6 +274,48 @@ def render(kind: str, title: str, specs: list[RunSpec]) -> str:
     return metric_table(title, summary)
 
 
+def settings_changes(settings: dict, reference: dict) -> str:
+    """The settings of a stored run that differ from `reference`, as "section.name=value" (or "as the tables")."""
+    changes = []
+    for section in ("data", "text", "model", "training"):
+        for name in sorted(set(settings.get(section, {})) | set(reference.get(section, {}))):
+            value = settings.get(section, {}).get(name)
+            if value != reference.get(section, {}).get(name):
+                changes.append(f"{section}.{name}={json.dumps(value)}")
+    return ", ".join(changes) or "as the tables"
+
+
+def settings_study(site: str, models: list[str], reference: dict) -> str:
+    """Every stored run of `models` on `site`, grouped by its settings: what each change did."""
+    from jman_core.metrics import format_mean_std, mean_and_std
+
+    groups: dict[tuple[str, str, int], list[dict]] = {}
+    for path in sorted((RUNS / site).glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record["model"] in models:
+            # the command line says what a run used (runs stored before 2026-11-27 recorded the parent's threads)
+            threads = _command_threads(record["command"])
+            key = (record["model"], settings_changes(record["settings"], reference), threads)
+            groups.setdefault(key, []).append(record["row"])
+    lines = [f"### Settings study, {site} (x100, mean ± std over the stored runs of each setting)", "",
+             "| model | settings changed | runs | F1@t | P@1 | nDCG@3 | F1 at 0.5 | training min (torch threads) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (model, changes, threads), rows in sorted(groups.items(), key=lambda item: (models.index(item[0][0]), item[0][1] != "as the tables", item[0][1])):
+        summary = mean_and_std(rows)
+        cells = [format_mean_std(*summary[metric]) for metric in ("F1@t", "P@1", "nDCG@3", "F1")]
+        lines.append(f"| {model} | {changes} | {len(rows)} | " + " | ".join(cells) + f" | {summary['seconds'][0] / 60:.1f} ({threads}) |")
+    return "\n".join(lines)
+
+
+def _command_threads(command: str) -> int:
+    """The torch threads each run of a bench/tables.py command line used (--threads, else cores / --workers)."""
+    words = command.split()
+    if "--threads" in words and int(words[words.index("--threads") + 1]):
+        return int(words[words.index("--threads") + 1])
+    workers = int(words[words.index("--workers") + 1]) if "--workers" in words else 1
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def parse_settings(arguments) -> dict:
     """The shared overrides: the paper's schedule with this command's epochs and device, then --set values."""
     settings = {"data": {"split": "canonical", "min_label_count": 10}, "text": {}, "model": {},
@@ -325,6 +369,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="runs trained at the same time")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per run (default: cores / workers)")
     parser.add_argument("--report", action="store_true", help="only draw the tables from the stored runs")
+    parser.add_argument("--study", action="store_true",
+                        help="only list every stored run of --models on --sites grouped by the settings it changed")
     parser.add_argument("--output", default="", help="markdown file to write (default: tables-<tables>.md)")
     parser.add_argument("--quick", action="store_true", help="tiny settings to check the whole script runs")
     arguments = parser.parse_args()
@@ -338,14 +384,22 @@ def main() -> int:
                                              "normalise_tags": False}}
     sections = plan(arguments, settings_json, json.dumps(reuters_settings, sort_keys=True))
     command = "python " + " ".join(sys.argv)
+    if arguments.study:
+        sections_text = [settings_study(site, arguments.models, settings) for site in arguments.sites]
+        return _write(f"Generated {date.today()} on {machine()}, command: {command}\n\n" + "\n\n".join(sections_text) + "\n",
+                      arguments.output or "settings-study.md")
     if not arguments.report:
         threads = arguments.threads or max(1, (os.cpu_count() or 1) // arguments.workers)
         execute([spec for _, _, specs in sections for spec in specs], arguments.workers, threads, command)
     header = (f"Generated {date.today()} on {machine()}, command: {command}\n"
               + (f"\nSettings changed from the paper's: {', '.join(arguments.set)}\n" if arguments.set else ""))
     text = header + "\n" + "\n\n".join(render(*section) for section in sections) + "\n"
+    return _write(text, arguments.output or f"tables-{'-'.join(arguments.tables)}{'-quick' if arguments.quick else ''}.md")
+
+
+def _write(text: str, name: str) -> int:
+    """Prints `text` and writes it to bench/results/`name`."""
     print(text)
-    name = arguments.output or f"tables-{'-'.join(arguments.tables)}{'-quick' if arguments.quick else ''}.md"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / name).write_text(text, encoding="utf-8")
     return 0
