@@ -15,7 +15,8 @@ import torch
 from conftest import tiny_config
 from jman_core.data import Document
 from jman_core.errors import DataError
-from jman_core.experiment import prepare_data, train_documents
+from jman_core.checkpoint import load_checkpoint
+from jman_core.experiment import initial_embeddings, prepare_data, train_documents
 from jman_core.model import build_model
 from jman_core.losses import LabelSemantics
 from jman_core.training import Callbacks, EpochRecord, _make_optimizer, _run_epoch, _State, fit
@@ -255,16 +256,12 @@ def test_no_label_left_is_a_data_error(documents, config):
 
 
 def test_freeze_embeddings_keeps_the_word2vec_vectors_and_trains_the_rest(documents, cache_dir, tmp_path):
-    from jman_core.checkpoint import load_checkpoint
-
     frozen = tiny_config(cache_dir, freeze_embeddings=True)
     trained = {}
     for name, config in (("frozen", frozen), ("trained", replace(frozen, training=replace(frozen.training, freeze_embeddings=False)))):
         train_documents(documents[:120], config, tmp_path / name)
         trained[name] = load_checkpoint(tmp_path / name)
     prepared_data = prepare_data(documents[:120], frozen)
-    from jman_core.experiment import initial_embeddings
-
     model_config = replace(frozen.model, vocabulary_size=prepared_data.pipeline.vocabulary_size)
     initial, _ = initial_embeddings(prepared_data, replace(frozen, model=model_config))
     initial[0] = 0.0
