@@ -64,9 +64,24 @@ class RunSpec:
 
     @property
     def path(self) -> Path:
-        digest = hashlib.sha256(self.settings_json.encode()).hexdigest()[:10]
+        digest = hashlib.sha256(legacy_settings_json(self.settings_json).encode()).hexdigest()[:10]
         lambdas = "" if self.lambdas is None else f"-lambdas{self.lambdas[0]}{self.lambdas[1]}"
         return RUNS / self.site / f"{self.model}{lambdas}-seed{self.seed}-{digest}.json"
+
+
+# Runs stored before training.output_bias_init existed used a zero output bias and did not name it; a run
+# with "zero" is hashed without the key so that it finds them, and every other value makes a new digest.
+LEGACY_DEFAULTS = {"training": {"output_bias_init": "zero"}}
+
+
+def legacy_settings_json(settings_json: str) -> str:
+    """`settings_json` without the settings whose value is the one runs had before they could be set."""
+    settings = json.loads(settings_json)
+    for section, values in LEGACY_DEFAULTS.items():
+        for name, value in values.items():
+            if settings.get(section, {}).get(name) == value:
+                del settings[section][name]
+    return json.dumps(settings, sort_keys=True)
 
 
 def run_overrides(spec: RunSpec) -> dict:
@@ -279,7 +294,7 @@ def settings_changes(settings: dict, reference: dict) -> str:
     changes = []
     for section in ("data", "text", "model", "training"):
         for name in sorted(set(settings.get(section, {})) | set(reference.get(section, {}))):
-            value = settings.get(section, {}).get(name)
+            value = settings.get(section, {}).get(name, LEGACY_DEFAULTS.get(section, {}).get(name))
             if value != reference.get(section, {}).get(name):
                 changes.append(f"{section}.{name}={json.dumps(value)}")
     return ", ".join(changes) or "as the tables"
@@ -320,7 +335,7 @@ def parse_settings(arguments) -> dict:
     """The shared overrides: the paper's schedule with this command's epochs and device, then --set values."""
     settings = {"data": {"split": "canonical", "min_label_count": 10}, "text": {}, "model": {},
                 "training": {"num_epochs": arguments.num_epochs, "early_stop_lr": arguments.early_stop_lr,
-                             "device": arguments.device},
+                             "device": arguments.device, "output_bias_init": "prior"},
                 "lambdas": list(DEFAULT_LAMBDAS)}
     if arguments.quick:
         settings["training"].update(num_epochs=1, word2vec_epochs=1)

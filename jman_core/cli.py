@@ -47,6 +47,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
     "device": ("training.device", str, "auto, cpu or cuda (bf16 mixed precision on cuda)"),
     "selection_metric": ("training.selection_metric", str, "pick the best epoch by validation 'f1' or 'loss'"),
     "embeddings": ("training.embeddings", str, "'word2vec' (trained on your data), 'random', or a word2vec file"),
+    "output_bias_init": ("training.output_bias_init", str, "'prior' (each label's log odds) or 'zero' (the original code's) initial output bias"),
     "cache_dir": ("training.cache_dir", str, "where trained word2vec vectors are cached ('' means ~/.cache/jman)"),
     "split": ("data.split", str, "'random' (seeded fractions) or 'canonical' (Stack Exchange ids: test id%%10==0, validation id%%10==1)"),
     "test_fraction": ("data.test_fraction", float, "share of documents held out for testing (random split)"),

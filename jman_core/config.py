@@ -111,6 +111,11 @@ class TrainingConfig:
     # Which validation figure picks the best epoch: "f1" (example-based F1 at the tuned threshold) or "loss".
     selection_metric: str = "f1"
     embeddings: str = "word2vec"  # "word2vec", "random", or a path to a word2vec file
+    # Initial output-layer bias. "prior": each label's log odds in the training part, so the first steps
+    # need not learn the label frequencies; "zero": the TensorFlow default of the original code, which
+    # pushes the content encoder into a constant, saturated output while the bias catches up (measured on
+    # crypto: the content-only network then stays at the majority tag for 7 epochs).
+    output_bias_init: str = "prior"
     word2vec_epochs: int = 5
     # Keep the initial word vectors fixed: far fewer trained parameters on small datasets.
     freeze_embeddings: bool = False
@@ -131,6 +136,8 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, not {self.device!r}.")
+        if self.output_bias_init not in ("prior", "zero"):
+            raise ConfigError(f"output_bias_init must be 'prior' or 'zero', not {self.output_bias_init!r}.")
         if self.selection_metric not in ("f1", "loss"):
             raise ConfigError(f"selection_metric must be 'f1' or 'loss', not {self.selection_metric!r}.")
         for name in ("learning_rate", "batch_size", "num_epochs"):

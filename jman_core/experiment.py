@@ -196,7 +196,8 @@ def train_documents(
     prepared = prepare_data(documents, config)
     model_config = replace(config.model, vocabulary_size=prepared.pipeline.vocabulary_size, num_labels=len(prepared.labels))
     weights, embedding_source = initial_embeddings(prepared, replace(config, model=model_config))
-    model = build_model(model_config, weights)
+    frequencies = torch.from_numpy(prepared.train.labels.mean(0)) if config.training.output_bias_init == "prior" else None
+    model = build_model(model_config, weights, frequencies)
     model.embedding.weight.requires_grad_(not config.training.freeze_embeddings)
     training_config = replace(config.training, **dict(zip(("lambda_sim", "lambda_sub"), semantic_lambdas(model_config, config.training))))
     semantics, semantic_statistics = label_semantics(prepared, training_config)

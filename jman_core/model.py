@@ -255,12 +255,21 @@ class BiGRUClassifier(nn.Module):
 ARCHITECTURES = {"HAN": HAN, "BiGRU": BiGRUClassifier}
 
 
-def build_model(config: ModelConfig, embedding_weights: torch.Tensor | None = None) -> nn.Module:
+def build_model(config: ModelConfig, embedding_weights: torch.Tensor | None = None,
+                label_frequencies: torch.Tensor | None = None) -> nn.Module:
     """The network for `config.variation` (a JMAN variation, "HAN" or "BiGRU"), its embedding layer
-    initialised from (V, E) weights when given."""
+    initialised from (V, E) weights when given, and its output bias from (L,) label frequencies when given.
+
+    With a zero bias every sigmoid starts at 0.5 while most labels are absent, so the first steps' large
+    gradients drive the encoders into a saturated constant output that imitates the missing bias; the
+    log odds of each label's frequency start the network where that bias would end up.
+    """
     model = ARCHITECTURES.get(config.variation, JMAN)(config)
-    if embedding_weights is not None:
-        with torch.no_grad():
+    with torch.no_grad():
+        if embedding_weights is not None:
             model.embedding.weight.copy_(embedding_weights)
             model.embedding.weight[0].zero_()
+        if label_frequencies is not None:
+            frequencies = torch.nan_to_num(label_frequencies.float(), nan=0.5).clamp(1e-4, 1 - 1e-4)  # (L,)
+            model.classifier.bias.copy_(torch.log(frequencies / (1 - frequencies)))
     return model

@@ -137,6 +137,7 @@ def test_unknown_variation_lists_the_choices():
     [
         ({"training": {"device": "tpu"}}, "device"),
         ({"training": {"selection_metric": "accuracy"}}, "selection_metric"),
+        ({"training": {"output_bias_init": "random"}}, "output_bias_init"),
         ({"training": {"learning_rate": 0.0}}, "learning_rate"),
         ({"training": {"batch_size": -1}}, "batch_size"),
     ],

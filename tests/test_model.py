@@ -310,3 +310,22 @@ def test_embedding_dropout_is_active_in_training_only_and_keeps_attention_masked
     without = build_model(make_config(variation)).eval()
     without.load_state_dict(model.state_dict())  # dropout has no weights: same network, same outputs in eval
     assert torch.allclose(without(*inputs).logits, model(*inputs).logits)
+
+
+@pytest.mark.parametrize("variation", ["JMAN", "JMAN-s+att-only", "HAN", "BiGRU"])
+def test_label_frequencies_set_the_output_bias_to_their_log_odds(variation):
+    frequencies = torch.tensor([0.5, 0.1, 0.01, 0.9, 0.0, 1.0, 0.25])
+    model = build_model(make_config(variation), label_frequencies=frequencies).eval()
+    bias = model.classifier.bias.detach()
+    assert torch.isfinite(bias).all()  # a label never (or always) seen still gets a finite bias
+    torch.testing.assert_close(torch.sigmoid(bias[:4]), frequencies[:4])
+    assert bias[4] < -9 and bias[5] > 9
+    # the network's scores start near each label's frequency, not at 0.5
+    scores = torch.sigmoid(model(*pad_inputs(DOCUMENTS)).logits)
+    assert scores[:, 2].max() < 0.1 and scores[:, 3].min() > 0.7
+
+
+def test_without_label_frequencies_the_output_bias_is_not_the_prior():
+    torch.manual_seed(0)
+    model = build_model(make_config())
+    assert model.classifier.bias.detach().abs().max() < 1  # nn.Linear's own small uniform initialisation

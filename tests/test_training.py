@@ -268,3 +268,13 @@ def test_freeze_embeddings_keeps_the_word2vec_vectors_and_trains_the_rest(docume
     frozen_weights = trained["frozen"].model.embedding.weight.detach()
     assert torch.allclose(frozen_weights, initial)
     assert not torch.allclose(trained["trained"].model.embedding.weight.detach(), initial)
+
+
+def test_prior_output_bias_starts_training_from_the_label_frequencies(documents, cache_dir):
+    """With a zero bias every score starts at 0.5, so the first epoch's loss is mostly spent learning
+    how rare each label is; the prior initialisation starts there."""
+    first_epoch_loss = {}
+    for choice in ("prior", "zero"):
+        config = tiny_config(cache_dir, embeddings="random", num_epochs=1, output_bias_init=choice)
+        first_epoch_loss[choice] = train_documents(documents[:120], config, None).history[0].train_loss
+    assert first_epoch_loss["prior"] < 0.8 * first_epoch_loss["zero"]
