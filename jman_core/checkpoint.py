@@ -60,6 +60,8 @@ class CheckpointMetadata:
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> "CheckpointMetadata":
         values = dict(values)
+        # a checkpoint saved before the setting existed was trained with the original code's zero bias
+        values["training_config"] = {"output_bias_init": "zero", **values.get("training_config", {})}
         for key, config_type in (("model_config", ModelConfig), ("text_config", TextConfig),
                                  ("data_config", DataConfig), ("training_config", TrainingConfig)):
             values[key] = from_dict(config_type, values.get(key, {}), key)
@@ -258,7 +260,8 @@ def model_card(metadata: CheckpointMetadata) -> str:
         f"most frequent: {top}",
         f"- Decision threshold: {metadata.threshold:.2f} (tuned on validation for example-based F1; the paper used 0.50)",
         f"- Training: {metadata.epochs} epochs (best {metadata.best_epoch}), {metadata.training_seconds / 60:.1f} min; "
-        f"{metadata.stopped_because}",
+        f"{metadata.stopped_because}; output bias started "
+        + ("from each label's log odds" if metadata.training_config.output_bias_init == "prior" else "at zero (the original code's)"),
     ]
     lines.extend(_semantics_lines(metadata))
     for split in ("test", "validation"):

@@ -351,3 +351,13 @@ def test_saving_over_a_file_is_refused(checkpoint_path, tmp_path):
         save_checkpoint(target, loaded.model, loaded.pipeline, loaded.metadata)
     assert target.read_text(encoding="utf-8") == "id,title\n"
     assert leftovers(tmp_path) == []
+
+
+def test_a_checkpoint_saved_before_output_bias_init_existed_reads_as_zero(checkpoint_path):
+    from jman_core.checkpoint import CheckpointMetadata
+
+    document = json.loads((checkpoint_path / METADATA_FILE).read_text(encoding="utf-8"))
+    assert document["training_config"]["output_bias_init"] == "prior"  # what a new model records
+    del document["training_config"]["output_bias_init"]
+    assert CheckpointMetadata.from_json(document).training_config.output_bias_init == "zero"
+
