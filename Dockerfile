@@ -9,10 +9,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /srv/jman
 
-# Dependencies first (cached while only the code changes), installed exactly as the README does.
+# Dependencies first (cached while only the code changes), installed as the README does. PyPI's Linux
+# wheel of torch 2.13.0 is the CUDA build (several GB of nvidia packages); PyTorch's CPU index serves
+# 2.13.0+cpu, which satisfies the pin and which pip prefers, so the image stays CPU-only and small.
 COPY requirements.txt pyproject.toml README.md ./
 COPY jman_core/ jman_core/
-RUN pip install -r requirements.txt && pip install --no-deps -e .
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt \
+    && pip install --no-deps -e .
 
 # The app, its sample documents and the shipped model(s).
 COPY .streamlit/ .streamlit/
