@@ -9,6 +9,7 @@ at full settings; use a GPU with --device cuda, or --quick to check it runs):
     python bench/tables.py --tables reuters
     python bench/tables.py --tables II --sites crypto --models JMAN-s --set training.learning_rate=0.002
     python bench/tables.py --report                # draw every table from the stored runs only
+    python bench/tables.py --report --set training.output_bias_init=zero   # the runs with the original zero bias
     python bench/tables.py --study --sites crypto --models BiGRU JMAN-s   # runs grouped by changed settings
     python bench/tables.py --quick                 # tiny settings on every table, minutes
 Each table is printed and written to bench/results/tables-<tables>.md with the command, the date, the
@@ -64,22 +65,24 @@ class RunSpec:
 
     @property
     def path(self) -> Path:
-        digest = hashlib.sha256(legacy_settings_json(self.settings_json).encode()).hexdigest()[:10]
+        digest = hashlib.sha256(legacy_settings_json(self.settings_json, self.model).encode()).hexdigest()[:10]
         lambdas = "" if self.lambdas is None else f"-lambdas{self.lambdas[0]}{self.lambdas[1]}"
         return RUNS / self.site / f"{self.model}{lambdas}-seed{self.seed}-{digest}.json"
 
 
 # Runs stored before training.output_bias_init existed used a zero output bias and did not name it; a run
 # with "zero" is hashed without the key so that it finds them, and every other value makes a new digest.
+# The non-neural baselines have no output bias: the setting never changes their digest.
 LEGACY_DEFAULTS = {"training": {"output_bias_init": "zero"}}
 
 
-def legacy_settings_json(settings_json: str) -> str:
-    """`settings_json` without the settings whose value is the one runs had before they could be set."""
+def legacy_settings_json(settings_json: str, model: str) -> str:
+    """`settings_json` without the settings whose value is the one runs had before they could be set
+    (and, for a non-neural baseline, without the settings it does not read)."""
     settings = json.loads(settings_json)
     for section, values in LEGACY_DEFAULTS.items():
         for name, value in values.items():
-            if settings.get(section, {}).get(name) == value:
+            if name in settings.get(section, {}) and (settings[section][name] == value or model in BASELINE_NAMES):
                 del settings[section][name]
     return json.dumps(settings, sort_keys=True)
 
@@ -289,11 +292,13 @@ def render(kind: str, title: str, specs: list[RunSpec]) -> str:
     return metric_table(title, summary)
 
 
-def settings_changes(settings: dict, reference: dict) -> str:
+def settings_changes(settings: dict, reference: dict, model: str) -> str:
     """The settings of a stored run that differ from `reference`, as "section.name=value" (or "as the tables")."""
     changes = []
     for section in ("data", "text", "model", "training"):
         for name in sorted(set(settings.get(section, {})) | set(reference.get(section, {}))):
+            if model in BASELINE_NAMES and name in LEGACY_DEFAULTS.get(section, {}):
+                continue
             value = settings.get(section, {}).get(name, LEGACY_DEFAULTS.get(section, {}).get(name))
             if value != reference.get(section, {}).get(name):
                 changes.append(f"{section}.{name}={json.dumps(value)}")
@@ -310,7 +315,7 @@ def settings_study(site: str, models: list[str], reference: dict) -> str:
         if record["model"] in models:
             # the command line says what a run used (runs stored before 2026-11-27 recorded the parent's threads)
             threads = _command_threads(record["command"])
-            key = (record["model"], settings_changes(record["settings"], reference), threads)
+            key = (record["model"], settings_changes(record["settings"], reference, record["model"]), threads)
             groups.setdefault(key, []).append(record["row"])
     lines = [f"### Settings study, {site} (x100, mean ± std over the stored runs of each setting)", "",
              "| model | settings changed | runs | F1@t | P@1 | nDCG@3 | F1 at 0.5 | training min (torch threads) |",
