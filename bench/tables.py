@@ -412,7 +412,7 @@ def main() -> int:
         threads = arguments.threads or max(1, (os.cpu_count() or 1) // arguments.workers)
         execute([spec for _, _, specs in sections for spec in specs], arguments.workers, threads, command)
     header = (f"Generated {date.today()} on {machine()}, command: {command}\n"
-              + (f"\nSettings changed from the paper's: {', '.join(arguments.set)}\n" if arguments.set else ""))
+              + (f"\nSettings given with --set (the paper's schedule otherwise; output bias from the label priors unless set): {', '.join(arguments.set)}\n" if arguments.set else ""))
     text = header + "\n" + "\n\n".join(render(*section) for section in sections) + "\n"
     return _write(text, arguments.output or f"tables-{'-'.join(arguments.tables)}{'-quick' if arguments.quick else ''}.md")
 
