@@ -68,11 +68,12 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
     "word2vec_epochs": ("training.word2vec_epochs", int, "passes of word2vec over the training documents"),
 }
 
-# On/off training switches (section "training"), given as bare flags.
-TRAIN_SWITCHES: dict[str, str] = {
-    "dynamic_sem": "JMANd: learn Sim and Sub during training (memory grows with labels squared)",
-    "dynamic_sem_l2": "L2-normalise the rows of the learnable Sim and Sub",
-    "freeze_embeddings": "keep the initial word vectors fixed (fewer trained parameters on small datasets)",
+# On/off switches given as bare flags: flag -> (config section, help).
+TRAIN_SWITCHES: dict[str, tuple[str, str]] = {
+    "dynamic_sem": ("training", "JMANd: learn Sim and Sub during training (memory grows with labels squared)"),
+    "dynamic_sem_l2": ("training", "L2-normalise the rows of the learnable Sim and Sub"),
+    "freeze_embeddings": ("training", "keep the initial word vectors fixed (fewer trained parameters on small datasets)"),
+    "lexical_path": ("model", "add a bag-of-words path from the words read to the tag scores (not in the paper)"),
 }
 
 
@@ -90,7 +91,7 @@ def _add_train(commands) -> None:
     parser.add_argument("--log", help="append one JSON line per epoch to this file")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of the same --output")
     parser.add_argument("--keep_tags_as_is", action="store_true", help="do not normalise tags (case, spaces, hyphens)")
-    for switch, text in TRAIN_SWITCHES.items():
+    for switch, (_, text) in TRAIN_SWITCHES.items():
         parser.add_argument(f"--{switch}", action="store_true", help=text)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     defaults = to_dict(ExperimentConfig())
@@ -179,9 +180,9 @@ def _flag_values(arguments: argparse.Namespace) -> dict[str, Any]:
             values.setdefault(section, {})[key] = value
     if arguments.keep_tags_as_is:
         values.setdefault("data", {})["normalise_tags"] = False
-    for flag in TRAIN_SWITCHES:
+    for flag, (section, _) in TRAIN_SWITCHES.items():
         if getattr(arguments, flag):
-            values.setdefault("training", {})[flag] = True
+            values.setdefault(section, {})[flag] = True
     return values
 
 

@@ -82,6 +82,10 @@ class ModelConfig:
     dropout: float = 0.5
     # Dropout on the word vectors (not in the paper, whose only dropout is before the output layer).
     embedding_dropout: float = 0.0
+    # A bag-of-words path from the words read straight to the tag scores, added to the network's logits
+    # (not in the paper). The TF-IDF SVM recalls far more of the tags whose name is written in the text
+    # (bench/gap.py); this path lets a word vote for a tag without passing the attention-pooled vector.
+    lexical_path: bool = False
     vocabulary_size: int = 0
     num_labels: int = 0
 

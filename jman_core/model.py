@@ -98,6 +98,39 @@ def embed(module: nn.Module, title_ids: torch.Tensor, sentence_ids: torch.Tensor
     return module.embedding_dropout(embedded[0]), module.embedding_dropout(embedded[1])
 
 
+class LexicalPath(nn.Module):
+    """Bag-of-words tag scores (not in the paper): every word read adds its own learned score for each
+    label, so a tag named in the text need not pass through the attention-pooled document vector.
+    Starts at zero, so a fresh model scores exactly as the network alone."""
+
+    def __init__(self, vocabulary_size: int, num_labels: int):
+        super().__init__()
+        self.word_scores = nn.EmbeddingBag(vocabulary_size, num_labels, mode="sum")
+        nn.init.zeros_(self.word_scores.weight)
+
+    def forward(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
+        """title_ids, title_mask (B, T), sentence_ids, word_mask (B, S, W) -> (B, L) scores: the sum of
+        the read words' scores over sqrt(words read), so a long text does not outvote a short one."""
+        batch = title_ids.shape[0]
+        ids = torch.cat([title_ids, sentence_ids.reshape(batch, -1)], dim=1)  # (B, K)
+        mask = torch.cat([title_mask, word_mask.reshape(batch, -1)], dim=1).float()  # (B, K)
+        weights = mask / mask.sum(1, keepdim=True).clamp(min=1).sqrt()  # (B, K), 0 on padding
+        return self.word_scores(ids, per_sample_weights=weights)  # (B, L)
+
+
+def classify(module: nn.Module, document: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Tag logits (B, L) of a document vector (B, D) through `module`'s dropout and classifier, plus its
+    lexical path over `inputs` = (title_ids, title_mask, sentence_ids, word_mask) when it has one."""
+    logits = module.classifier(module.dropout(document).to(module.classifier.weight.dtype)).float()  # (B, L)
+    if module.lexical_path is not None:
+        logits = logits + module.lexical_path(*inputs).float()
+    return logits
+
+
+def build_lexical_path(config: ModelConfig) -> LexicalPath | None:
+    return LexicalPath(config.vocabulary_size, config.num_labels) if config.lexical_path else None
+
+
 @dataclass
 class JMANOutput:
     """Logits and every attention distribution (None where the variation does not compute it)."""
@@ -135,6 +168,7 @@ class JMAN(nn.Module):
         used = sum(parts[name] for name in ("use_title", "use_title_guided", "use_original"))
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(used * size, config.num_labels)
+        self.lexical_path = build_lexical_path(config)
 
     def encode_title(self, title_embedded: torch.Tensor, title_mask: torch.Tensor):
         """title_embedded (B, T, E) -> c_t (B, 2H), title word attention (B, T)."""
@@ -176,8 +210,8 @@ class JMAN(nn.Module):
             if parts["use_original"]:
                 original_vector, original_weights = self.original_attention(sentence_hidden, sentence_mask)
                 pieces.append(original_vector)
-        document = self.dropout(torch.cat(pieces, dim=-1))  # (B, k*2H)
-        logits = self.classifier(document.to(self.classifier.weight.dtype)).float()  # (B, L)
+        document = torch.cat(pieces, dim=-1)  # (B, k*2H)
+        logits = classify(self, document, (title_ids, title_mask, sentence_ids, word_mask))  # (B, L)
         return JMANOutput(logits, title_weights, word_weights, original_weights, guided_weights)
 
 
@@ -201,6 +235,7 @@ class HAN(nn.Module):
         self.original_attention = Attention(size)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(size, config.num_labels)
+        self.lexical_path = build_lexical_path(config)
 
     def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
         """Same inputs as JMAN.forward; the title becomes sentence 0 of a (B, 1+S, max(T, W)) document."""
@@ -219,7 +254,7 @@ class HAN(nn.Module):
         ], dim=1)  # (B, 1+S, width)
         sentence_hidden, sentence_mask, word_weights = read_sentences(self, document, mask)
         vector, sentence_weights = self.original_attention(sentence_hidden, sentence_mask)  # (B, 2H), (B, 1+S)
-        logits = self.classifier(self.dropout(vector).to(self.classifier.weight.dtype)).float()
+        logits = classify(self, vector, (title_ids, title_mask, sentence_ids, word_mask))
         return JMANOutput(logits, word_weights[:, 0, :title_length], word_weights[:, 1:, :words],
                           sentence_weights[:, 1:], None)
 
@@ -236,6 +271,7 @@ class BiGRUClassifier(nn.Module):
         self.gru = nn.GRU(config.embedding_dim, config.hidden_size, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
+        self.lexical_path = build_lexical_path(config)
 
     def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
         title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
@@ -248,7 +284,7 @@ class BiGRUClassifier(nn.Module):
         packed = pack_padded_sequence(sequence, lengths, batch_first=True, enforce_sorted=False)
         _, last = self.gru(packed)  # (2, B, H): forward state at the last word, backward at the first
         vector = torch.cat([last[0], last[1]], dim=-1) * mask.any(1, keepdim=True)  # (B, 2H)
-        logits = self.classifier(self.dropout(vector).to(self.classifier.weight.dtype)).float()
+        logits = classify(self, vector, (title_ids, title_mask, sentence_ids, word_mask))
         return JMANOutput(logits, None, None, None, None)
 
 

@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from jman_core.checkpoint import METADATA_FILE, load_checkpoint, read_metadata
 from jman_core.cli import main
+from jman_core.predict import Predictor
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 TITLE = "Bread dough in the oven"
@@ -120,6 +123,22 @@ def test_train_writes_a_checkpoint(capsys, data_csv, cache_dir, tmp_path):
     assert main(["info", str(output)]) == 0
     card = capsys.readouterr().out
     assert card.startswith("# cli-model")
+
+
+def test_lexical_path_flag_trains_a_model_whose_checkpoint_keeps_it(capsys, data_csv, cache_dir, tmp_path):
+    output = tmp_path / "lexical"
+    code = main(tiny_train_arguments(data_csv, output, cache_dir) + ["--lexical_path", "--num_epochs", "2"])
+    assert code == 0, capsys.readouterr().err
+    loaded = load_checkpoint(output)
+    assert loaded.metadata.model_config.lexical_path
+    assert loaded.model.lexical_path.word_scores.weight.abs().sum() > 0  # trained away from its zero start
+    predictor = Predictor.from_checkpoint(output)
+    with torch.no_grad():
+        with_path = predictor.predict_proba(TITLE, CONTENT)
+        predictor.model.lexical_path.word_scores.weight.zero_()
+        assert not np.allclose(with_path, predictor.predict_proba(TITLE, CONTENT))  # the saved path is used
+    assert main(["info", str(output)]) == 0
+    assert "lexical path" in capsys.readouterr().out
 
 
 def test_train_does_not_delete_a_folder_that_is_not_a_checkpoint(capsys, data_csv, cache_dir, tmp_path):

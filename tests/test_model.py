@@ -329,3 +329,43 @@ def test_without_label_frequencies_the_output_bias_is_not_the_prior():
     torch.manual_seed(0)
     model = build_model(make_config())
     assert model.classifier.bias.detach().abs().max() < 1  # nn.Linear's own small uniform initialisation
+
+
+@pytest.mark.parametrize("variation", ["JMAN", "HAN", "BiGRU"])
+def test_lexical_path_starts_at_zero_and_adds_each_read_word_over_sqrt_words(variation):
+    from dataclasses import replace
+
+    inputs = pad_inputs(DOCUMENTS)
+    plain = make_model(variation)
+    assert plain.lexical_path is None
+    torch.manual_seed(0)
+    model = build_model(replace(make_config(variation), lexical_path=True)).eval()
+    plain_state = {key: value for key, value in model.state_dict().items() if not key.startswith("lexical_path.")}
+    plain.load_state_dict(plain_state)
+    assert torch.equal(model(*inputs).logits, plain(*inputs).logits)  # a fresh path changes nothing
+    with torch.no_grad():
+        model.lexical_path.word_scores.weight[10, 3] = 2.0  # word 10 votes for label 3
+        model.lexical_path.word_scores.weight[0] = 5.0  # the padding id must never count
+    difference = model(*inputs).logits - plain(*inputs).logits  # (B, L)
+    _, title_mask, _, word_mask = inputs
+    words_read = (title_mask.sum(1) + word_mask.sum((1, 2))).float()  # (B,)
+    occurrences = torch.tensor([sum(ids.count(10) for ids in [title, *content]) for title, content in DOCUMENTS])
+    expected = torch.zeros_like(difference)
+    expected[:, 3] = 2.0 * occurrences / words_read.sqrt()
+    assert torch.allclose(difference, expected, atol=1e-5)
+    assert occurrences.sum() == 2 and expected[:, 3].count_nonzero() == 2  # the case does test something
+
+
+def test_lexical_path_trains_and_keeps_attention_masked():
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = build_model(replace(make_config("JMAN"), lexical_path=True))
+    inputs = pad_inputs(DOCUMENTS)
+    output = model(*inputs)
+    output.logits.sum().backward()
+    gradient = model.lexical_path.word_scores.weight.grad  # (V, L)
+    read = {int(i) for i in torch.cat([inputs[0][inputs[1]], inputs[2][inputs[3]]])}
+    assert {int(row) for row in gradient.abs().sum(1).nonzero()} == read  # only the words read, never padding
+    for name, attention in attentions(output).items():
+        assert torch.all(attention[~masks_for(inputs)[name]] == 0)
