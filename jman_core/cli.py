@@ -74,6 +74,7 @@ TRAIN_SWITCHES: dict[str, tuple[str, str]] = {
     "dynamic_sem_l2": ("training", "L2-normalise the rows of the learnable Sim and Sub"),
     "freeze_embeddings": ("training", "keep the initial word vectors fixed (fewer trained parameters on small datasets)"),
     "lexical_path": ("model", "add a bag-of-words path from the words read to the tag scores (not in the paper)"),
+    "label_attention": ("model", "JMAN only: give each tag its own attention over the words read (not in the paper)"),
 }
 
 

@@ -86,6 +86,10 @@ class ModelConfig:
     # (not in the paper). The TF-IDF SVM recalls far more of the tags whose name is written in the text
     # (bench/gap.py); this path lets a word vote for a tag without passing the attention-pooled vector.
     lexical_path: bool = False
+    # Label-wise attention (not in the paper; as in CAML and LAAT): each tag has its own attention query
+    # over every title and content word read, and adds a score from the words it attends to. JMAN pools
+    # each document into one vector per branch, so a tag named once in the text must survive two poolings.
+    label_attention: bool = False
     vocabulary_size: int = 0
     num_labels: int = 0
 
@@ -93,6 +97,11 @@ class ModelConfig:
         if self.variation not in NETWORKS:
             raise ConfigError(
                 f"Unknown variation {self.variation!r}. Choose one of: {', '.join(NETWORKS)}."
+            )
+        if self.label_attention and self.variation in BASELINE_NETWORKS:
+            raise ConfigError(
+                f"label_attention is a JMAN option; {self.variation} has no word states to share it with. "
+                f"Choose a JMAN variation ({', '.join(VARIATIONS)}) or turn label_attention off."
             )
 
     @property

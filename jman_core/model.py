@@ -66,10 +66,12 @@ class Attention(nn.Module):
         return context, weights
 
 
-def read_sentences(module: nn.Module, sentence_embedded: torch.Tensor, word_mask: torch.Tensor):
+def read_sentences(module: nn.Module, sentence_embedded: torch.Tensor, word_mask: torch.Tensor,
+                   keep_word_hidden: bool = False):
     """The hierarchical reading shared by JMAN and HAN, with `module`'s word_encoder, word_attention and
     sentence_encoder: sentence_embedded (B, S, W, E), word_mask (B, S, W) -> sentence hidden states
-    (B, S, 2H), sentence mask (B, S), word attention (B, S, W)."""
+    (B, S, 2H), sentence mask (B, S), word attention (B, S, W), and the word hidden states (B, S, W, 2H)
+    when `keep_word_hidden` (else None)."""
     batch, sentences, words = word_mask.shape
     sentence_mask = word_mask.any(dim=-1)  # (B, S)
     # Only the N real sentences go through the word encoder: padded sentence slots are often half of
@@ -84,9 +86,14 @@ def read_sentences(module: nn.Module, sentence_embedded: torch.Tensor, word_mask
     sentence_vectors[present] = real_vectors
     word_weights = real_weights.new_zeros(batch * sentences, words)
     word_weights[present] = real_weights
+    word_hidden = None
+    if keep_word_hidden:
+        word_hidden = hidden.new_zeros(batch * sentences, words, hidden.shape[-1])
+        word_hidden[present] = hidden
+        word_hidden = word_hidden.reshape(batch, sentences, words, -1)  # (B, S, W, 2H)
     sentence_vectors = sentence_vectors.reshape(batch, sentences, -1).to(hidden.dtype)  # (B, S, 2H)
     sentence_hidden = module.sentence_encoder(sentence_vectors, sentence_mask)  # (B, S, 2H)
-    return sentence_hidden, sentence_mask, word_weights.reshape(batch, sentences, words)
+    return sentence_hidden, sentence_mask, word_weights.reshape(batch, sentences, words), word_hidden
 
 
 def embed(module: nn.Module, title_ids: torch.Tensor, sentence_ids: torch.Tensor,
@@ -118,6 +125,26 @@ class LexicalPath(nn.Module):
         return self.word_scores(ids, per_sample_weights=weights)  # (B, L)
 
 
+class LabelAttention(nn.Module):
+    """Label-wise attention (not in the paper; CAML and LAAT): each label l has its own query u_l over the
+    words read, a_l = masked softmax(u_l . tanh(W h)), and scores w_l . sum_k a_lk h_k. Its output weights
+    start at zero, so a fresh model scores exactly as the network alone."""
+
+    def __init__(self, size: int, num_labels: int):
+        super().__init__()
+        self.projection = nn.Linear(size, size)
+        self.queries = nn.Parameter(torch.empty(num_labels, size).uniform_(-0.1, 0.1))  # (L, 2H)
+        self.output_weights = nn.Parameter(torch.zeros(num_labels, size))  # (L, 2H)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, dropout: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """hidden (B, K, 2H), mask (B, K) -> scores (B, L), attention (B, L, K) summing to 1 over real words."""
+        projected = torch.tanh(self.projection(hidden))  # (B, K, 2H)
+        scores = (projected @ self.queries.t().to(projected.dtype)).transpose(1, 2)  # (B, L, K)
+        weights = masked_softmax(scores, mask.unsqueeze(1))  # (B, L, K), float32
+        vectors = dropout(weights @ hidden.float())  # (B, L, 2H)
+        return (vectors * self.output_weights.float()).sum(-1), weights
+
+
 def classify(module: nn.Module, document: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """Tag logits (B, L) of a document vector (B, D) through `module`'s dropout and classifier, plus its
     lexical path over `inputs` = (title_ids, title_mask, sentence_ids, word_mask) when it has one."""
@@ -140,6 +167,8 @@ class JMANOutput:
     sentence_word_attention: torch.Tensor | None  # (B, S, W)
     original_sentence_attention: torch.Tensor | None  # (B, S)
     title_guided_sentence_attention: torch.Tensor | None  # (B, S)
+    # With label_attention: each label's attention over the title words then every (sentence, word) slot.
+    label_word_attention: torch.Tensor | None = None  # (B, L, T + S*W)
 
 
 class JMAN(nn.Module):
@@ -169,15 +198,35 @@ class JMAN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(used * size, config.num_labels)
         self.lexical_path = build_lexical_path(config)
+        self.label_attention = LabelAttention(size, config.num_labels) if config.label_attention else None
 
     def encode_title(self, title_embedded: torch.Tensor, title_mask: torch.Tensor):
-        """title_embedded (B, T, E) -> c_t (B, 2H), title word attention (B, T)."""
+        """title_embedded (B, T, E) -> c_t (B, 2H), title word attention (B, T), title hidden states (B, T, 2H)."""
         hidden = self.title_encoder(title_embedded, title_mask)  # (B, T, 2H)
-        return self.title_attention(hidden, title_mask)
+        return (*self.title_attention(hidden, title_mask), hidden)
 
     def encode_sentences(self, sentence_embedded: torch.Tensor, word_mask: torch.Tensor):
-        """sentence_embedded (B, S, W, E) -> sentence hidden states (B, S, 2H), word attention (B, S, W)."""
-        return read_sentences(self, sentence_embedded, word_mask)
+        """sentence_embedded (B, S, W, E) -> sentence hidden states (B, S, 2H), sentence mask (B, S), word
+        attention (B, S, W), and word hidden states (B, S, W, 2H) when the model has label attention."""
+        return read_sentences(self, sentence_embedded, word_mask, keep_word_hidden=self.label_attention is not None)
+
+    def attend_per_label(self, title_hidden, title_mask, word_hidden, word_mask):
+        """Label attention over every word read: the title's (B, T, 2H) and the content's (B, S, W, 2H),
+        each None when the variation does not read it -> scores (B, L), attention (B, L, T + S*W) with
+        zeros in the slots of a part not read."""
+        batch = title_mask.shape[0]
+        title_hidden = title_hidden if title_hidden is not None else self._zeros(title_mask)
+        title_mask = title_mask if self.uses_title_encoder else torch.zeros_like(title_mask)
+        flat_mask = word_mask.reshape(batch, -1)  # (B, S*W)
+        word_hidden = (word_hidden.reshape(batch, flat_mask.shape[1], -1) if word_hidden is not None
+                       else self._zeros(flat_mask))
+        flat_mask = flat_mask if self.uses_content else torch.zeros_like(flat_mask)
+        hidden = torch.cat([title_hidden, word_hidden.to(title_hidden.dtype)], dim=1)  # (B, T + S*W, 2H)
+        return self.label_attention(hidden, torch.cat([title_mask, flat_mask], dim=1), self.dropout)
+
+    def _zeros(self, mask: torch.Tensor) -> torch.Tensor:
+        """Zero hidden states (B, K, 2H) for a part the variation does not read."""
+        return mask.new_zeros(*mask.shape, 2 * self.config.hidden_size, dtype=self.label_attention.queries.dtype)
 
     def forward(
         self,
@@ -196,12 +245,13 @@ class JMAN(nn.Module):
         title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
         pieces: list[torch.Tensor] = []
         title_vector = title_weights = word_weights = original_weights = guided_weights = None
+        title_hidden = word_hidden = label_weights = None
         if self.uses_title_encoder:
-            title_vector, title_weights = self.encode_title(title_embedded, title_mask)  # (B, 2H), (B, T)
+            title_vector, title_weights, title_hidden = self.encode_title(title_embedded, title_mask)  # (B, 2H), (B, T), (B, T, 2H)
             if parts["use_title"]:
                 pieces.append(title_vector)
         if self.uses_content:
-            sentence_hidden, sentence_mask, word_weights = self.encode_sentences(sentence_embedded, word_mask)
+            sentence_hidden, sentence_mask, word_weights, word_hidden = self.encode_sentences(sentence_embedded, word_mask)
             if parts["use_title_guided"]:
                 guided_vector, guided_weights = self.title_guided_attention(
                     sentence_hidden, sentence_mask, query=title_vector
@@ -212,7 +262,10 @@ class JMAN(nn.Module):
                 pieces.append(original_vector)
         document = torch.cat(pieces, dim=-1)  # (B, k*2H)
         logits = classify(self, document, (title_ids, title_mask, sentence_ids, word_mask))  # (B, L)
-        return JMANOutput(logits, title_weights, word_weights, original_weights, guided_weights)
+        if self.label_attention is not None:
+            label_scores, label_weights = self.attend_per_label(title_hidden, title_mask, word_hidden, word_mask)
+            logits = logits + label_scores  # (B, L)
+        return JMANOutput(logits, title_weights, word_weights, original_weights, guided_weights, label_weights)
 
 
 class HAN(nn.Module):
@@ -252,7 +305,7 @@ class HAN(nn.Module):
             nn.functional.pad(title_mask, (0, pad_title)).unsqueeze(1),
             nn.functional.pad(word_mask, (0, pad_words)),
         ], dim=1)  # (B, 1+S, width)
-        sentence_hidden, sentence_mask, word_weights = read_sentences(self, document, mask)
+        sentence_hidden, sentence_mask, word_weights, _ = read_sentences(self, document, mask)
         vector, sentence_weights = self.original_attention(sentence_hidden, sentence_mask)  # (B, 2H), (B, 1+S)
         logits = classify(self, vector, (title_ids, title_mask, sentence_ids, word_mask))
         return JMANOutput(logits, word_weights[:, 0, :title_length], word_weights[:, 1:, :words],

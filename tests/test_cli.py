@@ -141,6 +141,22 @@ def test_lexical_path_flag_trains_a_model_whose_checkpoint_keeps_it(capsys, data
     assert "lexical path" in capsys.readouterr().out
 
 
+def test_label_attention_flag_round_trips_and_predicts_with_every_tag_attention(capsys, data_csv, cache_dir, tmp_path):
+    output = tmp_path / "label-attention"
+    code = main(tiny_train_arguments(data_csv, output, cache_dir) + ["--label_attention", "--num_epochs", "2"])
+    assert code == 0, capsys.readouterr().err
+    loaded = load_checkpoint(output)
+    assert loaded.metadata.model_config.label_attention
+    assert loaded.model.label_attention.output_weights.abs().sum() > 0  # trained away from its zero start
+    predictor = Predictor.from_checkpoint(output)
+    with torch.no_grad():
+        with_attention = predictor.predict_proba(TITLE, CONTENT)
+        predictor.model.label_attention.output_weights.zero_()
+        assert not np.allclose(with_attention, predictor.predict_proba(TITLE, CONTENT))  # the saved part is used
+    assert main(["info", str(output)]) == 0
+    assert "label-wise attention" in capsys.readouterr().out
+
+
 def test_train_does_not_delete_a_folder_that_is_not_a_checkpoint(capsys, data_csv, cache_dir, tmp_path):
     """--output naming a folder of the user's own files must not wipe it (save_checkpoint swaps it out
     and removes it recursively)."""

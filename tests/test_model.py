@@ -369,3 +369,58 @@ def test_lexical_path_trains_and_keeps_attention_masked():
     assert {int(row) for row in gradient.abs().sum(1).nonzero()} == read  # only the words read, never padding
     for name, attention in attentions(output).items():
         assert torch.all(attention[~masks_for(inputs)[name]] == 0)
+
+
+@pytest.mark.parametrize("variation", ["JMAN", "JMAN-s+t-only", "JMAN-s+att-only"])
+def test_label_attention_starts_at_zero_and_each_label_attends_only_to_words_read(variation):
+    from dataclasses import replace
+
+    inputs = pad_inputs(DOCUMENTS)
+    plain = make_model(variation)
+    torch.manual_seed(0)
+    model = build_model(replace(make_config(variation), label_attention=True)).eval()
+    plain.load_state_dict({key: value for key, value in model.state_dict().items()
+                           if not key.startswith("label_attention.")})
+    assert torch.equal(model(*inputs).logits, plain(*inputs).logits)  # zero output weights: nothing changes
+    assert plain(*inputs).label_word_attention is None
+
+    title_ids, title_mask, sentence_ids, word_mask = inputs
+    parts = make_config(variation).parts
+    read_title = title_mask if parts["use_title"] or parts["use_title_guided"] else torch.zeros_like(title_mask)
+    read_content = word_mask if parts["use_title_guided"] or parts["use_original"] else torch.zeros_like(word_mask)
+    read = torch.cat([read_title, read_content.reshape(len(DOCUMENTS), -1)], dim=1)  # (B, T + S*W)
+    attention = model(*inputs).label_word_attention  # (B, L, T + S*W)
+    assert attention.shape == (len(DOCUMENTS), NUM_LABELS, read.shape[1])
+    assert torch.all(attention[~read.unsqueeze(1).expand_as(attention)] == 0)
+    has_words = read.any(1)
+    assert torch.allclose(attention.sum(-1)[has_words], torch.ones(int(has_words.sum()), NUM_LABELS))
+    assert torch.all(attention.sum(-1)[~has_words] == 0)
+
+
+def test_label_attention_scores_a_label_from_the_words_it_attends_to():
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = build_model(replace(make_config("JMAN-s"), label_attention=True)).eval()
+    inputs = pad_inputs(DOCUMENTS)
+    base = model(*inputs).logits
+    with torch.no_grad():
+        model.label_attention.output_weights[4] = 1.0  # only label 4 reads its attention
+    output = model(*inputs)
+    changed = (output.logits - base).abs() > 1e-6  # (B, L)
+    assert changed[:, 4].all() and not changed[:, [0, 1, 2, 3, 5, 6]].any()
+
+    output.logits[:, 4].sum().backward()  # gradients reach the queries and the words of every part read
+    assert model.label_attention.queries.grad[4].abs().sum() > 0
+    assert model.label_attention.queries.grad[[0, 1, 2, 3, 5, 6]].abs().sum() == 0
+    embedding_gradient = model.embedding.weight.grad.abs().sum(1)  # (V,)
+    assert embedding_gradient[2:10].sum() > 0 and embedding_gradient[10:].sum() > 0  # title and content words
+    assert embedding_gradient[0] == 0  # never the padding id
+
+
+def test_label_attention_is_refused_for_the_baseline_networks():
+    from jman_core.errors import ConfigError
+
+    for variation in ["HAN", "BiGRU"]:
+        with pytest.raises(ConfigError, match="label_attention is a JMAN option"):
+            ModelConfig(variation=variation, label_attention=True)
