@@ -32,6 +32,7 @@ DOWNLOAD_BATCH_CSV = "download_batch_csv"
 DOWNLOAD_BATCH_JSONL = "download_batch_jsonl"
 ATTENTION_CHART = "attention_chart"  # the Fig. 4 heatmap (charts get keys so two can never collide)
 EVIDENCE_CHART = "evidence_chart"
+LABEL_ATTENTION_CHART = "label_attention_chart"  # the evidence tag's own attention (label-attention models)
 
 # ---- training from the sidebar (widgets) --------------------------------------------------------
 TRAIN_FILE = "train_file"  # the dataset uploader in the sidebar

@@ -68,6 +68,10 @@ class TagEvidence:
     title_word_evidence: list[float]
     sentence_word_evidence: list[list[float]]
     sentence_evidence: list[float]
+    # The tag's own attention over the words read, for a model trained with label attention (else None);
+    # it sums to 1 over all words read, title and content together.
+    title_word_attention: list[float] | None = None
+    sentence_word_attention: list[list[float]] | None = None
 
 
 def _select(scores: np.ndarray, labels: Sequence[str], threshold: float, top_k: int | None) -> Prediction:
@@ -200,8 +204,15 @@ class Predictor:
         title_count = len(encoded[0][0])
         lengths = [len(ids) for ids in encoded[0][1]]
         words = [word_values[row, :length].tolist() for row, length in enumerate(lengths)]
-        return TagEvidence(label, float(torch.sigmoid(logit.detach())), title_values[:title_count].tolist(), words,
-                           [float(sum(row)) for row in words])
+        evidence = TagEvidence(label, float(torch.sigmoid(logit.detach())), title_values[:title_count].tolist(), words,
+                               [float(sum(row)) for row in words])
+        if output.label_word_attention is not None:
+            attention = output.label_word_attention[0, self.labels.index(label)].detach().float().cpu()  # (T + S*W,)
+            title_length = batch.title_ids.shape[1]
+            grid = attention[title_length:].reshape(batch.sentence_ids.shape[1:])  # (S, W)
+            evidence.title_word_attention = attention[:title_count].tolist()
+            evidence.sentence_word_attention = [grid[row, :length].tolist() for row, length in enumerate(lengths)]
+        return evidence
 
 
 def _gradient_times_input(gradient: torch.Tensor | None, vectors: torch.Tensor) -> torch.Tensor:

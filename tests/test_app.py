@@ -176,6 +176,27 @@ def test_variation_without_sentence_attention_shows_what_exists(tiny_predictor):
     assert heatmap.heatmap_figure(grid).data, "the figure must still draw what exists"
 
 
+def test_a_label_attention_model_shows_where_each_tag_looked(tiny_predictor):
+    from jman_core.model import build_model
+    from jman_core.predict import Predictor
+
+    metadata = tiny_predictor.metadata
+    config = dataclasses.replace(metadata.model_config, label_attention=True)
+    model = build_model(config)
+    model.load_state_dict(tiny_predictor.model.state_dict(), strict=False)  # the trained network, fresh label attention
+    model.label_attention.queries.data *= 1000  # a peaked attention, so its largest weight is shaded darkest
+    predictor = Predictor(model, tiny_predictor.pipeline, dataclasses.replace(metadata, model_config=config))
+    title, content = "Bread dough", "The loaf did not rise. The oven was hot."
+    evidence = predictor.tag_evidence(title, content, predictor.labels[0])
+    grid = heatmap.label_attention_grid(predictor.explain(title, content).document, evidence)
+    shaded = [cell for row in grid.rows for cell in row.cells if cell.read]
+    assert shaded and all(cell.shade is not None for cell in shaded)
+    assert max(cell.shade for cell in shaded) == pytest.approx(1.0)  # scaled to the document's largest weight
+    assert sum(cell.value for cell in shaded) == pytest.approx(1.0, abs=1e-5)  # one distribution over every word
+    assert grid.side_columns == [] and heatmap.heatmap_figure(grid).data
+    assert tiny_predictor.tag_evidence(title, content, predictor.labels[0]).title_word_attention is None
+
+
 def test_batch_scoring_reports_empty_documents_by_line_and_keeps_the_rest(tiny_predictor):
     from jman_core.data import Document
 

@@ -124,7 +124,8 @@ def test_train_from_the_sidebar_then_annotate_with_the_new_model(places):
 
 def test_cancel_stops_the_process_and_leaves_no_model(places):
     checkpoints, jobs = places
-    app = start(upload(open_app(), "questions.csv", dataset_bytes()), "cancelled-model", 200)
+    # 1,500 documents, so that early stopping cannot end the run before the click even on a busy machine
+    app = start(upload(open_app(), "questions.csv", dataset_bytes(make_rows(1500))), "cancelled-model", 200)
     wait_for_job(app, jobs, lambda job: job.state == "running" and job.epoch >= 1)
     assert app.button(key=state.TRAIN_START).disabled  # one training at a time
     second_tab = open_app()

@@ -153,6 +153,13 @@ def test_label_attention_flag_round_trips_and_predicts_with_every_tag_attention(
         with_attention = predictor.predict_proba(TITLE, CONTENT)
         predictor.model.label_attention.output_weights.zero_()
         assert not np.allclose(with_attention, predictor.predict_proba(TITLE, CONTENT))  # the saved part is used
+    label = predictor.labels[0]
+    evidence = predictor.tag_evidence(TITLE, CONTENT, label)  # the tag's own attention, aligned with the words read
+    explanation = predictor.explain(TITLE, CONTENT)
+    assert len(evidence.title_word_attention) == len(explanation.title_word_attention)
+    assert [len(row) for row in evidence.sentence_word_attention] == [len(row) for row in explanation.sentence_word_attention]
+    total = sum(evidence.title_word_attention) + sum(map(sum, evidence.sentence_word_attention))
+    assert total == pytest.approx(1.0, abs=1e-5)  # nothing left on padding
     assert main(["info", str(output)]) == 0
     assert "label-wise attention" in capsys.readouterr().out
 

@@ -325,3 +325,26 @@ def test_explanation_scores_are_in_label_order_and_rank_like_predict(predictor):
     by_label = {tag.label: tag.score for tag in explanation.prediction.tags}
     assert [by_label[label] for label in predictor.labels] == pytest.approx(explanation.scores.tolist())
     assert predictor.rank(explanation.scores).selected == explanation.prediction.selected
+
+
+# ----------------------------------------------------------------------------------------------------
+# Per-tag evidence
+
+
+def test_tag_evidence_is_aligned_with_the_words_read_and_sums_by_sentence(predictor):
+    explanation = predictor.explain(TITLE, CONTENT)
+    label = explanation.prediction.tags[0].label
+    evidence = predictor.tag_evidence(TITLE, CONTENT, label)
+    assert evidence.label == label
+    assert evidence.score == pytest.approx(explanation.prediction.tags[0].score, abs=1e-5)
+    assert len(evidence.title_word_evidence) == len(read_tokens(explanation.document.title))
+    assert [len(row) for row in evidence.sentence_word_evidence] == [
+        len(read_tokens(sentence)) for sentence in explanation.document.read_sentences]
+    assert evidence.sentence_evidence == pytest.approx([sum(row) for row in evidence.sentence_word_evidence])
+    assert any(value != 0 for row in evidence.sentence_word_evidence for value in row)  # the words do matter
+    assert evidence.title_word_attention is None and evidence.sentence_word_attention is None  # no label attention
+
+
+def test_tag_evidence_of_an_unknown_tag_names_the_problem(predictor):
+    with pytest.raises(DocumentError, match="has no tag 'no-such-tag'"):
+        predictor.tag_evidence(TITLE, CONTENT, "no-such-tag")

@@ -6,12 +6,16 @@ import streamlit as st
 
 from .. import state
 from ..guard import call_library
-from .heatmap import evidence_grid, heatmap_figure
+from .heatmap import evidence_grid, heatmap_figure, label_attention_grid
 
 EVIDENCE_CHOICES = 10
 EVIDENCE_CAPTION = (
     "Same layout as above, shaded by signed evidence (gradient × input on the word vectors): red words raised "
     "the tag's score, blue words lowered it; white is neutral. The left column is each sentence's total."
+)
+LABEL_ATTENTION_CAPTION = (
+    "This model gives each tag its own attention over the words it read (label attention, not in the paper): "
+    "darker words are where this tag looked. Its weights sum to 1 over the whole document, and the darkest word is its largest."
 )
 
 
@@ -51,3 +55,8 @@ def render_evidence(predictor, result: state.AnnotationResult, prediction) -> No
     st.plotly_chart(heatmap_figure(grid), width="content", config={"displayModeBar": False},
                     key=state.EVIDENCE_CHART)
     st.caption(EVIDENCE_CAPTION)
+    if evidence.title_word_attention is not None:
+        st.markdown(f"Where **{label}** looked")
+        st.plotly_chart(heatmap_figure(label_attention_grid(result.explanation.document, evidence)), width="content",
+                        config={"displayModeBar": False}, key=state.LABEL_ATTENTION_CHART)
+        st.caption(LABEL_ATTENTION_CAPTION)

@@ -113,18 +113,19 @@ def _scale_to_largest(values: list[float | None]) -> list[float | None]:
 
 def build_grid(document, title_values: Sequence[float] | None, sentence_values: Sequence[Sequence[float]] | None,
                side_columns: dict[str, Sequence[float] | None], *, value_name: str, signed: bool,
-               side_descriptions: Sequence[str] = ()) -> Grid:
+               side_descriptions: Sequence[str] = (), whole_document: bool = False) -> Grid:
     """The grid for one document (an EncodedDocument): title row, then the read sentences.
 
     `title_values` align with the title's read tokens, `sentence_values[r]` with read sentence r's read
     tokens, each side column with the read sentences; None means the model does not compute it.
+    Unsigned values are shaded per title and sentence (each sums to 1), or over the `whole_document`.
     """
     sentences = document.read_sentences
     segments = [("title", "title", segment_cells(document.title.tokens, title_values))]
     for index, sentence in enumerate(sentences):
         values = sentence_values[index] if sentence_values is not None and index < len(sentence_values) else None
         segments.append((f"s{index + 1}", f"sentence {index + 1}", segment_cells(sentence.tokens, values)))
-    _shade_words([cells for _, _, cells in segments], signed)
+    _shade_words([cells for _, _, cells in segments], signed, whole_document)
     side = _side_columns(side_columns, len(sentences), signed)
     rows: list[Row] = []
     for position, (label, description, cells) in enumerate(segments):
@@ -138,12 +139,12 @@ def build_grid(document, title_values: Sequence[float] | None, sentence_values: 
                 unread[:MAX_UNREAD_SENTENCES_LISTED], document.omitted_sentences + max(0, len(unread) - MAX_UNREAD_SENTENCES_LISTED))
 
 
-def _shade_words(segments: list[list[Cell]], signed: bool) -> None:
+def _shade_words(segments: list[list[Cell]], signed: bool, whole_document: bool = False) -> None:
+    every = [cell for cells in segments for cell in cells]
     if not signed:
-        for cells in segments:
+        for cells in [every] if whole_document else segments:
             _scale_by_segment(cells)
         return
-    every = [cell for cells in segments for cell in cells]
     for cell, shade in zip(every, _scale_symmetric([cell.value for cell in every])):
         cell.shade = shade
 
@@ -183,6 +184,12 @@ def evidence_grid(document, evidence) -> Grid:
     return build_grid(document, evidence.title_word_evidence, evidence.sentence_word_evidence,
                       {"evidence": evidence.sentence_evidence}, value_name=f"evidence for '{evidence.label}'",
                       signed=True, side_descriptions=["sentence evidence (sum of its words)"])
+
+
+def label_attention_grid(document, evidence) -> Grid:
+    """The tag's own attention (a model trained with label attention) in the same layout, no side column."""
+    return build_grid(document, evidence.title_word_attention, evidence.sentence_word_attention, {},
+                      value_name=f"attention of '{evidence.label}'", signed=False, whole_document=True)
 
 
 # ---- drawing ----------------------------------------------------------------------------------
