@@ -38,6 +38,7 @@ LABEL_ATTENTION_CHART = "label_attention_chart"  # the evidence tag's own attent
 TRAIN_FILE = "train_file"  # the dataset uploader in the sidebar
 TRAIN_NAME = "train_name"  # name of the model to make (a folder under checkpoints/)
 TRAIN_VARIATION = "train_variation"
+TRAIN_LABEL_ATTENTION = "train_label_attention"  # bool: give each tag its own attention (model.label_attention)
 TRAIN_EPOCHS = "train_epochs"
 TRAIN_MIN_LABEL_COUNT = "train_min_label_count"
 TRAIN_LAMBDA_SIM = "train_lambda_sim"

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from app import state  # noqa: E402
 from conftest import make_rows  # noqa: E402
+from jman_core.checkpoint import read_metadata  # noqa: E402
 from jman_core.jobs import list_jobs  # noqa: E402
 
 APP_FILE = str(REPOSITORY_ROOT / "app" / "streamlit_app.py")
@@ -81,8 +82,9 @@ def wait_for_job(app: AppTest, jobs: Path, predicate, timeout: float = 150.0):
     raise AssertionError(f"job did not get there: {list_jobs(jobs)}")
 
 
-def start(app: AppTest, name: str, epochs: int) -> AppTest:
+def start(app: AppTest, name: str, epochs: int, label_attention: bool = False) -> AppTest:
     app.text_input(key=state.TRAIN_NAME).set_value(name)
+    app.checkbox(key=state.TRAIN_LABEL_ATTENTION).set_value(label_attention)
     app.number_input(key=state.TRAIN_EPOCHS).set_value(epochs)
     app.number_input(key=state.TRAIN_MIN_LABEL_COUNT).set_value(2)
     app.run()
@@ -104,7 +106,7 @@ def test_upload_shows_columns_preview_and_statistics(places):
 
 def test_train_from_the_sidebar_then_annotate_with_the_new_model(places):
     checkpoints, jobs = places
-    app = start(upload(open_app(), "questions.csv", dataset_bytes()), "sidebar-model", 2)
+    app = start(upload(open_app(), "questions.csv", dataset_bytes()), "sidebar-model", 2, label_attention=True)
     assert "started" in texts(app)
     status = wait_for_job(app, jobs, lambda job: not job.active)
     assert status.state == "finished", status.message
@@ -120,6 +122,9 @@ def test_train_from_the_sidebar_then_annotate_with_the_new_model(places):
     assert not app.exception
     assert app.session_state[state.RESULT] is not None
     assert app.session_state[state.RESULT].explanation.prediction.tags
+    assert read_metadata(checkpoints / "sidebar-model").model_config.label_attention  # the box reached the model
+    assert any("looked" in element.value for element in app.markdown)  # the tag's own attention is drawn
+    assert len(app.get("plotly_chart")) >= 3  # attention, evidence and the tag's attention
 
 
 def test_cancel_stops_the_process_and_leaves_no_model(places):

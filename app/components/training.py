@@ -72,6 +72,10 @@ def _render_options() -> None:
     variations = list(VARIATIONS)
     st.selectbox("Variation", variations, index=variations.index("JMAN-s"), key=state.TRAIN_VARIATION,
                  help="JMAN adds the label-semantics regularisers; the '-s' variations train without them.")
+    st.checkbox("Label attention", key=state.TRAIN_LABEL_ATTENTION,
+                help="Each tag gets its own attention over the words read, shown as 'where this tag looked' "
+                     "beside the evidence (not in the paper; on crypto it raised F1 at the tuned threshold, "
+                     "see the README's Benchmarks). Training takes about twice as long.")
     st.number_input("Epochs (at most)", 1, 200, 10, key=state.TRAIN_EPOCHS,
                     help="Training may stop earlier: the learning rate halves when validation loss rises.")
     st.number_input("Minimum label count", 1, 1000, 10, key=state.TRAIN_MIN_LABEL_COUNT,
@@ -113,7 +117,8 @@ def _overrides(config: DataConfig) -> dict:
                                                   "tag_separator", "min_label_count", "validation_fraction")}
     return {
         "data": {**data, "split": "random", "test_fraction": 0.1},
-        "model": {"variation": st.session_state.get(state.TRAIN_VARIATION, "JMAN-s")},
+        "model": {"variation": st.session_state.get(state.TRAIN_VARIATION, "JMAN-s"),
+                  "label_attention": bool(st.session_state.get(state.TRAIN_LABEL_ATTENTION, False))},
         "training": {"num_epochs": int(st.session_state.get(state.TRAIN_EPOCHS, 10)),
                      "seed": int(st.session_state.get(state.TRAIN_SEED, 42)),
                      "device": st.session_state.get(state.TRAIN_DEVICE, "cpu"),
