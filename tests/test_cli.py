@@ -125,34 +125,33 @@ def test_train_writes_a_checkpoint(capsys, data_csv, cache_dir, tmp_path):
     assert card.startswith("# cli-model")
 
 
-def test_lexical_path_flag_trains_a_model_whose_checkpoint_keeps_it(capsys, data_csv, cache_dir, tmp_path):
-    output = tmp_path / "lexical"
-    code = main(tiny_train_arguments(data_csv, output, cache_dir) + ["--lexical_path", "--num_epochs", "2"])
+def train_with_switch(capsys, data_csv, cache_dir, output, switch: str, weights_of, card_text: str) -> Predictor:
+    """Trains 2 epochs with `--switch`, checks the checkpoint keeps the part (`weights_of(model)`, trained away
+    from its zero start), that prediction uses it and that the model card names it; returns a Predictor whose
+    part has been zeroed."""
+    code = main(tiny_train_arguments(data_csv, output, cache_dir) + [f"--{switch}", "--num_epochs", "2"])
     assert code == 0, capsys.readouterr().err
     loaded = load_checkpoint(output)
-    assert loaded.metadata.model_config.lexical_path
-    assert loaded.model.lexical_path.word_scores.weight.abs().sum() > 0  # trained away from its zero start
+    assert getattr(loaded.metadata.model_config, switch)
+    assert weights_of(loaded.model).abs().sum() > 0  # trained away from its zero start
     predictor = Predictor.from_checkpoint(output)
     with torch.no_grad():
-        with_path = predictor.predict_proba(TITLE, CONTENT)
-        predictor.model.lexical_path.word_scores.weight.zero_()
-        assert not np.allclose(with_path, predictor.predict_proba(TITLE, CONTENT))  # the saved path is used
+        with_part = predictor.predict_proba(TITLE, CONTENT)
+        weights_of(predictor.model).zero_()
+        assert not np.allclose(with_part, predictor.predict_proba(TITLE, CONTENT))  # the saved part is used
     assert main(["info", str(output)]) == 0
-    assert "lexical path" in capsys.readouterr().out
+    assert card_text in capsys.readouterr().out
+    return predictor
+
+
+def test_lexical_path_flag_trains_a_model_whose_checkpoint_keeps_it(capsys, data_csv, cache_dir, tmp_path):
+    train_with_switch(capsys, data_csv, cache_dir, tmp_path / "lexical", "lexical_path",
+                      lambda model: model.lexical_path.word_scores.weight, "lexical path")
 
 
 def test_label_attention_flag_round_trips_and_predicts_with_every_tag_attention(capsys, data_csv, cache_dir, tmp_path):
-    output = tmp_path / "label-attention"
-    code = main(tiny_train_arguments(data_csv, output, cache_dir) + ["--label_attention", "--num_epochs", "2"])
-    assert code == 0, capsys.readouterr().err
-    loaded = load_checkpoint(output)
-    assert loaded.metadata.model_config.label_attention
-    assert loaded.model.label_attention.output_weights.abs().sum() > 0  # trained away from its zero start
-    predictor = Predictor.from_checkpoint(output)
-    with torch.no_grad():
-        with_attention = predictor.predict_proba(TITLE, CONTENT)
-        predictor.model.label_attention.output_weights.zero_()
-        assert not np.allclose(with_attention, predictor.predict_proba(TITLE, CONTENT))  # the saved part is used
+    predictor = train_with_switch(capsys, data_csv, cache_dir, tmp_path / "label-attention", "label_attention",
+                                  lambda model: model.label_attention.output_weights, "label-wise attention")
     label = predictor.labels[0]
     evidence = predictor.tag_evidence(TITLE, CONTENT, label)  # the tag's own attention, aligned with the words read
     explanation = predictor.explain(TITLE, CONTENT)
@@ -160,8 +159,6 @@ def test_label_attention_flag_round_trips_and_predicts_with_every_tag_attention(
     assert [len(row) for row in evidence.sentence_word_attention] == [len(row) for row in explanation.sentence_word_attention]
     total = sum(evidence.title_word_attention) + sum(map(sum, evidence.sentence_word_attention))
     assert total == pytest.approx(1.0, abs=1e-5)  # nothing left on padding
-    assert main(["info", str(output)]) == 0
-    assert "label-wise attention" in capsys.readouterr().out
 
 
 def test_train_does_not_delete_a_folder_that_is_not_a_checkpoint(capsys, data_csv, cache_dir, tmp_path):
