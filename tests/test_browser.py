@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -79,7 +80,7 @@ def wait_until_idle(page) -> None:
 
 
 def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     screenshot = tmp_path / "app.png"
     with sync_playwright() as playwright:
@@ -90,8 +91,11 @@ def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
             page.goto(server, timeout=WAIT_MILLISECONDS)
             page.get_by_role("combobox", name="Start from a sample document").click(timeout=WAIT_MILLISECONDS)
             page.get_by_role("option").filter(has_text="cooked rice").first.click()
-            page.wait_for_function("() => [...document.querySelectorAll('input')].some("
-                                   "e => e.value.includes('cooked rice'))", timeout=WAIT_MILLISECONDS)
+            # The Title box itself, not any input: the sample picker's own input shows the same words as
+            # soon as the option is clicked, before the rerun has filled the boxes.
+            expect(page.get_by_label("Title", exact=True)).to_have_value(re.compile("cooked rice"),
+                                                                      timeout=WAIT_MILLISECONDS)
+            expect(page.get_by_label("Content (plain text or HTML)")).not_to_have_value("", timeout=WAIT_MILLISECONDS)
             wait_until_idle(page)  # a click while the sample's rerun is still going can be lost
             page.get_by_role("button", name="Suggest tags").click()
             heatmap = page.locator("[data-testid='stPlotlyChart']").first
