@@ -117,6 +117,10 @@ class TrainingConfig:
     batch_size: int = 128
     num_epochs: int = 100
     l2: float = 1e-4
+    # "adam": the paper's Adam, with `l2` added to the gradient of weight matrices (the original l2_lambda
+    # penalty; under Adam's scaling it barely shrinks anything); "adamw": decoupled weight decay, each
+    # step shrinking weight matrices by learning_rate * l2 (try l2 around 0.01-0.1).
+    optimizer: str = "adam"
     early_stop_lr: float = 2e-5
     lr_decay: float = 0.5
     seed: int = 42
@@ -151,6 +155,10 @@ class TrainingConfig:
             raise ConfigError(f"device must be auto, cpu or cuda, not {self.device!r}.")
         if self.output_bias_init not in ("prior", "zero"):
             raise ConfigError(f"output_bias_init must be 'prior' or 'zero', not {self.output_bias_init!r}.")
+        if self.optimizer not in ("adam", "adamw"):
+            raise ConfigError(f"optimizer must be 'adam' or 'adamw', not {self.optimizer!r}.")
+        if self.l2 < 0:
+            raise ConfigError(f"l2 must be 0 or more, got {self.l2}.")
         if self.selection_metric not in ("f1", "loss"):
             raise ConfigError(f"selection_metric must be 'f1' or 'loss', not {self.selection_metric!r}.")
         for name in ("learning_rate", "batch_size", "num_epochs"):

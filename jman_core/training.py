@@ -167,14 +167,16 @@ def predict_scores(model: nn.Module, dataset: EncodedDataset, batch_size: int, d
 
 
 def _make_optimizer(model: nn.Module, config: TrainingConfig, semantics: LabelSemantics) -> torch.optim.Optimizer:
-    """Adam with L2 on weight matrices (not biases), as the original l2_lambda penalty; learnable
-    Sim and Sub (dynamic semantics) are trained too, without L2."""
+    """Adam with L2 on weight matrices (not biases), as the original l2_lambda penalty, or AdamW with
+    decoupled decay of the same matrices (`config.optimizer`); learnable Sim and Sub (dynamic
+    semantics) are trained too, without L2."""
     decayed = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     others = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decayed, "weight_decay": config.l2}, {"params": others, "weight_decay": 0.0}]
     if list(semantics.parameters()):
         groups.append({"params": list(semantics.parameters()), "weight_decay": 0.0})
-    return torch.optim.Adam(groups, lr=config.learning_rate)
+    optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return optimizer_class(groups, lr=config.learning_rate)
 
 
 def _shard(indices: np.ndarray, rank: int, world_size: int) -> np.ndarray:

@@ -14,7 +14,8 @@ import torch
 
 from conftest import tiny_config
 from jman_core.data import Document
-from jman_core.errors import DataError
+from jman_core.config import TrainingConfig
+from jman_core.errors import ConfigError, DataError
 from jman_core.checkpoint import load_checkpoint
 from jman_core.experiment import initial_embeddings, prepare_data, train_documents
 from jman_core.model import build_model
@@ -278,3 +279,38 @@ def test_prior_output_bias_starts_training_from_the_label_frequencies(documents,
         config = tiny_config(cache_dir, embeddings="random", num_epochs=1, output_bias_init=choice)
         first_epoch_loss[choice] = train_documents(documents[:120], config, None).history[0].train_loss
     assert first_epoch_loss["prior"] < 0.8 * first_epoch_loss["zero"]
+
+
+def step_with_zero_gradients(model, training):
+    """One optimizer step where every gradient is 0, so only weight decay can move a weight."""
+    optimizer = _make_optimizer(model, training, LabelSemantics())
+    before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
+    for parameter in model.parameters():
+        parameter.grad = torch.zeros_like(parameter)
+    optimizer.step()
+    return before
+
+
+def test_adamw_shrinks_weight_matrices_by_learning_rate_times_l2(config, new_model):
+    training = replace(config.training, optimizer="adamw", learning_rate=0.01, l2=0.1)
+    model = new_model()
+    before = step_with_zero_gradients(model, training)
+    for name, parameter in model.named_parameters():
+        expected = before[name] * (1 - 0.01 * 0.1) if parameter.dim() >= 2 else before[name]
+        assert torch.allclose(parameter.detach(), expected, atol=1e-7), name
+
+
+def test_adam_adds_l2_to_the_gradient_so_a_zero_gradient_still_moves_weights_by_the_step(config, new_model):
+    training = replace(config.training, optimizer="adam", learning_rate=0.01, l2=0.1)
+    model = new_model()
+    before = step_with_zero_gradients(model, training)
+    matrix_name, matrix = next((name, p) for name, p in model.named_parameters() if p.dim() >= 2)
+    moved = (before[matrix_name] - matrix.detach()).abs()
+    nonzero = before[matrix_name] != 0
+    # Adam normalises the L2 gradient l2 * w, so each non-zero weight moves by about the learning rate.
+    assert torch.allclose(moved[nonzero], torch.full_like(moved[nonzero], 0.01), rtol=1e-3)
+
+
+def test_unknown_optimizer_is_a_config_error():
+    with pytest.raises(ConfigError, match="adamw"):
+        TrainingConfig(optimizer="sgd")
