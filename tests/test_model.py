@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from jman_core.config import VARIATIONS, ModelConfig
-from jman_core.model import JMAN, JMANOutput, build_model, masked_softmax
+from jman_core.model import (JMAN, JMANOutput, _packed_bidirectional_gru, _padded_bidirectional_gru, build_model,
+                             masked_softmax, reverse_within_length)
 
 VOCABULARY_SIZE = 30
 NUM_LABELS = 7
@@ -101,6 +102,36 @@ def test_masked_softmax_is_zero_on_padding_and_on_empty_rows():
 
 
 # ---- shapes and presence of each attention ------------------------------------------------------------
+
+def test_reverse_within_length_reverses_the_real_steps_and_leaves_the_padding():
+    sequence = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0], [6, 0, 0, 0]])
+    reversed_rows = reverse_within_length(sequence, torch.tensor([3, 2, 1]))
+    assert reversed_rows.tolist() == [[3, 2, 1, 0], [5, 4, 0, 0], [6, 0, 0, 0]]
+    assert torch.equal(reverse_within_length(reversed_rows, torch.tensor([3, 2, 1])), sequence)
+
+
+def test_padded_bidirectional_gru_matches_the_packed_one_in_values_and_gradients():
+    """The CPU path (padded, each direction on its own) computes what cuDNN's packed path computes."""
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(6, 5, batch_first=True, bidirectional=True)
+    inputs = torch.randn(7, 9, 6)
+    lengths = torch.tensor([9, 1, 4, 7, 2, 9, 5])  # a full row, a one-word row and everything between
+    results = []
+    for run in (_packed_bidirectional_gru, _padded_bidirectional_gru):
+        gru.zero_grad()
+        leaf = inputs.clone().requires_grad_(True)
+        hidden, last = run(gru, leaf, lengths)
+        mask = torch.arange(9).unsqueeze(0) < lengths.unsqueeze(1)
+        hidden = hidden * mask.unsqueeze(-1)
+        (hidden.pow(2).sum() + last.sin().sum()).backward()
+        results.append((hidden, last, leaf.grad, [p.grad.clone() for p in gru.parameters()]))
+    (packed_hidden, packed_last, packed_input_grad, packed_grads), (hidden, last, input_grad, grads) = results
+    assert torch.allclose(hidden, packed_hidden, atol=1e-6) and torch.allclose(last, packed_last, atol=1e-6)
+    assert torch.allclose(input_grad, packed_input_grad, atol=1e-5)
+    assert all(torch.allclose(grad, packed, atol=1e-5) for grad, packed in zip(grads, packed_grads))
+    # the backward direction's last state is its state at the first word, after reading the whole row
+    assert torch.allclose(last[1], hidden[:, 0, 5:], atol=1e-6)
+
 
 @pytest.mark.parametrize("variation", list(VARIATIONS))
 def test_output_shapes_and_missing_parts(variation):
