@@ -140,9 +140,9 @@ def claim(spec: RunSpec) -> bool:
     return True
 
 
-def train_one(spec: RunSpec) -> tuple[dict, list[dict], int] | None:
+def train_one(spec: RunSpec) -> tuple[dict, list[dict], int, str] | None:
     """Trains and tests one run; returns its row of test metrics (at 0.5, plus "F1@t" at the tuned
-    threshold), its epoch history and the torch threads it used; None when the run is stored already or
+    threshold), its epoch history, the torch threads it used and its Bi-GRU path; None when the run is stored already or
     being trained by another command."""
     if not claim(spec):
         return None
@@ -165,13 +165,24 @@ def train_one(spec: RunSpec) -> tuple[dict, list[dict], int] | None:
     row["Micro-F1@t"], row["Macro-F1@t"] = metrics["test"]["Micro-F1"], metrics["test"]["Macro-F1"]
     row["seconds"] = result.training_seconds or (time.monotonic() - started)
     # a neural run's epochs (losses, validation F1, learning rate) show why it stopped where it did
-    return row, [asdict(record) for record in getattr(result, "history", [])], _threads()
+    return row, [asdict(record) for record in getattr(result, "history", [])], _threads(), bigru_path(spec, config)
 
 
-def store(spec: RunSpec, row: dict, epochs: list[dict], threads: int, command: str) -> None:
+def bigru_path(spec: RunSpec, config) -> str:
+    """How the run's Bi-GRUs ran: "padded" on a CPU since 2026-11-28, "packed" on CUDA (and on a CPU in
+    every run stored before, which has no such field); "none" for the non-neural baselines."""
+    from jman_core.training import resolve_device
+
+    if spec.model in BASELINE_NAMES:
+        return "none"
+    return "packed" if resolve_device(config.training.device).type == "cuda" else "padded"
+
+
+def store(spec: RunSpec, row: dict, epochs: list[dict], threads: int, path: str, command: str) -> None:
     """Writes one run's row and epoch history atomically with what produced it."""
     record = {"site": spec.site, "model": spec.name, "seed": spec.seed, "settings": json.loads(spec.settings_json),
-              "row": row, "epochs": epochs, "command": command, "machine": machine(), "threads": threads, "code": code_version(),
+              "row": row, "epochs": epochs, "command": command, "machine": machine(), "threads": threads,
+              "bigru_path": path, "code": code_version(),
               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     spec.path.parent.mkdir(parents=True, exist_ok=True)
     temporary = spec.path.with_suffix(".tmp")
@@ -209,8 +220,8 @@ def execute(specs: list[RunSpec], workers: int, threads: int, command: str) -> N
             if outcome is None:
                 print(f"{spec.site} {spec.name} seed {spec.seed}: stored or trained by another command", file=sys.stderr, flush=True)
                 continue
-            row, epochs, threads = outcome
-            store(spec, row, epochs, threads, command)
+            row, epochs, threads, path = outcome
+            store(spec, row, epochs, threads, path, command)
             spec.path.with_suffix(".claim").unlink(missing_ok=True)
             print(f"{spec.site} {spec.name} seed {spec.seed}: F1@t {100 * row['F1@t']:.1f}, P@1 {100 * row['P@1']:.1f}, "
                   f"{row['seconds'] / 60:.1f} min", file=sys.stderr, flush=True)
@@ -254,12 +265,33 @@ def metric_table(title: str, summary, metrics: list[str] = METRICS) -> str:
     return "\n".join(lines)
 
 
-def time_table(title: str, summary) -> str:
-    lines = [f"### {title}", "", "| model | runs | training time (min, mean ± std) |", "|---|---|---|"]
-    for model, (count, values) in summary.items():
-        cell = f"{values['seconds'][0] / 60:.1f} ± {values['seconds'][1] / 60:.1f}" if count else "–"
-        lines.append(f"| {model} | {count} | {cell} |")
-    return "\n".join(lines)
+def time_table(title: str, specs: list[RunSpec]) -> str:
+    """Training minutes per model, apart by Bi-GRU path: the padded CPU path made the same runs up to 7x
+    faster, so averaging across it would say nothing."""
+    from jman_core.metrics import mean_and_std
+
+    minutes: dict[str, dict[str, list[float]]] = {}
+    for spec in specs:
+        record = json.loads(spec.path.read_text(encoding="utf-8")) if spec.path.exists() else None
+        by_path = minutes.setdefault(spec.name, {"packed": [], "padded": [], "none": []})
+        if record is not None:
+            by_path[record.get("bigru_path", "none" if spec.model in BASELINE_NAMES else "packed")].append(
+                {"minutes": record["row"]["seconds"] / 60})
+
+    def cell(runs: list[dict]) -> str:
+        if not runs:
+            return "–"
+        mean, std = mean_and_std(runs)["minutes"]
+        return f"{mean:.1f} ± {std:.1f} ({len(runs)})"
+
+    lines = [f"### {title}", "", "| model | non-neural (min, runs) | Bi-GRU packed (min, runs) | Bi-GRU padded (min, runs) |",
+             "|---|---|---|---|"]
+    for model, by_path in minutes.items():
+        lines.append(f"| {model} | {cell(by_path['none'])} | {cell(by_path['packed'])} | {cell(by_path['padded'])} |")
+    return "\n".join(lines) + ("\n\nMean ± std training minutes (runs). The neural networks' Bi-GRUs ran as packed "
+                                "sequences on the CPU until 2026-11-28 and over padded rows since: the same "
+                                "numbers, 1.3x faster for JMAN and 7x for the Bi-GRU baseline "
+                                "(`python bench/gru_paths.py`). Compare times within one column.")
 
 
 def plan(arguments, settings_json: str, reuters_json: str) -> list[tuple[str, str, list[RunSpec]]]:
@@ -288,9 +320,9 @@ def plan(arguments, settings_json: str, reuters_json: str) -> list[tuple[str, st
 
 
 def render(kind: str, title: str, specs: list[RunSpec]) -> str:
-    summary = summarise(collect(specs))
     if kind == "time":
-        return time_table(title, summary)
+        return time_table(title, specs)
+    summary = summarise(collect(specs))
     if kind == "reuters":
         table = metric_table(title, summary, ["Micro-F1", "Macro-F1", "Micro-F1@t", "Macro-F1@t", "F1@t", "P@1"])
         return table + "\n\nMicro-F1 and Macro-F1 at 0.5; @t at the threshold tuned on validation. Published anchor: micro-F1 about 86-87 for linear SVMs on ModApte."
@@ -362,8 +394,10 @@ def parse_settings(arguments) -> dict:
     return settings
 
 
+@functools.cache
 def code_version() -> str:
-    """The git commit that trained a run ("+changes" when the tree had uncommitted edits)."""
+    """The git commit that trained a run ("+changes" when the tree had uncommitted edits); `main` asks
+    first, so a commit made while the command runs is not credited with its runs."""
     import subprocess
 
     root = Path(__file__).resolve().parents[1]
@@ -414,6 +448,7 @@ def main() -> int:
         return _write(f"Generated {date.today()} on {machine()}, command: {command}\n\n" + "\n\n".join(sections_text) + "\n",
                       arguments.output or "settings-study.md")
     if not arguments.report:
+        code_version()
         threads = arguments.threads or max(1, (os.cpu_count() or 1) // arguments.workers)
         execute([spec for _, _, specs in sections for spec in specs], arguments.workers, threads, command)
     header = (f"Generated {date.today()} on {machine()}, command: {command}\n"
