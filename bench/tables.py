@@ -270,7 +270,7 @@ def time_table(title: str, specs: list[RunSpec]) -> str:
     faster, so averaging across it would say nothing."""
     from jman_core.metrics import mean_and_std
 
-    minutes: dict[str, dict[str, list[float]]] = {}
+    minutes: dict[str, dict[str, list[dict[str, float]]]] = {}
     for spec in specs:
         record = json.loads(spec.path.read_text(encoding="utf-8")) if spec.path.exists() else None
         by_path = minutes.setdefault(spec.name, {"packed": [], "padded": [], "none": []})
