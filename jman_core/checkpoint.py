@@ -256,7 +256,9 @@ def model_card(metadata: CheckpointMetadata) -> str:
         + ("; with a bag-of-words lexical path to the tag scores (not in the paper; the heatmaps do not show its share)"
            if metadata.model_config.lexical_path else "")
         + ("; with label-wise attention, one attention over the words read per tag (not in the paper)"
-           if metadata.model_config.label_attention else ""),
+           if metadata.model_config.label_attention else "")
+        + ("; with tag-name matching, a learned score for each tag named in the title or content (not in the paper)"
+           if metadata.model_config.label_mentions else ""),
         f"- Data: {metadata.data_source or 'unknown'} (fingerprint {metadata.data_fingerprint or '-'})",
         f"- Documents: {_number(statistics.get('train'))} train / {_number(statistics.get('validation'))} validation / "
         f"{_number(statistics.get('test'))} test; {_number(statistics.get('dropped_without_label', 0))} dropped for having no label",

@@ -76,6 +76,7 @@ TRAIN_SWITCHES: dict[str, tuple[str, str]] = {
     "freeze_embeddings": ("training", "keep the initial word vectors fixed (fewer trained parameters on small datasets)"),
     "lexical_path": ("model", "add a bag-of-words path from the words read to the tag scores (not in the paper)"),
     "label_attention": ("model", "JMAN only: give each tag its own attention over the words read (not in the paper)"),
+    "label_mentions": ("model", "add a learned score for each tag whose name is written in the title or content (not in the paper)"),
 }
 
 

@@ -90,6 +90,9 @@ class ModelConfig:
     # over every title and content word read, and adds a score from the words it attends to. JMAN pools
     # each document into one vector per branch, so a tag named once in the text must survive two poolings.
     label_attention: bool = False
+    # Tag-name matching (not in the paper): a learned score for each tag whose name's words are all read
+    # in the title, and in the content. Aimed at the same gap: the tags named in the text.
+    label_mentions: bool = False
     vocabulary_size: int = 0
     num_labels: int = 0
 

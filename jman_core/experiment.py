@@ -19,7 +19,7 @@ from .embeddings import embedding_matrix, load_word2vec_file, train_word2vec
 from .errors import DataError
 from .losses import LabelSemantics
 from .metrics import evaluate, per_label_metrics
-from .model import build_model
+from .model import LABEL_NAME_WORDS, build_model
 from .semantics import infer_subsumption, label_similarity, read_knowledge_base, read_similarity_file, similarity_pairs
 from .text import TextPipeline, to_plain_text
 from .training import Callbacks, EncodedDataset, EpochRecord, fit, pad_documents, predict_scores, resolve_device
@@ -174,6 +174,15 @@ def evaluate_scores(labels: np.ndarray, scores: np.ndarray, threshold: float, no
     return {key: float(value) for key, value in evaluate(labels, scores, threshold, normaliser).items()}
 
 
+def label_name_ids(prepared: PreparedData) -> torch.Tensor:
+    """(L, LABEL_NAME_WORDS) word ids of each tag's name, 0-padded; an all-0 row is a tag never named."""
+    rows = torch.zeros(len(prepared.labels), LABEL_NAME_WORDS, dtype=torch.long)
+    for row, label in enumerate(prepared.labels):
+        ids = prepared.pipeline.name_ids(label, LABEL_NAME_WORDS)
+        rows[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return rows
+
+
 def train_documents(
     documents: Sequence[Document],
     config: ExperimentConfig,
@@ -197,7 +206,8 @@ def train_documents(
     model_config = replace(config.model, vocabulary_size=prepared.pipeline.vocabulary_size, num_labels=len(prepared.labels))
     weights, embedding_source = initial_embeddings(prepared, replace(config, model=model_config))
     frequencies = torch.from_numpy(prepared.train.labels.mean(0)) if config.training.output_bias_init == "prior" else None
-    model = build_model(model_config, weights, frequencies)
+    name_ids = label_name_ids(prepared) if model_config.label_mentions else None
+    model = build_model(model_config, weights, frequencies, name_ids)
     model.embedding.weight.requires_grad_(not config.training.freeze_embeddings)
     training_config = replace(config.training, **dict(zip(("lambda_sim", "lambda_sub"), semantic_lambdas(model_config, config.training))))
     semantics, semantic_statistics = label_semantics(prepared, training_config)
@@ -208,6 +218,7 @@ def train_documents(
     metrics, per_label = _final_metrics(model, prepared, config, result.threshold)
     statistics = {**prepared.statistics, "embeddings": embedding_source, **semantic_statistics,
                   "mean_labels_per_document": float(prepared.train.labels.sum(1).mean()),
+                  **({"labels_with_readable_names": int(name_ids.any(1).sum())} if name_ids is not None else {}),
                   "per_label_test": per_label}
     saved = None
     stopped = result.stopped_because.startswith(("stopped", "interrupted"))

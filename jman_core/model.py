@@ -172,6 +172,41 @@ class LexicalPath(nn.Module):
         return self.word_scores(ids, per_sample_weights=weights)  # (B, L)
 
 
+# Words kept of a tag's name for matching; a name with more words (or a word outside the vocabulary) never matches.
+LABEL_NAME_WORDS = 4
+
+
+class LabelMentions(nn.Module):
+    """Tag-name matching (not in the paper): whether every word of a tag's name is read in the title, and
+    in the content, each with a learned weight shared by all tags plus one of the tag's own, so a rare tag
+    borrows what the common ones learn. bench/gap.py found the linear SVM's lead in the tags whose name is
+    written in the question. The names' word ids are a buffer (saved in the checkpoint; build_model sets
+    them); the weights start at zero, so a fresh model scores exactly as the network alone."""
+
+    def __init__(self, num_labels: int):
+        super().__init__()
+        self.register_buffer("name_word_ids", torch.zeros(num_labels, LABEL_NAME_WORDS, dtype=torch.long))  # (L, M)
+        self.shared_weights = nn.Parameter(torch.zeros(2))  # (title, content)
+        self.label_weights = nn.Parameter(torch.zeros(num_labels, 2))  # (L, 2)
+
+    def named(self, ids: torch.Tensor, mask: torch.Tensor, vocabulary_size: int) -> torch.Tensor:
+        """ids, mask (B, K) -> (B, L) 1.0 where every word of the tag's name is among the real words read."""
+        present = ids.new_zeros(ids.shape[0], vocabulary_size, dtype=torch.bool)  # (B, V)
+        present.scatter_(1, ids.masked_fill(~mask, 0), True)
+        present[:, :2] = False  # padding and <unk> name no tag
+        slots = self.name_word_ids > 1  # (L, M) real words of each name
+        found = present[:, self.name_word_ids] | ~slots  # (B, L, M)
+        return (found.all(-1) & slots.any(-1)).float()  # (B, L)
+
+    def forward(self, title_ids, title_mask, sentence_ids, word_mask, vocabulary_size: int) -> torch.Tensor:
+        """Same inputs as LexicalPath -> (B, L) scores."""
+        batch = title_ids.shape[0]
+        places = torch.stack([self.named(title_ids, title_mask, vocabulary_size),
+                              self.named(sentence_ids.reshape(batch, -1), word_mask.reshape(batch, -1), vocabulary_size)],
+                             dim=-1)  # (B, L, 2)
+        return (places * (self.shared_weights + self.label_weights)).sum(-1)
+
+
 class LabelAttention(nn.Module):
     """Label-wise attention (not in the paper; CAML and LAAT): each label l has its own query u_l over the
     words read, a_l = masked softmax(u_l . tanh(W h)), and scores w_l . sum_k a_lk h_k. Its output weights
@@ -198,11 +233,17 @@ def classify(module: nn.Module, document: torch.Tensor, inputs: tuple[torch.Tens
     logits = module.classifier(module.dropout(document).to(module.classifier.weight.dtype)).float()  # (B, L)
     if module.lexical_path is not None:
         logits = logits + module.lexical_path(*inputs).float()
+    if module.label_mentions is not None:
+        logits = logits + module.label_mentions(*inputs, module.config.vocabulary_size)
     return logits
 
 
 def build_lexical_path(config: ModelConfig) -> LexicalPath | None:
     return LexicalPath(config.vocabulary_size, config.num_labels) if config.lexical_path else None
+
+
+def build_label_mentions(config: ModelConfig) -> LabelMentions | None:
+    return LabelMentions(config.num_labels) if config.label_mentions else None
 
 
 @dataclass
@@ -245,6 +286,7 @@ class JMAN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(used * size, config.num_labels)
         self.lexical_path = build_lexical_path(config)
+        self.label_mentions = build_label_mentions(config)
         self.label_attention = LabelAttention(size, config.num_labels) if config.label_attention else None
 
     def encode_title(self, title_embedded: torch.Tensor, title_mask: torch.Tensor):
@@ -336,6 +378,7 @@ class HAN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(size, config.num_labels)
         self.lexical_path = build_lexical_path(config)
+        self.label_mentions = build_label_mentions(config)
 
     def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
         """Same inputs as JMAN.forward; the title becomes sentence 0 of a (B, 1+S, max(T, W)) document."""
@@ -372,6 +415,7 @@ class BiGRUClassifier(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
         self.lexical_path = build_lexical_path(config)
+        self.label_mentions = build_label_mentions(config)
 
     def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
         title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
@@ -390,9 +434,10 @@ ARCHITECTURES = {"HAN": HAN, "BiGRU": BiGRUClassifier}
 
 
 def build_model(config: ModelConfig, embedding_weights: torch.Tensor | None = None,
-                label_frequencies: torch.Tensor | None = None) -> nn.Module:
+                label_frequencies: torch.Tensor | None = None, label_name_ids: torch.Tensor | None = None) -> nn.Module:
     """The network for `config.variation` (a JMAN variation, "HAN" or "BiGRU"), its embedding layer
-    initialised from (V, E) weights when given, and its output bias from (L,) label frequencies when given.
+    initialised from (V, E) weights when given, its output bias from (L,) label frequencies when given,
+    and with label_mentions the word ids of each tag's name from (L, LABEL_NAME_WORDS) ids (0 pads).
 
     With a zero bias every sigmoid starts at 0.5 while most labels are absent, so the first steps' large
     gradients drive the encoders into a saturated constant output that imitates the missing bias; the
@@ -406,4 +451,6 @@ def build_model(config: ModelConfig, embedding_weights: torch.Tensor | None = No
         if label_frequencies is not None:
             frequencies = torch.nan_to_num(label_frequencies.float(), nan=0.5).clamp(1e-4, 1 - 1e-4)  # (L,)
             model.classifier.bias.copy_(torch.log(frequencies / (1 - frequencies)))
+        if label_name_ids is not None and model.label_mentions is not None:
+            model.label_mentions.name_word_ids.copy_(label_name_ids)
     return model

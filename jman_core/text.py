@@ -203,6 +203,12 @@ class TextPipeline:
         normalised = self.tokenizer.normalizer.normalize_str(text)
         return [word for word, _ in self.tokenizer.pre_tokenizer.pre_tokenize_str(normalised)]
 
+    def name_ids(self, tag: str, limit: int) -> list[int]:
+        """Word ids of a tag's name, its hyphens read as spaces ("elliptic-curves" -> elliptic, curves), or
+        [] when it has more than `limit` words or a word outside the vocabulary (such a tag is never named)."""
+        ids = [self.vocabulary.get(word, UNKNOWN_ID) for word in self.words(tag.replace("-", " "))]
+        return ids if 0 < len(ids) <= limit and UNKNOWN_ID not in ids else []
+
     # ---- encoding ------------------------------------------------------------------------------
     def _content_groups(self, content: str, starts: Sequence[int]) -> list[list[int]]:
         """Groups token positions into sentences; unpunctuated long text is cut into fixed-length chunks."""

@@ -125,7 +125,8 @@ def test_train_writes_a_checkpoint(capsys, data_csv, cache_dir, tmp_path):
     assert card.startswith("# cli-model")
 
 
-def train_with_switch(capsys, data_csv, cache_dir, output, switch: str, weights_of, card_text: str) -> Predictor:
+def train_with_switch(capsys, data_csv, cache_dir, output, switch: str, weights_of, card_text: str,
+                      title: str = TITLE) -> Predictor:
     """Trains 2 epochs with `--switch`, checks the checkpoint keeps the part (`weights_of(model)`, trained away
     from its zero start), that prediction uses it and that the model card names it; returns a Predictor whose
     part has been zeroed."""
@@ -136,9 +137,9 @@ def train_with_switch(capsys, data_csv, cache_dir, output, switch: str, weights_
     assert weights_of(loaded.model).abs().sum() > 0  # trained away from its zero start
     predictor = Predictor.from_checkpoint(output)
     with torch.no_grad():
-        with_part = predictor.predict_proba(TITLE, CONTENT)
+        with_part = predictor.predict_proba(title, CONTENT)
         weights_of(predictor.model).zero_()
-        assert not np.allclose(with_part, predictor.predict_proba(TITLE, CONTENT))  # the saved part is used
+        assert not np.allclose(with_part, predictor.predict_proba(title, CONTENT))  # the saved part is used
     assert main(["info", str(output)]) == 0
     assert card_text in capsys.readouterr().out
     return predictor
@@ -147,6 +148,22 @@ def train_with_switch(capsys, data_csv, cache_dir, output, switch: str, weights_
 def test_lexical_path_flag_trains_a_model_whose_checkpoint_keeps_it(capsys, data_csv, cache_dir, tmp_path):
     train_with_switch(capsys, data_csv, cache_dir, tmp_path / "lexical", "lexical_path",
                       lambda model: model.lexical_path.word_scores.weight, "lexical path")
+
+
+def test_label_mentions_flag_keeps_the_tag_names_and_their_learned_weights(capsys, work_dir, cache_dir, tmp_path):
+    from conftest import make_rows, write_csv
+
+    rows = make_rows()
+    for row in rows[::2]:
+        row["title"] = f"{row['tags'].split()[0]} {row['title']}"  # the topic tag named in half of the titles
+    data = write_csv(tmp_path / "named.csv", rows)
+    predictor = train_with_switch(capsys, data, cache_dir, tmp_path / "mentions", "label_mentions",
+                                  lambda model: model.label_mentions.shared_weights, "tag-name matching",
+                                  title=f"cooking {TITLE}")
+    names = predictor.model.label_mentions.name_word_ids  # (L, M), saved in the checkpoint
+    cooking = predictor.labels.index("cooking")
+    assert [predictor.pipeline.id_to_word[index] for index in names[cooking] if index] == ["cooking"]
+    assert load_checkpoint(tmp_path / "mentions").model.label_mentions.label_weights.abs().sum() > 0
 
 
 def test_label_attention_flag_round_trips_and_predicts_with_every_tag_attention(capsys, data_csv, cache_dir, tmp_path):

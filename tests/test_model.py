@@ -362,18 +362,25 @@ def test_without_label_frequencies_the_output_bias_is_not_the_prior():
     assert model.classifier.bias.detach().abs().max() < 1  # nn.Linear's own small uniform initialisation
 
 
-@pytest.mark.parametrize("variation", ["JMAN", "HAN", "BiGRU"])
-def test_lexical_path_starts_at_zero_and_adds_each_read_word_over_sqrt_words(variation):
+def plain_and_with_part(variation: str, part: str, **build):
+    """(the plain model, the same model with the zero-started `part` switched on), sharing every other
+    weight; checks that the fresh part changes no logit."""
     from dataclasses import replace
 
-    inputs = pad_inputs(DOCUMENTS)
     plain = make_model(variation)
-    assert plain.lexical_path is None
+    assert getattr(plain, part) is None
     torch.manual_seed(0)
-    model = build_model(replace(make_config(variation), lexical_path=True)).eval()
-    plain_state = {key: value for key, value in model.state_dict().items() if not key.startswith("lexical_path.")}
-    plain.load_state_dict(plain_state)
-    assert torch.equal(model(*inputs).logits, plain(*inputs).logits)  # a fresh path changes nothing
+    model = build_model(replace(make_config(variation), **{part: True}), **build).eval()
+    plain.load_state_dict({key: value for key, value in model.state_dict().items() if not key.startswith(f"{part}.")})
+    inputs = pad_inputs(DOCUMENTS)
+    assert torch.equal(model(*inputs).logits, plain(*inputs).logits)
+    return plain, model
+
+
+@pytest.mark.parametrize("variation", ["JMAN", "HAN", "BiGRU"])
+def test_lexical_path_starts_at_zero_and_adds_each_read_word_over_sqrt_words(variation):
+    inputs = pad_inputs(DOCUMENTS)
+    plain, model = plain_and_with_part(variation, "lexical_path")
     with torch.no_grad():
         model.lexical_path.word_scores.weight[10, 3] = 2.0  # word 10 votes for label 3
         model.lexical_path.word_scores.weight[0] = 5.0  # the padding id must never count
@@ -404,15 +411,8 @@ def test_lexical_path_trains_and_keeps_attention_masked():
 
 @pytest.mark.parametrize("variation", ["JMAN", "JMAN-s+t-only", "JMAN-s+att-only"])
 def test_label_attention_starts_at_zero_and_each_label_attends_only_to_words_read(variation):
-    from dataclasses import replace
-
     inputs = pad_inputs(DOCUMENTS)
-    plain = make_model(variation)
-    torch.manual_seed(0)
-    model = build_model(replace(make_config(variation), label_attention=True)).eval()
-    plain.load_state_dict({key: value for key, value in model.state_dict().items()
-                           if not key.startswith("label_attention.")})
-    assert torch.equal(model(*inputs).logits, plain(*inputs).logits)  # zero output weights: nothing changes
+    plain, model = plain_and_with_part(variation, "label_attention")
     assert plain(*inputs).label_word_attention is None
 
     title_ids, title_mask, sentence_ids, word_mask = inputs
@@ -455,3 +455,46 @@ def test_label_attention_is_refused_for_the_baseline_networks():
     for variation in ["HAN", "BiGRU"]:
         with pytest.raises(ConfigError, match="label_attention is a JMAN option"):
             ModelConfig(variation=variation, label_attention=True)
+
+
+# Tag names as word ids (0 pads): 0 = word 2 (a title word), 1 = words 10 and 12 (one sentence of
+# document 0), 2 = words 5 and 10 (title and content of no single place), 3 = never named (no words),
+# 4 = <unk> (id 1) only, which no text can name, 5 = word 22, 6 = word 29.
+NAME_IDS = torch.tensor([[2, 0, 0, 0], [10, 12, 0, 0], [5, 10, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0], [22, 0, 0, 0],
+                         [29, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("variation", ["JMAN", "HAN", "BiGRU"])
+def test_label_mentions_start_at_zero_and_score_tags_whose_whole_name_is_read(variation):
+    inputs = pad_inputs(DOCUMENTS)
+    plain, model = plain_and_with_part(variation, "label_mentions", label_name_ids=NAME_IDS)
+    assert torch.equal(model.label_mentions.name_word_ids, NAME_IDS)
+    with torch.no_grad():
+        model.label_mentions.shared_weights.copy_(torch.tensor([1.0, 10.0]))  # title, content
+        model.label_mentions.label_weights[5, 1] = 100.0
+    difference = model(*inputs).logits - plain(*inputs).logits  # (B, L)
+    expected = torch.zeros(len(DOCUMENTS), NUM_LABELS)
+    expected[[0, 4], 0] = 1.0  # word 2 in the titles of documents 0 and 4
+    expected[[0, 4], 1] = 10.0  # words 10 and 12 in their contents
+    expected[3, 5] = 110.0  # word 22, with its own weight
+    expected[4, 6] = 10.0
+    assert torch.allclose(difference, expected)
+
+
+def test_label_mentions_ignore_padding_and_words_cut_off_by_the_mask():
+    from dataclasses import replace
+
+    model = build_model(replace(make_config("JMAN"), label_mentions=True), label_name_ids=NAME_IDS)
+    title_ids, title_mask, sentence_ids, word_mask = pad_inputs(DOCUMENTS)
+    word_mask = word_mask.clone()
+    word_mask[4, 2, 0] = False  # word 29 of document 4 is not read
+    content = model.label_mentions.named(sentence_ids.reshape(len(DOCUMENTS), -1), word_mask.reshape(len(DOCUMENTS), -1),
+                                         VOCABULARY_SIZE)  # (B, L)
+    assert content[4, 6] == 0 and content[0, 1] == 1
+    assert content[:, 3].sum() == 0 and content[:, 4].sum() == 0  # an empty name and <unk> are never named
+    title = model.label_mentions.named(title_ids, title_mask, VOCABULARY_SIZE)
+    assert title[:, 2].sum() == 0  # word 5 is in a title but word 10 never is
+    model.train()
+    model(title_ids, title_mask, sentence_ids, word_mask).logits.sum().backward()
+    gradient = model.label_mentions.label_weights.grad  # (L, 2): only where a tag is named
+    assert set(map(tuple, gradient.nonzero().tolist())) == {(0, 0), (1, 1), (5, 1)}

@@ -409,3 +409,12 @@ def test_plain_text_with_angle_brackets_is_not_taken_for_html(text):
 )
 def test_real_html_is_converted(html, expected):
     assert to_plain_text(html) == expected
+
+
+def test_name_ids_reads_hyphens_as_spaces_and_refuses_unknown_or_long_names(pipeline):
+    vocabulary = pipeline.vocabulary
+    assert pipeline.name_ids("sort-list", 4) == [vocabulary["sort"], vocabulary["list"]]
+    assert pipeline.name_ids("Café", 4) == [vocabulary["café"]]  # normalised as the text is
+    assert pipeline.name_ids("sort-zzzunknownzzz", 4) == []  # a word the model never reads: never named
+    assert pipeline.name_ids("a-b-c-sort-list", 4) == []  # too long to match
+    assert pipeline.name_ids("---", 4) == []
