@@ -198,13 +198,17 @@ class LabelMentions(nn.Module):
         found = present[:, self.name_word_ids] | ~slots  # (B, L, M)
         return (found.all(-1) & slots.any(-1)).float()  # (B, L)
 
-    def forward(self, title_ids, title_mask, sentence_ids, word_mask, vocabulary_size: int) -> torch.Tensor:
-        """Same inputs as LexicalPath -> (B, L) scores."""
+    def place_scores(self, title_ids, title_mask, sentence_ids, word_mask, vocabulary_size: int) -> torch.Tensor:
+        """Same inputs as LexicalPath -> (B, L, 2) what a tag's name read in the title, and in the content, adds."""
         batch = title_ids.shape[0]
         places = torch.stack([self.named(title_ids, title_mask, vocabulary_size),
                               self.named(sentence_ids.reshape(batch, -1), word_mask.reshape(batch, -1), vocabulary_size)],
                              dim=-1)  # (B, L, 2)
-        return (places * (self.shared_weights + self.label_weights)).sum(-1)
+        return places * (self.shared_weights + self.label_weights)
+
+    def forward(self, title_ids, title_mask, sentence_ids, word_mask, vocabulary_size: int) -> torch.Tensor:
+        """(B, L) scores, the sum over both places."""
+        return self.place_scores(title_ids, title_mask, sentence_ids, word_mask, vocabulary_size).sum(-1)
 
 
 class LabelAttention(nn.Module):

@@ -72,6 +72,9 @@ class TagEvidence:
     # it sums to 1 over all words read, title and content together.
     title_word_attention: list[float] | None = None
     sentence_word_attention: list[list[float]] | None = None
+    # For a model trained with tag-name matching (else None): what the tag's name, read in the title and
+    # in the content, added to its log-odds score ({"title": ..., "content": ...}; 0 where not written).
+    name_scores: dict[str, float] | None = None
 
 
 def _select(scores: np.ndarray, labels: Sequence[str], threshold: float, top_k: int | None) -> Prediction:
@@ -212,6 +215,10 @@ class Predictor:
             grid = attention[title_length:].reshape(batch.sentence_ids.shape[1:])  # (S, W)
             evidence.title_word_attention = attention[:title_count].tolist()
             evidence.sentence_word_attention = [grid[row, :length].tolist() for row, length in enumerate(lengths)]
+        if self.model.label_mentions is not None:
+            with torch.no_grad():
+                places = self.model.label_mentions.place_scores(*batch.inputs(), self.model.config.vocabulary_size)
+            evidence.name_scores = dict(zip(("title", "content"), places[0, self.labels.index(label)].tolist()))
         return evidence
 
 

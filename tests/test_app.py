@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 if str(REPOSITORY_ROOT) not in sys.path:
@@ -195,6 +196,31 @@ def test_a_label_attention_model_shows_where_each_tag_looked(tiny_predictor):
     assert sum(cell.value for cell in shaded) == pytest.approx(1.0, abs=1e-5)  # one distribution over every word
     assert grid.side_columns == [] and heatmap.heatmap_figure(grid).data
     assert tiny_predictor.tag_evidence(title, content, predictor.labels[0]).title_word_attention is None
+
+
+def test_a_tag_name_matching_model_says_what_the_name_added(tiny_predictor):
+    from app.components.evidence import name_note
+    from jman_core.model import LABEL_NAME_WORDS, build_model
+    from jman_core.predict import Predictor
+
+    metadata = tiny_predictor.metadata
+    config = dataclasses.replace(metadata.model_config, label_mentions=True)
+    names = torch.zeros(config.num_labels, LABEL_NAME_WORDS, dtype=torch.long)
+    names[0, 0] = tiny_predictor.pipeline.vocabulary["dough"]  # tag 0 is "named" by the word dough
+    model = build_model(config, label_name_ids=names)
+    model.load_state_dict(tiny_predictor.model.state_dict(), strict=False)
+    model.label_mentions.shared_weights.data = torch.tensor([1.5, 0.5])
+    predictor = Predictor(model, tiny_predictor.pipeline, dataclasses.replace(metadata, model_config=config))
+    label = predictor.labels[0]
+    named = predictor.tag_evidence("Bread dough", "The loaf did not rise.", label)
+    assert named.name_scores == pytest.approx({"title": 1.5, "content": 0.0})
+    assert "written in the title (+1.50)" in name_note(label, named.name_scores)
+    in_content = predictor.tag_evidence("Loaf", "The dough did not rise.", label)
+    assert in_content.name_scores == pytest.approx({"title": 0.0, "content": 0.5})
+    assert predictor.predict_proba("Bread dough", "The loaf did not rise.")[0] > tiny_predictor.predict_proba(
+        "Bread dough", "The loaf did not rise.")[0]  # the match reaches the score
+    assert "not among the words read" in name_note(label, {"title": 0.0, "content": 0.0})
+    assert tiny_predictor.tag_evidence("Bread dough", "The loaf.", label).name_scores is None
 
 
 def test_batch_scoring_reports_empty_documents_by_line_and_keeps_the_rest(tiny_predictor):

@@ -19,6 +19,15 @@ LABEL_ATTENTION_CAPTION = (
 )
 
 
+def name_note(label: str, name_scores: dict[str, float]) -> str:
+    """What tag-name matching (a model trained with it) added to the tag's score, in words."""
+    written = [f"the {place} ({value:+.2f})" for place, value in name_scores.items() if value]
+    if not written:
+        return f"The name **{label}** is not among the words read, so tag-name matching added nothing to its score."
+    return (f"The name **{label}** is written in {' and '.join(written)}: tag-name matching added that to its "
+            "log-odds score, beside the evidence shaded above (which does not include it).")
+
+
 def evidence_choices(prediction) -> list[str]:
     """The selected tags first, then the best others, up to EVIDENCE_CHOICES."""
     selected = prediction.selected
@@ -55,6 +64,8 @@ def render_evidence(predictor, result: state.AnnotationResult, prediction) -> No
     st.plotly_chart(heatmap_figure(grid), width="content", config={"displayModeBar": False},
                     key=state.EVIDENCE_CHART)
     st.caption(EVIDENCE_CAPTION)
+    if evidence.name_scores is not None:
+        st.markdown(name_note(label, evidence.name_scores))
     if evidence.title_word_attention is not None:
         st.markdown(f"Where **{label}** looked")
         st.plotly_chart(heatmap_figure(label_attention_grid(result.explanation.document, evidence)), width="content",
