@@ -183,32 +183,32 @@ class LabelMentions(nn.Module):
     written in the question. The names' word ids are a buffer (saved in the checkpoint; build_model sets
     them); the weights start at zero, so a fresh model scores exactly as the network alone."""
 
-    def __init__(self, num_labels: int):
+    def __init__(self, vocabulary_size: int, num_labels: int):
         super().__init__()
+        self.vocabulary_size = vocabulary_size
         self.register_buffer("name_word_ids", torch.zeros(num_labels, LABEL_NAME_WORDS, dtype=torch.long))  # (L, M)
         self.shared_weights = nn.Parameter(torch.zeros(2))  # (title, content)
         self.label_weights = nn.Parameter(torch.zeros(num_labels, 2))  # (L, 2)
 
-    def named(self, ids: torch.Tensor, mask: torch.Tensor, vocabulary_size: int) -> torch.Tensor:
+    def named(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """ids, mask (B, K) -> (B, L) 1.0 where every word of the tag's name is among the real words read."""
-        present = ids.new_zeros(ids.shape[0], vocabulary_size, dtype=torch.bool)  # (B, V)
+        present = ids.new_zeros(ids.shape[0], self.vocabulary_size, dtype=torch.bool)  # (B, V)
         present.scatter_(1, ids.masked_fill(~mask, 0), True)
         present[:, :2] = False  # padding and <unk> name no tag
         slots = self.name_word_ids > 1  # (L, M) real words of each name
         found = present[:, self.name_word_ids] | ~slots  # (B, L, M)
         return (found.all(-1) & slots.any(-1)).float()  # (B, L)
 
-    def place_scores(self, title_ids, title_mask, sentence_ids, word_mask, vocabulary_size: int) -> torch.Tensor:
+    def place_scores(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
         """Same inputs as LexicalPath -> (B, L, 2) what a tag's name read in the title, and in the content, adds."""
         batch = title_ids.shape[0]
-        places = torch.stack([self.named(title_ids, title_mask, vocabulary_size),
-                              self.named(sentence_ids.reshape(batch, -1), word_mask.reshape(batch, -1), vocabulary_size)],
-                             dim=-1)  # (B, L, 2)
+        places = torch.stack([self.named(title_ids, title_mask),
+                              self.named(sentence_ids.reshape(batch, -1), word_mask.reshape(batch, -1))], dim=-1)  # (B, L, 2)
         return places * (self.shared_weights + self.label_weights)
 
-    def forward(self, title_ids, title_mask, sentence_ids, word_mask, vocabulary_size: int) -> torch.Tensor:
+    def forward(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
         """(B, L) scores, the sum over both places."""
-        return self.place_scores(title_ids, title_mask, sentence_ids, word_mask, vocabulary_size).sum(-1)
+        return self.place_scores(title_ids, title_mask, sentence_ids, word_mask).sum(-1)
 
 
 class LabelAttention(nn.Module):
@@ -238,7 +238,7 @@ def classify(module: nn.Module, document: torch.Tensor, inputs: tuple[torch.Tens
     if module.lexical_path is not None:
         logits = logits + module.lexical_path(*inputs).float()
     if module.label_mentions is not None:
-        logits = logits + module.label_mentions(*inputs, module.config.vocabulary_size)
+        logits = logits + module.label_mentions(*inputs)
     return logits
 
 
@@ -247,7 +247,7 @@ def build_lexical_path(config: ModelConfig) -> LexicalPath | None:
 
 
 def build_label_mentions(config: ModelConfig) -> LabelMentions | None:
-    return LabelMentions(config.num_labels) if config.label_mentions else None
+    return LabelMentions(config.vocabulary_size, config.num_labels) if config.label_mentions else None
 
 
 @dataclass

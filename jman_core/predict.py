@@ -217,7 +217,7 @@ class Predictor:
             evidence.sentence_word_attention = [grid[row, :length].tolist() for row, length in enumerate(lengths)]
         if self.model.label_mentions is not None:
             with torch.no_grad():
-                places = self.model.label_mentions.place_scores(*batch.inputs(), self.model.config.vocabulary_size)
+                places = self.model.label_mentions.place_scores(*batch.inputs())
             evidence.name_scores = dict(zip(("title", "content"), places[0, self.labels.index(label)].tolist()))
         return evidence
 

@@ -488,11 +488,10 @@ def test_label_mentions_ignore_padding_and_words_cut_off_by_the_mask():
     title_ids, title_mask, sentence_ids, word_mask = pad_inputs(DOCUMENTS)
     word_mask = word_mask.clone()
     word_mask[4, 2, 0] = False  # word 29 of document 4 is not read
-    content = model.label_mentions.named(sentence_ids.reshape(len(DOCUMENTS), -1), word_mask.reshape(len(DOCUMENTS), -1),
-                                         VOCABULARY_SIZE)  # (B, L)
+    content = model.label_mentions.named(sentence_ids.reshape(len(DOCUMENTS), -1), word_mask.reshape(len(DOCUMENTS), -1))  # (B, L)
     assert content[4, 6] == 0 and content[0, 1] == 1
     assert content[:, 3].sum() == 0 and content[:, 4].sum() == 0  # an empty name and <unk> are never named
-    title = model.label_mentions.named(title_ids, title_mask, VOCABULARY_SIZE)
+    title = model.label_mentions.named(title_ids, title_mask)
     assert title[:, 2].sum() == 0  # word 5 is in a title but word 10 never is
     model.train()
     model(title_ids, title_mask, sentence_ids, word_mask).logits.sum().backward()
