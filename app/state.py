@@ -40,6 +40,7 @@ TRAIN_NAME = "train_name"  # name of the model to make (a folder under checkpoin
 TRAIN_VARIATION = "train_variation"
 TRAIN_LABEL_ATTENTION = "train_label_attention"  # bool: give each tag its own attention (model.label_attention)
 TRAIN_LABEL_MENTIONS = "train_label_mentions"  # bool: score the tags named in the text (model.label_mentions)
+TRAIN_LINEAR_PART = "train_linear_part"  # bool: blend with a word-and-pair SVM fitted after training (model.linear_part)
 TRAIN_EPOCHS = "train_epochs"
 TRAIN_MIN_LABEL_COUNT = "train_min_label_count"
 TRAIN_LAMBDA_SIM = "train_lambda_sim"

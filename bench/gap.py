@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jman_core.baselines import TfidfClassifier, document_text  # noqa: E402
 from jman_core.data import filter_labels, multi_hot, read_documents, split_documents  # noqa: E402
-from jman_core.metrics import example_based_metrics, precision_at_k, predictions_at_threshold, tune_threshold  # noqa: E402
+from jman_core.metrics import (example_based_metrics, precision_at_k, predictions_at_threshold,  # noqa: E402
+                                tune_blend_weight, tune_threshold)
 from jman_core.predict import Predictor  # noqa: E402
 from jman_core.text import to_plain_text  # noqa: E402
 
@@ -72,10 +73,10 @@ def blend(validation_truth, validation_scores: dict, scores: dict) -> tuple[floa
     """(weight w of the first model, blended validation and test scores) for w * first + (1 - w) * second
     probabilities, w in 0, 0.05, ..., 1 chosen by F1 at the tuned threshold on validation."""
     first, second = list(scores)
-    def mixed(parts, weight):
+    weight, _, _ = tune_blend_weight(validation_truth, validation_scores[first], validation_scores[second])
+    def mixed(parts):
         return weight * parts[first] + (1 - weight) * parts[second]
-    weight = max(np.linspace(0, 1, 21), key=lambda w: tune_threshold(validation_truth, mixed(validation_scores, w))[1])
-    return float(weight), mixed(validation_scores, weight), mixed(scores, weight)
+    return weight, mixed(validation_scores), mixed(scores)
 
 
 def summary_table(test_truth, scores, thresholds) -> list[str]:

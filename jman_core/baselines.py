@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import torch
 
 from .config import ExperimentConfig
 from .data import Document, multi_hot
 from .errors import ConfigError
-from .metrics import evaluate, tune_threshold
+from .metrics import evaluate, tune_blend_weight, tune_threshold
+from .model import LinearPart, ngram_keys
+from .training import iterate_batches, predict_scores, resolve_device
 from .text import to_plain_text
 
 
@@ -168,3 +171,90 @@ def run_baseline(name: str, documents: Sequence[Document], config: ExperimentCon
 
 def _evaluate(truth: np.ndarray, scores: np.ndarray, threshold: float, normaliser: float) -> dict[str, float]:
     return {key: float(value) for key, value in evaluate(truth, scores, threshold, normaliser).items()}
+
+
+# ----------------------------------------------------------------------------------------------------
+# The wide part of a network: the linear SVM above, over the words and word pairs the network reads
+
+
+def _read_ngrams(dataset, batch_size: int, vocabulary_size: int) -> list[np.ndarray]:
+    """Every document's valid ngram keys (see model.ngram_keys), with repeats, in dataset order."""
+    rows = []
+    for batch in iterate_batches(dataset, np.arange(len(dataset)), batch_size, torch.device("cpu")):
+        keys, valid = ngram_keys(*batch.inputs(), vocabulary_size)
+        rows += [row[mask].numpy() for row, mask in zip(keys, valid)]
+    return rows
+
+
+def _vocabulary(rows: list[np.ndarray], min_count: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys read in at least `min_count` documents, and their smoothed IDF as scikit-learn's
+    TfidfVectorizer computes it: ln((1 + n) / (1 + df)) + 1."""
+    keys, counts = np.unique(np.concatenate([np.unique(row) for row in rows] or [np.zeros(0, np.int64)]), return_counts=True)
+    kept = counts >= min_count
+    return keys[kept], np.log((1 + len(rows)) / (1 + counts[kept])) + 1
+
+
+def _features(part, dataset, batch_size: int):
+    """(N, F) scipy CSR TF-IDF of `dataset` as `part` computes it."""
+    from scipy import sparse
+
+    blocks = []
+    with torch.no_grad():
+        for batch in iterate_batches(dataset, np.arange(len(dataset)), batch_size, torch.device("cpu")):
+            blocks.append(sparse.csr_matrix(part.tfidf(*batch.inputs()).numpy()))
+    return sparse.vstack(blocks).tocsr()
+
+
+def _svm_weights(features, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One linear SVM per label (C = 1, as the svm-linear baseline) -> weights (L, F), bias (L,). A label
+    with one class only in training gets zero weights and a bias that says so."""
+    from sklearn.svm import LinearSVC
+
+    weights = np.zeros((labels.shape[1], features.shape[1]), np.float32)
+    bias = np.zeros(labels.shape[1], np.float32)
+    for label in range(labels.shape[1]):
+        target = labels[:, label] > 0
+        if target.all() or not target.any():
+            bias[label] = 1.0 if target.all() else -1.0
+            continue
+        svm = LinearSVC(C=1.0, random_state=seed).fit(features, target)
+        weights[label], bias[label] = svm.coef_[0], svm.intercept_[0]
+    return weights, bias
+
+
+def fit_linear_part(model, prepared, model_config, training_config) -> tuple[Any, float, dict[str, Any]]:
+    """Fits a trained network's linear part (model.LinearPart) on `prepared.train`: TF-IDF of the words
+    and pairs read, a linear SVM per tag, its `linear_per_label` largest weights kept; then the blend
+    weight and threshold that give the best F1 on validation. Attaches the part to `model` in place.
+    -> (the model config that rebuilds it, the tuned threshold, statistics)."""
+    started = time.monotonic()
+    vocabulary_size, batch_size = model_config.vocabulary_size, training_config.batch_size
+    keys, idf = _vocabulary(_read_ngrams(prepared.train, batch_size, vocabulary_size))
+    if len(keys) == 0:
+        raise ConfigError("The linear part found no word read in two training documents; "
+                          "train without linear_part or on more documents.")
+    every = LinearPart(vocabulary_size, model_config.num_labels, len(keys), 1)
+    every.feature_keys.copy_(torch.from_numpy(keys))
+    every.idf.copy_(torch.from_numpy(idf).float())
+    weights, bias = _svm_weights(_features(every, prepared.train, batch_size), prepared.train.labels, training_config.seed)
+    per_label = min(model_config.linear_per_label, len(keys))
+    top = np.argsort(-np.abs(weights), axis=1, kind="stable")[:, :per_label]  # (L, k)
+    used, positions = np.unique(top, return_inverse=True)
+    part = LinearPart(vocabulary_size, model_config.num_labels, len(used), per_label)
+    part.feature_keys.copy_(torch.from_numpy(keys[used]))
+    part.idf.copy_(torch.from_numpy(idf[used]).float())
+    part.label_features.copy_(torch.from_numpy(positions.reshape(top.shape)))
+    part.label_weights.copy_(torch.from_numpy(np.take_along_axis(weights, top, axis=1)))
+    part.bias.copy_(torch.from_numpy(bias))
+    device = resolve_device(training_config.device)
+    model.linear_part = None
+    network_scores, _ = predict_scores(model.to(device), prepared.validation, batch_size, device)
+    model.linear_part = part.to(device)
+    part.network_weight.fill_(0.0)
+    linear_scores, _ = predict_scores(model, prepared.validation, batch_size, device)
+    weight, threshold, validation_f1 = tune_blend_weight(prepared.validation.labels, network_scores, linear_scores)
+    part.network_weight.fill_(weight)
+    statistics = {"linear_part_features": int(len(used)), "linear_part_vocabulary": int(len(keys)),
+                  "linear_part_network_weight": weight, "linear_part_validation_f1": validation_f1,
+                  "linear_part_seconds": time.monotonic() - started}
+    return replace(model_config, linear_features=int(len(used)), linear_per_label=per_label), threshold, statistics

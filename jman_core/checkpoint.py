@@ -235,6 +235,19 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     return LoadedCheckpoint(model, pipeline, metadata, folder)
 
 
+def _linear_part_note(metadata: CheckpointMetadata) -> str:
+    """The model card's words on a fitted linear part: its size, blend weight and memory."""
+    config = metadata.model_config
+    if not (config.linear_part and config.linear_features):
+        return ""
+    weight = metadata.statistics.get("linear_part_network_weight")
+    share = f"{weight:.2f} network, {1 - weight:.2f} SVM" if isinstance(weight, float) else "weight unknown"
+    megabytes = (config.linear_features * 12 + config.num_labels * config.linear_per_label * 12) / 1e6
+    return (f"; blended with a linear SVM over {config.linear_features:,} words and word pairs, "
+            f"{config.linear_per_label} per tag ({share}; {megabytes:.1f} MB; the heatmaps show the network's "
+            "attention only; not in the paper)")
+
+
 def _number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else "?"
 
@@ -258,7 +271,8 @@ def model_card(metadata: CheckpointMetadata) -> str:
         + ("; with label-wise attention, one attention over the words read per tag (not in the paper)"
            if metadata.model_config.label_attention else "")
         + ("; with tag-name matching, a learned score for each tag named in the title or content (not in the paper)"
-           if metadata.model_config.label_mentions else ""),
+           if metadata.model_config.label_mentions else "")
+        + _linear_part_note(metadata),
         f"- Data: {metadata.data_source or 'unknown'} (fingerprint {metadata.data_fingerprint or '-'})",
         f"- Documents: {_number(statistics.get('train'))} train / {_number(statistics.get('validation'))} validation / "
         f"{_number(statistics.get('test'))} test; {_number(statistics.get('dropped_without_label', 0))} dropped for having no label",

@@ -77,6 +77,8 @@ TRAIN_SWITCHES: dict[str, tuple[str, str]] = {
     "lexical_path": ("model", "add a bag-of-words path from the words read to the tag scores (not in the paper)"),
     "label_attention": ("model", "JMAN only: give each tag its own attention over the words read (not in the paper)"),
     "label_mentions": ("model", "add a learned score for each tag whose name is written in the title or content (not in the paper)"),
+    "linear_part": ("model", "after training, fit a linear SVM over the words and word pairs read and blend it with "
+                    "the network, the weight tuned on validation (wide and deep; not in the paper)"),
 }
 
 
@@ -206,6 +208,9 @@ class _ProgressPrinter:
         self.bar.update(progress.step - self.bar.n)
         self.bar.set_postfix(loss=f"{progress.loss:.3f}", lr=f"{progress.learning_rate:.2g}")
 
+    def on_stage(self, text: str) -> None:
+        print(f"{text[0].upper()}{text[1:]}.", file=sys.stderr)
+
     def on_epoch_end(self, record) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -235,7 +240,8 @@ def command_train(arguments: argparse.Namespace) -> int:
     documents = read_documents(arguments.data, config.data)
     main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only the first process reports
     printer = _ProgressPrinter(arguments.quiet or not main_process)
-    callbacks = Callbacks(on_progress=printer.on_progress, on_epoch_end=printer.on_epoch_end if main_process else None)
+    callbacks = Callbacks(on_progress=printer.on_progress, on_epoch_end=printer.on_epoch_end if main_process else None,
+                          on_stage=printer.on_stage if main_process else None)
     if main_process:
         print(f"Read {len(documents):,} documents from {arguments.data}.", file=sys.stderr)
     folds = range(config.data.kfold) if config.data.kfold > 1 else [config.data.fold]
@@ -263,6 +269,10 @@ def _report_training(results, output: Path) -> None:
     for result in results:
         if result.checkpoint:
             print(f"Saved {result.checkpoint} (threshold {result.threshold:.2f}).")
+    if "linear_part_network_weight" in stats:
+        weight = stats["linear_part_network_weight"]
+        print(f"Linear part: {stats['linear_part_features']:,} words and word pairs; scores blend {weight:.2f} network "
+              f"+ {1 - weight:.2f} SVM (tuned on validation, F1 {stats['linear_part_validation_f1']:.3f}).")
     rows = {name: metrics for name, metrics in last.metrics.items()}
     _print_metrics_table(rows)
     if len(results) > 1 and all("test" in result.metrics for result in results):

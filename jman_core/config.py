@@ -93,6 +93,12 @@ class ModelConfig:
     # Tag-name matching (not in the paper): a learned score for each tag whose name's words are all read
     # in the title, and in the content. Aimed at the same gap: the tags named in the text.
     label_mentions: bool = False
+    # The wide part (not in the paper): a linear SVM over TF-IDF of the words and word pairs read, fitted
+    # after the network and blended with it, the blend weight tuned on validation. The linear SVM is the
+    # strongest baseline on every site; bench/gap.py found that the network still adds to it.
+    linear_part: bool = False
+    linear_per_label: int = 500  # largest SVM weights kept per tag (more barely helps on crypto; see bench/gap.py)
+    linear_features: int = 0  # words and pairs kept; set when the part is fitted
     vocabulary_size: int = 0
     num_labels: int = 0
 
@@ -101,6 +107,9 @@ class ModelConfig:
             raise ConfigError(
                 f"Unknown variation {self.variation!r}. Choose one of: {', '.join(NETWORKS)}."
             )
+        if self.linear_per_label < 1:
+            raise ConfigError(f"linear_per_label must be at least 1 (got {self.linear_per_label}): "
+                              "the number of SVM weights each tag keeps.")
         if self.label_attention and self.variation in BASELINE_NETWORKS:
             raise ConfigError(
                 f"label_attention is a JMAN option; {self.variation} has no word states to share it with. "

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .baselines import fit_linear_part
 from .checkpoint import CheckpointMetadata, check_output_path, save_checkpoint
 from .config import ExperimentConfig, TrainingConfig, semantic_lambdas
 from .data import Document, Split, build_label_list, filter_labels, fingerprint, multi_hot, read_documents, split_documents
@@ -203,7 +204,8 @@ def train_documents(
         check_output_path(output)  # refuse a foreign target before hours of training, not after
     torch.manual_seed(config.training.seed)
     prepared = prepare_data(documents, config)
-    model_config = replace(config.model, vocabulary_size=prepared.pipeline.vocabulary_size, num_labels=len(prepared.labels))
+    model_config = replace(config.model, vocabulary_size=prepared.pipeline.vocabulary_size, num_labels=len(prepared.labels),
+                           linear_features=0)  # the linear part is fitted after the epochs
     weights, embedding_source = initial_embeddings(prepared, replace(config, model=model_config))
     frequencies = torch.from_numpy(prepared.train.labels.mean(0)) if config.training.output_bias_init == "prior" else None
     name_ids = label_name_ids(prepared) if model_config.label_mentions else None
@@ -215,8 +217,14 @@ def train_documents(
     logged = _epoch_logger(Path(log_path) if log_path else None, callbacks or Callbacks())
     result = fit(model, prepared.train, prepared.validation, training_config, logged, semantics, resume_path)
     model.load_state_dict(result.best_state)
-    metrics, per_label = _final_metrics(model, prepared, config, result.threshold)
-    statistics = {**prepared.statistics, "embeddings": embedding_source, **semantic_statistics,
+    threshold, linear_statistics, training_seconds = result.threshold, {}, result.training_seconds
+    if model_config.linear_part and result.best_epoch > 0:
+        if logged.on_stage:
+            logged.on_stage("fitting the linear part: a linear SVM per tag over the words and word pairs read")
+        model_config, threshold, linear_statistics = fit_linear_part(model, prepared, model_config, config.training)
+        training_seconds += linear_statistics["linear_part_seconds"]
+    metrics, per_label = _final_metrics(model, prepared, config, threshold)
+    statistics = {**prepared.statistics, "embeddings": embedding_source, **semantic_statistics, **linear_statistics,
                   "mean_labels_per_document": float(prepared.train.labels.sum(1).mean()),
                   **({"labels_with_readable_names": int(name_ids.any(1).sum())} if name_ids is not None else {}),
                   "per_label_test": per_label}
@@ -225,16 +233,15 @@ def train_documents(
     if output and result.best_epoch > 0 and _is_main_process() and (save_when_stopped or not stopped):
         metadata = CheckpointMetadata(
             model_config=model_config, text_config=config.text, labels=prepared.labels,
-            label_counts=prepared.label_counts, threshold=result.threshold, data_config=config.data,
+            label_counts=prepared.label_counts, threshold=threshold, data_config=config.data,
             training_config=training_config, metrics=metrics, data_fingerprint=fingerprint(documents),
-            data_source=data_source, training_seconds=result.training_seconds, epochs=len(result.history),
+            data_source=data_source, training_seconds=training_seconds, epochs=len(result.history),
             best_epoch=result.best_epoch, stopped_because=result.stopped_because, statistics=statistics,
         )
         saved = save_checkpoint(output, model.cpu(), prepared.pipeline, metadata)
         if resume_path and resume_path.exists():
             resume_path.unlink()
-    return RunResult(saved, metrics, result.history, result.stopped_because, statistics,
-                     result.training_seconds, result.threshold)
+    return RunResult(saved, metrics, result.history, result.stopped_because, statistics, training_seconds, threshold)
 
 
 def _is_main_process() -> bool:

@@ -224,7 +224,8 @@ def run_job(folder: str | Path) -> int:
         config = build_config(None, spec["overrides"])
         documents = read_documents(folder / spec["data_file"], config.data)
         reporter = _Reporter(folder, config.training.num_epochs)
-        callbacks = Callbacks(on_progress=reporter.on_progress, should_stop=reporter.should_stop)
+        callbacks = Callbacks(on_progress=reporter.on_progress, should_stop=reporter.should_stop,
+                              on_stage=lambda text: _update(folder, message=text))
         _update(folder, message=f"preparing {len(documents):,} documents (vocabulary, word2vec)")
         result = train_documents(documents, config, spec["output"], callbacks, data_source=spec["data_name"],
                                  log_path=folder / "epochs.jsonl", save_when_stopped=False)

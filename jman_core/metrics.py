@@ -301,6 +301,15 @@ def tune_threshold(y_true, scores, candidates: Sequence[float] | None = None) ->
     return float(candidates[best]), float(f1[best])
 
 
+def tune_blend_weight(y_true, first_scores, second_scores, steps: int = 21) -> tuple[float, float, float]:
+    """The weight w in 0, 1/(steps-1), ..., 1 of w * first + (1 - w) * second (N, L) scores whose F1 at its
+    own tuned threshold is best -> (w, that threshold, that F1). The first of equal weights wins."""
+    first_scores, second_scores = _as_scores(first_scores), _as_scores(second_scores)
+    results = [(float(weight), *tune_threshold(y_true, weight * first_scores + (1 - weight) * second_scores))
+               for weight in np.linspace(0, 1, steps)]
+    return max(results, key=lambda result: result[2])
+
+
 # ----------------------------------------------------------------------------------------------------
 # Everything at once, and summaries over folds or seeds
 

@@ -211,6 +211,72 @@ class LabelMentions(nn.Module):
         return self.place_scores(title_ids, title_mask, sentence_ids, word_mask).sum(-1)
 
 
+def ngram_keys(title_ids, title_mask, sentence_ids, word_mask, vocabulary_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The words and word pairs read, as integer keys: a word w is w*V, a pair (a, b) of adjacent read
+    words in the title or in one sentence is a*V + b (b >= 1, so the two never collide). The title is
+    counted twice, as in the TF-IDF baselines. -> keys (B, K) int64, valid (B, K) bool."""
+    batch = title_ids.shape[0]
+    words = sentence_ids.reshape(batch, -1, sentence_ids.shape[-1])  # (B, S, W)
+    masks = word_mask.reshape(batch, -1, word_mask.shape[-1])  # (B, S, W)
+    pieces, valid = [], []
+    for ids, mask in ((title_ids.unsqueeze(1), title_mask.unsqueeze(1)),) * 2 + ((words, masks),):
+        pieces += [ids * vocabulary_size, ids[..., :-1] * vocabulary_size + ids[..., 1:]]
+        valid += [mask, mask[..., :-1] & mask[..., 1:]]
+    keys = torch.cat([piece.reshape(batch, -1) for piece in pieces], dim=1)  # (B, K)
+    return keys, torch.cat([mask.reshape(batch, -1) for mask in valid], dim=1)
+
+
+class LinearPart(nn.Module):
+    """The wide part (not in the paper): a linear SVM over TF-IDF of the words and word pairs read,
+    fitted after the network (jman_core.baselines.fit_linear_part) and blended with it in probability,
+    p = w * sigmoid(network) + (1 - w) * sigmoid(linear), w tuned on validation. The linear SVM beats
+    every network on our sites, and bench/gap.py found the blend beats both. Buffers only: it is fitted
+    in closed form, not trained by backpropagation; each tag keeps its `per_label` largest weights."""
+
+    def __init__(self, vocabulary_size: int, num_labels: int, features: int, per_label: int):
+        super().__init__()
+        self.vocabulary_size = vocabulary_size
+        self.register_buffer("feature_keys", torch.zeros(features, dtype=torch.long))  # (F,) sorted ngram keys
+        self.register_buffer("idf", torch.zeros(features))  # (F,)
+        self.register_buffer("label_features", torch.zeros(num_labels, per_label, dtype=torch.long))  # (L, k)
+        self.register_buffer("label_weights", torch.zeros(num_labels, per_label))  # (L, k)
+        self.register_buffer("bias", torch.zeros(num_labels))  # (L,)
+        self.register_buffer("network_weight", torch.ones(()))  # w; 1 scores as the network alone
+
+    def tfidf(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
+        """(B, F) sublinear TF-IDF of the known words and pairs read, each row of unit length."""
+        keys, valid = ngram_keys(title_ids, title_mask, sentence_ids, word_mask, self.vocabulary_size)  # (B, K)
+        positions = torch.searchsorted(self.feature_keys, keys).clamp(max=max(len(self.feature_keys) - 1, 0))  # (B, K)
+        known = valid & (self.feature_keys[positions] == keys)  # (B, K)
+        counts = torch.zeros(keys.shape[0], len(self.feature_keys), device=keys.device)  # (B, F)
+        counts.scatter_add_(1, positions, known.float())
+        values = torch.where(counts > 0, 1 + torch.log(counts.clamp(min=1)), counts) * self.idf  # (B, F)
+        return values / values.norm(dim=1, keepdim=True).clamp(min=1e-12)
+
+    def contributions(self, features: torch.Tensor) -> torch.Tensor:
+        """features (B, F) -> (B, L, k) what each tag's kept features add to its linear score."""
+        return features[:, self.label_features] * self.label_weights  # (B, L, k)
+
+    def strongest_terms(self, inputs: tuple[torch.Tensor, ...], label: int, count: int) -> list[tuple[int, int, float]]:
+        """The `count` words and pairs of document 0 of `inputs` that moved tag `label`'s margin most, as
+        (first word id, second word id or 0 for a single word, what it added), largest effect first."""
+        added = self.contributions(self.tfidf(*inputs))[0, label]  # (k,)
+        order = [index for index in added.abs().argsort(descending=True).tolist() if added[index] != 0][:count]
+        keys = self.feature_keys[self.label_features[label, order]].tolist()
+        return [(key // self.vocabulary_size, key % self.vocabulary_size, float(added[index])) for key, index in zip(keys, order)]
+
+    def scores(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
+        """(B, L) the linear SVM's decision values (margin 0 <-> probability 0.5)."""
+        features = self.tfidf(title_ids, title_mask, sentence_ids, word_mask)
+        return self.contributions(features).sum(-1) + self.bias
+
+    def blend(self, network_logits: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """network_logits (B, L) -> (B, L) log odds of the blended probability."""
+        weight = self.network_weight
+        probability = weight * torch.sigmoid(network_logits.float()) + (1 - weight) * torch.sigmoid(self.scores(*inputs))
+        return torch.logit(probability.clamp(1e-7, 1 - 1e-7))
+
+
 class LabelAttention(nn.Module):
     """Label-wise attention (not in the paper; CAML and LAAT): each label l has its own query u_l over the
     words read, a_l = masked softmax(u_l . tanh(W h)), and scores w_l . sum_k a_lk h_k. Its output weights
@@ -248,6 +314,18 @@ def build_lexical_path(config: ModelConfig) -> LexicalPath | None:
 
 def build_label_mentions(config: ModelConfig) -> LabelMentions | None:
     return LabelMentions(config.vocabulary_size, config.num_labels) if config.label_mentions else None
+
+
+def build_linear_part(config: ModelConfig) -> LinearPart | None:
+    """The fitted linear part of a saved model; None while training (fit_linear_part attaches it after)."""
+    if not (config.linear_part and config.linear_features > 0):
+        return None
+    return LinearPart(config.vocabulary_size, config.num_labels, config.linear_features, config.linear_per_label)
+
+
+def blend_linear_part(module: nn.Module, logits: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The network's logits (B, L), blended with `module`'s linear part when it has a fitted one."""
+    return logits if module.linear_part is None else module.linear_part.blend(logits, inputs)
 
 
 @dataclass
@@ -291,6 +369,7 @@ class JMAN(nn.Module):
         self.classifier = nn.Linear(used * size, config.num_labels)
         self.lexical_path = build_lexical_path(config)
         self.label_mentions = build_label_mentions(config)
+        self.linear_part = build_linear_part(config)
         self.label_attention = LabelAttention(size, config.num_labels) if config.label_attention else None
 
     def encode_title(self, title_embedded: torch.Tensor, title_mask: torch.Tensor):
@@ -358,6 +437,7 @@ class JMAN(nn.Module):
         if self.label_attention is not None:
             label_scores, label_weights = self.attend_per_label(title_hidden, title_mask, word_hidden, word_mask)
             logits = logits + label_scores  # (B, L)
+        logits = blend_linear_part(self, logits, (title_ids, title_mask, sentence_ids, word_mask))
         return JMANOutput(logits, title_weights, word_weights, original_weights, guided_weights, label_weights)
 
 
@@ -383,6 +463,7 @@ class HAN(nn.Module):
         self.classifier = nn.Linear(size, config.num_labels)
         self.lexical_path = build_lexical_path(config)
         self.label_mentions = build_label_mentions(config)
+        self.linear_part = build_linear_part(config)
 
     def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
         """Same inputs as JMAN.forward; the title becomes sentence 0 of a (B, 1+S, max(T, W)) document."""
@@ -401,7 +482,8 @@ class HAN(nn.Module):
         ], dim=1)  # (B, 1+S, width)
         sentence_hidden, sentence_mask, word_weights, _ = read_sentences(self, document, mask)
         vector, sentence_weights = self.original_attention(sentence_hidden, sentence_mask)  # (B, 2H), (B, 1+S)
-        logits = classify(self, vector, (title_ids, title_mask, sentence_ids, word_mask))
+        inputs = (title_ids, title_mask, sentence_ids, word_mask)
+        logits = blend_linear_part(self, classify(self, vector, inputs), inputs)
         return JMANOutput(logits, word_weights[:, 0, :title_length], word_weights[:, 1:, :words],
                           sentence_weights[:, 1:], None)
 
@@ -420,6 +502,7 @@ class BiGRUClassifier(nn.Module):
         self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
         self.lexical_path = build_lexical_path(config)
         self.label_mentions = build_label_mentions(config)
+        self.linear_part = build_linear_part(config)
 
     def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
         title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
@@ -430,7 +513,8 @@ class BiGRUClassifier(nn.Module):
         sequence = torch.gather(sequence, 1, order.unsqueeze(-1).expand_as(sequence))  # (B, K, E)
         _, last = bidirectional_gru(self.gru, sequence, torch.gather(mask, 1, order))  # (2, B, H)
         vector = torch.cat([last[0], last[1]], dim=-1) * mask.any(1, keepdim=True)  # (B, 2H)
-        logits = classify(self, vector, (title_ids, title_mask, sentence_ids, word_mask))
+        inputs = (title_ids, title_mask, sentence_ids, word_mask)
+        logits = blend_linear_part(self, classify(self, vector, inputs), inputs)
         return JMANOutput(logits, None, None, None, None)
 
 

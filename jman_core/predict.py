@@ -15,6 +15,8 @@ from .model import JMAN, JMANOutput
 from .text import EncodedDocument, TextPipeline
 from .training import make_batch, pad_documents
 
+LINEAR_TERMS_SHOWN = 6  # words and pairs behind a linear part's score shown per tag
+
 
 @dataclass
 class TagScore:
@@ -56,6 +58,17 @@ class Explanation:
 
 
 @dataclass
+class LinearEvidence:
+    """For a model with a linear part: how its tag score is blended, and the words behind the SVM's share."""
+
+    network_weight: float  # w in score = w * network_score + (1 - w) * linear_score
+    network_score: float | None  # None when w is 0 (the network's score does not count)
+    linear_score: float  # the linear SVM's probability, sigmoid of its margin
+    # The words and word pairs read that moved the SVM's margin most: (text, what it added), largest first.
+    terms: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
 class TagEvidence:
     """How much each read word and sentence pushed one tag's score up (positive) or down (negative).
 
@@ -75,6 +88,8 @@ class TagEvidence:
     # For a model trained with tag-name matching (else None): what the tag's name, read in the title and
     # in the content, added to its log-odds score ({"title": ..., "content": ...}; 0 where not written).
     name_scores: dict[str, float] | None = None
+    # For a model with a linear part (else None): the blend and the SVM's strongest words and pairs.
+    linear: LinearEvidence | None = None
 
 
 def _select(scores: np.ndarray, labels: Sequence[str], threshold: float, top_k: int | None) -> Prediction:
@@ -219,7 +234,21 @@ class Predictor:
             with torch.no_grad():
                 places = self.model.label_mentions.place_scores(*batch.inputs())
             evidence.name_scores = dict(zip(("title", "content"), places[0, self.labels.index(label)].tolist()))
+        if self.model.linear_part is not None:
+            evidence.linear = self._linear_evidence(batch.inputs(), self.labels.index(label), evidence.score)
         return evidence
+
+    def _linear_evidence(self, inputs: tuple[torch.Tensor, ...], label: int, score: float) -> LinearEvidence:
+        part = self.model.linear_part
+        with torch.no_grad():
+            linear_score = float(torch.sigmoid(part.scores(*inputs)[0, label]))
+            terms = part.strongest_terms(inputs, label, LINEAR_TERMS_SHOWN)
+        weight = float(part.network_weight)
+        network_score = min(max((score - (1 - weight) * linear_score) / weight, 0.0), 1.0) if weight > 0 else None
+        words = self.pipeline.id_to_word
+        return LinearEvidence(weight, network_score, linear_score,
+                              [(" ".join(words[index] for index in (first, second) if index), added)
+                               for first, second, added in terms])
 
 
 def _gradient_times_input(gradient: torch.Tensor | None, vectors: torch.Tensor) -> torch.Tensor:

@@ -142,6 +142,7 @@ class Callbacks:
     on_progress: Callable[[Progress], None] | None = None
     on_epoch_end: Callable[[EpochRecord], None] | None = None
     should_stop: Callable[[], bool] | None = None
+    on_stage: Callable[[str], None] | None = None  # a step after the epochs, in words (fitting the linear part)
 
 
 @dataclass

@@ -223,6 +223,37 @@ def test_a_tag_name_matching_model_says_what_the_name_added(tiny_predictor):
     assert tiny_predictor.tag_evidence("Bread dough", "The loaf.", label).name_scores is None
 
 
+def test_a_blended_model_shows_its_blend_and_the_svms_strongest_words(tiny_predictor):
+    from app.components.evidence import linear_note, linear_terms_table
+    from jman_core.model import build_model
+    from jman_core.predict import Predictor
+
+    metadata, vocabulary = tiny_predictor.metadata, tiny_predictor.pipeline.vocabulary
+    size = tiny_predictor.pipeline.vocabulary_size
+    config = dataclasses.replace(metadata.model_config, linear_part=True, linear_features=2, linear_per_label=2)
+    model = build_model(config)
+    model.load_state_dict(tiny_predictor.model.state_dict(), strict=False)
+    part = model.linear_part
+    part.feature_keys.copy_(torch.tensor([vocabulary["flour"] * size + vocabulary["dough"], vocabulary["dough"] * size]))
+    part.idf.fill_(1.0)
+    part.label_features[0] = torch.tensor([0, 1])
+    part.label_weights[0] = torch.tensor([2.0, -0.5])  # tag 0: the pair "flour dough" for, the word "dough" against
+    part.network_weight.fill_(0.25)
+    predictor = Predictor(model, tiny_predictor.pipeline, dataclasses.replace(metadata, model_config=config))
+    label = predictor.labels[0]
+    evidence = predictor.tag_evidence("Flour dough", "The loaf did not rise.", label)
+    linear = evidence.linear
+    assert [text for text, _ in linear.terms] == ["flour dough", "dough"]  # largest effect first, words decoded
+    assert linear.terms[0][1] > 0 > linear.terms[1][1]
+    network = tiny_predictor.predict_proba("Flour dough", "The loaf did not rise.")[0]
+    assert linear.network_score == pytest.approx(network, abs=1e-4)
+    assert evidence.score == pytest.approx(0.25 * network + 0.75 * linear.linear_score, abs=1e-5)
+    assert "0.25 × the network's" in linear_note(label, linear)
+    assert linear_terms_table(linear)["word or pair read"] == ["flour dough", "dough"]
+    assert predictor.tag_evidence("Star", "Nothing here.", label).linear.terms == []  # neither read
+    assert tiny_predictor.tag_evidence("Flour dough", "The loaf.", label).linear is None
+
+
 def test_batch_scoring_reports_empty_documents_by_line_and_keeps_the_rest(tiny_predictor):
     from jman_core.data import Document
 

@@ -82,10 +82,12 @@ def wait_for_job(app: AppTest, jobs: Path, predicate, timeout: float = 150.0):
     raise AssertionError(f"job did not get there: {list_jobs(jobs)}")
 
 
-def start(app: AppTest, name: str, epochs: int, label_attention: bool = False, label_mentions: bool = False) -> AppTest:
+def start(app: AppTest, name: str, epochs: int, label_attention: bool = False, label_mentions: bool = False,
+          linear_part: bool = False) -> AppTest:
     app.text_input(key=state.TRAIN_NAME).set_value(name)
     app.checkbox(key=state.TRAIN_LABEL_ATTENTION).set_value(label_attention)
     app.checkbox(key=state.TRAIN_LABEL_MENTIONS).set_value(label_mentions)
+    app.checkbox(key=state.TRAIN_LINEAR_PART).set_value(linear_part)
     app.number_input(key=state.TRAIN_EPOCHS).set_value(epochs)
     app.number_input(key=state.TRAIN_MIN_LABEL_COUNT).set_value(2)
     app.run()
@@ -107,7 +109,8 @@ def test_upload_shows_columns_preview_and_statistics(places):
 
 def test_train_from_the_sidebar_then_annotate_with_the_new_model(places):
     checkpoints, jobs = places
-    app = start(upload(open_app(), "questions.csv", dataset_bytes()), "sidebar-model", 2, label_attention=True, label_mentions=True)
+    app = start(upload(open_app(), "questions.csv", dataset_bytes()), "sidebar-model", 2, label_attention=True,
+                label_mentions=True, linear_part=True)
     assert "started" in texts(app)
     status = wait_for_job(app, jobs, lambda job: not job.active)
     assert status.state == "finished", status.message
@@ -124,7 +127,8 @@ def test_train_from_the_sidebar_then_annotate_with_the_new_model(places):
     assert app.session_state[state.RESULT] is not None
     assert app.session_state[state.RESULT].explanation.prediction.tags
     model_config = read_metadata(checkpoints / "sidebar-model").model_config
-    assert model_config.label_attention and model_config.label_mentions  # the boxes reached the model
+    assert model_config.label_attention and model_config.label_mentions and model_config.linear_features > 0  # the boxes reached the model
+    assert any("This model blends two scores" in element.value for element in app.markdown)  # the blend is explained
     assert any("tag-name matching" in element.value for element in app.markdown)  # what the tag's name added
     assert any("looked" in element.value for element in app.markdown)  # the tag's own attention is drawn
     assert len(app.get("plotly_chart")) >= 3  # attention, evidence and the tag's attention

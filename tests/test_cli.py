@@ -166,6 +166,32 @@ def test_label_mentions_flag_keeps_the_tag_names_and_their_learned_weights(capsy
     assert load_checkpoint(tmp_path / "mentions").model.label_mentions.label_weights.abs().sum() > 0
 
 
+def test_linear_part_flag_fits_the_svm_after_training_and_saves_the_blend(capsys, data_csv, cache_dir, tmp_path):
+    output = tmp_path / "wide"
+    code = main(tiny_train_arguments(data_csv, output, cache_dir) + ["--linear_part", "--num_epochs", "2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "Fitting the linear part" in captured.err and "Linear part: " in captured.out
+    loaded = load_checkpoint(output)
+    config, statistics, part = loaded.metadata.model_config, loaded.metadata.statistics, loaded.model.linear_part
+    assert config.linear_part and config.linear_features == len(part.feature_keys) == statistics["linear_part_features"]
+    assert float(part.network_weight) == pytest.approx(statistics["linear_part_network_weight"])
+    assert part.label_weights.abs().sum() > 0
+    predictor = Predictor.from_checkpoint(output)
+    blended = predictor.predict_proba(TITLE, CONTENT)
+    with torch.no_grad():
+        predictor.model.linear_part.network_weight.fill_(1.0)  # the network alone
+        network_only = predictor.predict_proba(TITLE, CONTENT)
+        predictor.model.linear_part.network_weight.fill_(0.0)  # the SVM alone
+        svm_only = predictor.predict_proba(TITLE, CONTENT)
+        predictor.model.linear_part.label_weights.zero_()
+        assert not np.allclose(svm_only, predictor.predict_proba(TITLE, CONTENT))  # the saved weights are used
+    weight = statistics["linear_part_network_weight"]
+    assert np.allclose(blended, weight * network_only + (1 - weight) * svm_only, atol=1e-5)
+    assert main(["info", str(output)]) == 0
+    assert "blended with a linear SVM over" in capsys.readouterr().out
+
+
 def test_label_attention_flag_round_trips_and_predicts_with_every_tag_attention(capsys, data_csv, cache_dir, tmp_path):
     predictor = train_with_switch(capsys, data_csv, cache_dir, tmp_path / "label-attention", "label_attention",
                                   lambda model: model.label_attention.output_weights, "label-wise attention")

@@ -28,6 +28,21 @@ def name_note(label: str, name_scores: dict[str, float]) -> str:
             "log-odds score, beside the evidence shaded above (which does not include it).")
 
 
+def linear_note(label: str, linear) -> str:
+    """How a model with a linear part (wide and deep) blended the tag's score, in words."""
+    network = (f"{linear.network_weight:.2f} × the network's {linear.network_score:.3f}"
+               if linear.network_score is not None else "nothing from the network")
+    return (f"This model blends two scores: {network} + {1 - linear.network_weight:.2f} × the word-and-pair SVM's "
+            f"{linear.linear_score:.3f}. The shading above is the network's evidence only; the table lists the words "
+            f"and pairs that moved the SVM's margin for **{label}** most.")
+
+
+def linear_terms_table(linear) -> dict[str, list]:
+    """The SVM's strongest words and pairs as table columns."""
+    return {"word or pair read": [text for text, _ in linear.terms],
+            "added to the SVM's margin": [round(added, 3) for _, added in linear.terms]}
+
+
 def evidence_choices(prediction) -> list[str]:
     """The selected tags first, then the best others, up to EVIDENCE_CHOICES."""
     selected = prediction.selected
@@ -66,6 +81,10 @@ def render_evidence(predictor, result: state.AnnotationResult, prediction) -> No
     st.caption(EVIDENCE_CAPTION)
     if evidence.name_scores is not None:
         st.markdown(name_note(label, evidence.name_scores))
+    if evidence.linear is not None:
+        st.markdown(linear_note(label, evidence.linear))
+        if evidence.linear.terms:
+            st.dataframe(linear_terms_table(evidence.linear), hide_index=True)
     if evidence.title_word_attention is not None:
         st.markdown(f"Where **{label}** looked")
         st.plotly_chart(heatmap_figure(label_attention_grid(result.explanation.document, evidence)), width="content",

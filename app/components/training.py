@@ -80,6 +80,10 @@ def _render_options() -> None:
                 help="Adds a learned score for each tag whose name is written in the title or content, shown "
                      "beside the evidence (not in the paper; on the Stack Exchange sites it raised F1 at the tuned "
                      "threshold by about 2 points, see the README's Benchmarks).")
+    st.checkbox("Blend with a word-and-pair SVM", key=state.TRAIN_LINEAR_PART,
+                help="After the epochs, fits a linear SVM over the words and word pairs read and blends its scores "
+                     "with the network's, the weight tuned on validation (wide and deep; not in the paper). The "
+                     "evidence panel shows the blend and the SVM's strongest words. See the README's Benchmarks.")
     st.number_input("Epochs (at most)", 1, 200, 10, key=state.TRAIN_EPOCHS,
                     help="Training may stop earlier: the learning rate halves when validation loss rises.")
     st.number_input("Minimum label count", 1, 1000, 10, key=state.TRAIN_MIN_LABEL_COUNT,
@@ -123,7 +127,8 @@ def _overrides(config: DataConfig) -> dict:
         "data": {**data, "split": "random", "test_fraction": 0.1},
         "model": {"variation": st.session_state.get(state.TRAIN_VARIATION, "JMAN-s"),
                   "label_attention": bool(st.session_state.get(state.TRAIN_LABEL_ATTENTION, False)),
-                  "label_mentions": bool(st.session_state.get(state.TRAIN_LABEL_MENTIONS, False))},
+                  "label_mentions": bool(st.session_state.get(state.TRAIN_LABEL_MENTIONS, False)),
+                  "linear_part": bool(st.session_state.get(state.TRAIN_LINEAR_PART, False))},
         "training": {"num_epochs": int(st.session_state.get(state.TRAIN_EPOCHS, 10)),
                      "seed": int(st.session_state.get(state.TRAIN_SEED, 42)),
                      "device": st.session_state.get(state.TRAIN_DEVICE, "cpu"),
