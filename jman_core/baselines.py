@@ -14,7 +14,7 @@ from .config import ExperimentConfig
 from .data import Document, multi_hot
 from .errors import ConfigError
 from .metrics import evaluate, tune_blend_weight, tune_threshold
-from .model import LinearPart, ngram_keys
+from .model import LinearPart
 from .training import iterate_batches, predict_scores, resolve_device
 from .text import to_plain_text
 
@@ -177,11 +177,18 @@ def _evaluate(truth: np.ndarray, scores: np.ndarray, threshold: float, normalise
 # The wide part of a network: the linear SVM above, over the words and word pairs the network reads
 
 
-def _read_ngrams(dataset, batch_size: int, vocabulary_size: int) -> list[np.ndarray]:
-    """Every document's valid ngram keys (see model.ngram_keys), with repeats, in dataset order."""
+def counted_words(pipeline) -> torch.Tensor:
+    """(V,) bool: the words a linear part counts, as scikit-learn's default tokens do: two characters or
+    more with a letter or digit (punctuation, single letters, padding and <unk> are skipped)."""
+    return torch.tensor([index > 1 and len(word) > 1 and any(character.isalnum() for character in word)
+                         for index, word in enumerate(pipeline.id_to_word)], dtype=torch.bool)
+
+
+def _read_keys(part: LinearPart, dataset, batch_size: int) -> list[np.ndarray]:
+    """Every document's valid word and pair keys (LinearPart.read_keys), with repeats, in dataset order."""
     rows = []
     for batch in iterate_batches(dataset, np.arange(len(dataset)), batch_size, torch.device("cpu")):
-        keys, valid = ngram_keys(*batch.inputs(), vocabulary_size)
+        keys, valid = part.read_keys(*batch.inputs())
         rows += [row[mask].numpy() for row, mask in zip(keys, valid)]
     return rows
 
@@ -229,11 +236,15 @@ def fit_linear_part(model, prepared, model_config, training_config) -> tuple[Any
     -> (the model config that rebuilds it, the tuned threshold, statistics)."""
     started = time.monotonic()
     vocabulary_size, batch_size = model_config.vocabulary_size, training_config.batch_size
-    keys, idf = _vocabulary(_read_ngrams(prepared.train, batch_size, vocabulary_size))
+    counted = counted_words(prepared.pipeline)
+    reader = LinearPart(vocabulary_size, model_config.num_labels, 0, 1)
+    reader.counted_words.copy_(counted)
+    keys, idf = _vocabulary(_read_keys(reader, prepared.train, batch_size))
     if len(keys) == 0:
         raise ConfigError("The linear part found no word read in two training documents; "
                           "train without linear_part or on more documents.")
     every = LinearPart(vocabulary_size, model_config.num_labels, len(keys), 1)
+    every.counted_words.copy_(counted)
     every.feature_keys.copy_(torch.from_numpy(keys))
     every.idf.copy_(torch.from_numpy(idf).float())
     weights, bias = _svm_weights(_features(every, prepared.train, batch_size), prepared.train.labels, training_config.seed)
@@ -241,6 +252,7 @@ def fit_linear_part(model, prepared, model_config, training_config) -> tuple[Any
     top = np.argsort(-np.abs(weights), axis=1, kind="stable")[:, :per_label]  # (L, k)
     used, positions = np.unique(top, return_inverse=True)
     part = LinearPart(vocabulary_size, model_config.num_labels, len(used), per_label)
+    part.counted_words.copy_(counted)
     part.feature_keys.copy_(torch.from_numpy(keys[used]))
     part.idf.copy_(torch.from_numpy(idf[used]).float())
     part.label_features.copy_(torch.from_numpy(positions.reshape(top.shape)))

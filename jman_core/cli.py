@@ -161,6 +161,14 @@ def _add_checkpoint_commands(commands) -> None:
     predict.add_argument("--threshold", type=float, help="decision threshold (default: the tuned one)")
     predict.add_argument("--top_k", type=int, help="at most this many selected tags")
     predict.add_argument("--explain", action="store_true", help="include tokens and all attention weights")
+    linear = commands.add_parser(
+        "add-linear-part", help="blend a trained checkpoint with a word-and-pair SVM, without retraining it",
+        description="Fit the linear part of `jman train --linear_part` onto a trained checkpoint: a linear SVM per "
+                    "tag over the words and word pairs read, blended with the network (weight and threshold tuned "
+                    "on validation). Needs the data file the model was trained on, to rebuild its split.")
+    linear.add_argument("checkpoint", help="checkpoint folder")
+    linear.add_argument("--data", required=True, help="the dataset file the checkpoint was trained on")
+    linear.add_argument("--output", help="where to save the blended model (default: replace the checkpoint, atomically)")
     info = commands.add_parser("info", help="show a checkpoint's model card",
                                description="Show what a checkpoint is: data, labels, metrics, settings.")
     info.add_argument("checkpoint", help="checkpoint folder")
@@ -221,6 +229,12 @@ class _ProgressPrinter:
               f"{record.seconds:.0f}s ({record.documents_per_second:.0f} docs/s){marker}", file=sys.stderr)
 
 
+def _linear_part_line(statistics: dict) -> str:
+    weight = statistics["linear_part_network_weight"]
+    return (f"Linear part: {statistics['linear_part_features']:,} words and word pairs; scores blend {weight:.2f} "
+            f"network + {1 - weight:.2f} SVM (tuned on validation, F1 {statistics['linear_part_validation_f1']:.3f}).")
+
+
 def _print_metrics_table(rows: dict[str, dict[str, float]]) -> None:
     names = ["H", "A", "P", "R", "F1", "P@1", "P@3", "nDCG@3", "nDCG@5", "Micro-F1", "Macro-F1"]
     print("| part | " + " | ".join(names) + " |")
@@ -270,9 +284,7 @@ def _report_training(results, output: Path) -> None:
         if result.checkpoint:
             print(f"Saved {result.checkpoint} (threshold {result.threshold:.2f}).")
     if "linear_part_network_weight" in stats:
-        weight = stats["linear_part_network_weight"]
-        print(f"Linear part: {stats['linear_part_features']:,} words and word pairs; scores blend {weight:.2f} network "
-              f"+ {1 - weight:.2f} SVM (tuned on validation, F1 {stats['linear_part_validation_f1']:.3f}).")
+        print(_linear_part_line(stats))
     rows = {name: metrics for name, metrics in last.metrics.items()}
     _print_metrics_table(rows)
     if len(results) > 1 and all("test" in result.metrics for result in results):
@@ -325,8 +337,18 @@ def command_info(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def command_add_linear_part(arguments: argparse.Namespace) -> int:
+    from .experiment import add_linear_part
+
+    result = add_linear_part(arguments.checkpoint, arguments.data, arguments.output)
+    print(f"Saved {result.checkpoint} (threshold {result.threshold:.2f}).")
+    print(_linear_part_line(result.statistics))
+    _print_metrics_table(result.metrics)
+    return 0
+
+
 COMMANDS = {"train": command_train, "baseline": command_baseline, "evaluate": command_evaluate,
-            "predict": command_predict, "info": command_info}
+            "predict": command_predict, "info": command_info, "add-linear-part": command_add_linear_part}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -273,3 +273,37 @@ def train_file(path: str | Path, config: ExperimentConfig, output: str | Path | 
     """`train_documents` on a dataset file (CSV, TSV, JSONL, zip or the JMAN text format)."""
     documents = read_documents(path, config.data)
     return train_documents(documents, config, output, data_source=Path(path).name, **options)
+
+
+def add_linear_part(checkpoint: str | Path, data: str | Path, output: str | Path | None = None) -> RunResult:
+    """Fits a linear part (see baselines.fit_linear_part) onto a trained checkpoint without retraining its
+    network, from the same data file it was trained on (checked by fingerprint): the same split and labels,
+    a new blend weight and threshold, the metrics recomputed. Saves to `output` (default: in place, atomically)."""
+    from .checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint)
+    metadata = loaded.metadata
+    documents = read_documents(data, metadata.data_config)
+    if metadata.data_fingerprint and fingerprint(documents) != metadata.data_fingerprint:
+        raise DataError(f"{Path(data).name} is not the data this model was trained on (its fingerprint differs "
+                        f"from the checkpoint's {metadata.data_fingerprint}).",
+                        fix=f"give the file it was trained on ({metadata.data_source or 'see its model card'}).")
+    config = ExperimentConfig(text=metadata.text_config, data=metadata.data_config, model=metadata.model_config,
+                              training=replace(metadata.training_config, device="cpu"))
+    split, label_list, statistics = split_and_filter(documents, config)
+    if [label for label, _ in label_list] != list(metadata.labels):
+        raise DataError("The data gives a different tag list from the checkpoint's, so its split cannot be rebuilt.",
+                        fix="give the file the model was trained on, unchanged.")
+    prepared = PreparedData(split, list(metadata.labels), list(metadata.label_counts), loaded.pipeline,
+                            *(encode_dataset(loaded.pipeline, getattr(split, name), metadata.labels)
+                              for name in ("train", "validation", "test")), statistics=statistics)
+    model = loaded.model
+    model.linear_part = None  # a part fitted before is replaced
+    model_config, threshold, linear_statistics = fit_linear_part(model, prepared, replace(metadata.model_config, linear_part=True), config.training)
+    metrics, per_label = _final_metrics(model, prepared, config, threshold)
+    seconds = metadata.training_seconds + linear_statistics["linear_part_seconds"]
+    updated = replace(metadata, model_config=model_config, threshold=threshold, metrics=metrics, training_seconds=seconds,
+                      statistics={**metadata.statistics, **linear_statistics, "per_label_test": per_label},
+                      created="", library_versions={})
+    saved = save_checkpoint(output or loaded.path, model.cpu(), loaded.pipeline, updated)
+    return RunResult(saved, metrics, [], metadata.stopped_because, updated.statistics, seconds, threshold)

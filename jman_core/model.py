@@ -211,19 +211,16 @@ class LabelMentions(nn.Module):
         return self.place_scores(title_ids, title_mask, sentence_ids, word_mask).sum(-1)
 
 
-def ngram_keys(title_ids, title_mask, sentence_ids, word_mask, vocabulary_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The words and word pairs read, as integer keys: a word w is w*V, a pair (a, b) of adjacent read
-    words in the title or in one sentence is a*V + b (b >= 1, so the two never collide). The title is
-    counted twice, as in the TF-IDF baselines. -> keys (B, K) int64, valid (B, K) bool."""
-    batch = title_ids.shape[0]
-    words = sentence_ids.reshape(batch, -1, sentence_ids.shape[-1])  # (B, S, W)
-    masks = word_mask.reshape(batch, -1, word_mask.shape[-1])  # (B, S, W)
-    pieces, valid = [], []
-    for ids, mask in ((title_ids.unsqueeze(1), title_mask.unsqueeze(1)),) * 2 + ((words, masks),):
-        pieces += [ids * vocabulary_size, ids[..., :-1] * vocabulary_size + ids[..., 1:]]
-        valid += [mask, mask[..., :-1] & mask[..., 1:]]
-    keys = torch.cat([piece.reshape(batch, -1) for piece in pieces], dim=1)  # (B, K)
-    return keys, torch.cat([mask.reshape(batch, -1) for mask in valid], dim=1)
+def word_and_pair_keys(ids: torch.Tensor, mask: torch.Tensor, counted: torch.Tensor, vocabulary_size: int,
+                       offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """ids, mask (N, K) sequences -> keys, valid (N, 2K - 1): each counted word w as w*V, and each pair of
+    counted words (a, b) adjacent once the others are skipped as a*V + b (b >= 2, so the two never collide),
+    plus `offset`. counted (V,) bool says which words count (the rest, punctuation and the like, are skipped)."""
+    keep = mask & counted[ids]  # (N, K)
+    order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)  # counted words first, in reading order
+    ids, keep = torch.gather(ids, 1, order), torch.gather(keep, 1, order)
+    keys = torch.cat([ids * vocabulary_size, ids[:, :-1] * vocabulary_size + ids[:, 1:]], dim=1) + offset
+    return keys, torch.cat([keep, keep[:, :-1] & keep[:, 1:]], dim=1)
 
 
 class LinearPart(nn.Module):
@@ -236,17 +233,30 @@ class LinearPart(nn.Module):
     def __init__(self, vocabulary_size: int, num_labels: int, features: int, per_label: int):
         super().__init__()
         self.vocabulary_size = vocabulary_size
-        self.register_buffer("feature_keys", torch.zeros(features, dtype=torch.long))  # (F,) sorted ngram keys
+        self.register_buffer("counted_words", torch.zeros(vocabulary_size, dtype=torch.bool))  # (V,)
+        self.register_buffer("feature_keys", torch.zeros(features, dtype=torch.long))  # (F,) sorted keys
         self.register_buffer("idf", torch.zeros(features))  # (F,)
         self.register_buffer("label_features", torch.zeros(num_labels, per_label, dtype=torch.long))  # (L, k)
         self.register_buffer("label_weights", torch.zeros(num_labels, per_label))  # (L, k)
         self.register_buffer("bias", torch.zeros(num_labels))  # (L,)
         self.register_buffer("network_weight", torch.ones(()))  # w; 1 scores as the network alone
 
+    def read_keys(self, title_ids, title_mask, sentence_ids, word_mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """The words and pairs read as integer keys (see word_and_pair_keys): the title twice and each
+        sentence, as the TF-IDF baselines read them, then the title once more under its own keys (offset
+        V*V), so a word can weigh more in the title. -> keys, valid (B, K)."""
+        batch, size = title_ids.shape[0], self.vocabulary_size
+        sentences = sentence_ids.reshape(-1, sentence_ids.shape[-1])  # (B*S, W)
+        parts = [word_and_pair_keys(title_ids, title_mask, self.counted_words, size)] * 2 + [
+            word_and_pair_keys(sentences, word_mask.reshape(sentences.shape), self.counted_words, size),
+            word_and_pair_keys(title_ids, title_mask, self.counted_words, size, offset=size * size)]
+        keys = torch.cat([part_keys.reshape(batch, -1) for part_keys, _ in parts], dim=1)  # (B, K)
+        return keys, torch.cat([valid.reshape(batch, -1) for _, valid in parts], dim=1)
+
     def tfidf(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
         """(B, F) sublinear TF-IDF of the known words and pairs read, each row of unit length."""
-        keys, valid = ngram_keys(title_ids, title_mask, sentence_ids, word_mask, self.vocabulary_size)  # (B, K)
-        positions = torch.searchsorted(self.feature_keys, keys).clamp(max=max(len(self.feature_keys) - 1, 0))  # (B, K)
+        keys, valid = self.read_keys(title_ids, title_mask, sentence_ids, word_mask)  # (B, K)
+        positions = torch.searchsorted(self.feature_keys, keys).clamp(max=len(self.feature_keys) - 1)  # (B, K)
         known = valid & (self.feature_keys[positions] == keys)  # (B, K)
         counts = torch.zeros(keys.shape[0], len(self.feature_keys), device=keys.device)  # (B, F)
         counts.scatter_add_(1, positions, known.float())
@@ -257,13 +267,16 @@ class LinearPart(nn.Module):
         """features (B, F) -> (B, L, k) what each tag's kept features add to its linear score."""
         return features[:, self.label_features] * self.label_weights  # (B, L, k)
 
-    def strongest_terms(self, inputs: tuple[torch.Tensor, ...], label: int, count: int) -> list[tuple[int, int, float]]:
+    def strongest_terms(self, inputs: tuple[torch.Tensor, ...], label: int, count: int) -> list[tuple[int, int, bool, float]]:
         """The `count` words and pairs of document 0 of `inputs` that moved tag `label`'s margin most, as
-        (first word id, second word id or 0 for a single word, what it added), largest effect first."""
+        (first word id, second word id or 0 for a single word, read as the title's own, what it added),
+        largest effect first."""
         added = self.contributions(self.tfidf(*inputs))[0, label]  # (k,)
         order = [index for index in added.abs().argsort(descending=True).tolist() if added[index] != 0][:count]
         keys = self.feature_keys[self.label_features[label, order]].tolist()
-        return [(key // self.vocabulary_size, key % self.vocabulary_size, float(added[index])) for key, index in zip(keys, order)]
+        size = self.vocabulary_size
+        return [((key % size ** 2) // size, key % size, key >= size ** 2, float(added[index]))
+                for key, index in zip(keys, order)]
 
     def scores(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
         """(B, L) the linear SVM's decision values (margin 0 <-> probability 0.5)."""

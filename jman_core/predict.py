@@ -247,8 +247,8 @@ class Predictor:
         network_score = min(max((score - (1 - weight) * linear_score) / weight, 0.0), 1.0) if weight > 0 else None
         words = self.pipeline.id_to_word
         return LinearEvidence(weight, network_score, linear_score,
-                              [(" ".join(words[index] for index in (first, second) if index), added)
-                               for first, second, added in terms])
+                              [(" ".join(words[index] for index in (first, second) if index) + (" (in the title)" if in_title else ""), added)
+                               for first, second, in_title, added in terms])
 
 
 def _gradient_times_input(gradient: torch.Tensor | None, vectors: torch.Tensor) -> torch.Tensor:

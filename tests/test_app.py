@@ -225,6 +225,7 @@ def test_a_tag_name_matching_model_says_what_the_name_added(tiny_predictor):
 
 def test_a_blended_model_shows_its_blend_and_the_svms_strongest_words(tiny_predictor):
     from app.components.evidence import linear_note, linear_terms_table
+    from jman_core.baselines import counted_words
     from jman_core.model import build_model
     from jman_core.predict import Predictor
 
@@ -234,6 +235,7 @@ def test_a_blended_model_shows_its_blend_and_the_svms_strongest_words(tiny_predi
     model = build_model(config)
     model.load_state_dict(tiny_predictor.model.state_dict(), strict=False)
     part = model.linear_part
+    part.counted_words.copy_(counted_words(tiny_predictor.pipeline))
     part.feature_keys.copy_(torch.tensor([vocabulary["flour"] * size + vocabulary["dough"], vocabulary["dough"] * size]))
     part.idf.fill_(1.0)
     part.label_features[0] = torch.tensor([0, 1])

@@ -192,6 +192,24 @@ def test_linear_part_flag_fits_the_svm_after_training_and_saves_the_blend(capsys
     assert "blended with a linear SVM over" in capsys.readouterr().out
 
 
+def test_add_linear_part_blends_a_trained_checkpoint_in_place_and_refuses_other_data(capsys, checkpoint_copy, data_csv, tmp_path):
+    before = load_checkpoint(checkpoint_copy)
+    assert before.model.linear_part is None
+    assert main(["add-linear-part", str(checkpoint_copy), "--data", str(data_csv)]) == 0
+    assert "Linear part: " in capsys.readouterr().out
+    after = load_checkpoint(checkpoint_copy)
+    assert after.metadata.model_config.linear_features == len(after.model.linear_part.feature_keys) > 0
+    assert torch.equal(after.model.embedding.weight, before.model.embedding.weight)  # the network is not retrained
+    assert after.metadata.threshold == pytest.approx(after.metadata.metrics["validation"]["threshold"])
+    assert after.metadata.metrics["test"] != before.metadata.metrics["test"]  # recomputed for the blend
+    assert after.metadata.data_fingerprint == before.metadata.data_fingerprint
+    other = tmp_path / "other.csv"
+    other.write_text(data_csv.read_text(encoding="utf-8").replace("Bread", "Brioche", 1), encoding="utf-8")
+    code = main(["add-linear-part", str(checkpoint_copy), "--data", str(other), "--output", str(tmp_path / "blended")])
+    assert_one_line_error(code, capsys.readouterr(), "not the data this model was trained on")
+    assert not (tmp_path / "blended").exists()
+
+
 def test_label_attention_flag_round_trips_and_predicts_with_every_tag_attention(capsys, data_csv, cache_dir, tmp_path):
     predictor = train_with_switch(capsys, data_csv, cache_dir, tmp_path / "label-attention", "label_attention",
                                   lambda model: model.label_attention.output_weights, "label-wise attention")

@@ -10,22 +10,33 @@ import torch
 
 from jman_core.baselines import _vocabulary, fit_linear_part
 from jman_core.metrics import tune_threshold
-from jman_core.model import LinearPart, build_model, ngram_keys
+from jman_core.model import LinearPart, build_model
 from jman_core.training import predict_scores
 from test_model import DOCUMENTS, NUM_LABELS, VOCABULARY_SIZE, make_model, pad_inputs
 
 
+PUNCTUATION = 29  # a word id the linear part skips, as scikit-learn's tokens skip punctuation
+
+
+def reader(features: int = 0) -> LinearPart:
+    part = LinearPart(VOCABULARY_SIZE, NUM_LABELS, features, 1)
+    part.counted_words[2:] = True
+    part.counted_words[PUNCTUATION] = False
+    return part
+
+
 def read_keys(documents) -> list[list[int]]:
-    keys, valid = ngram_keys(*pad_inputs(documents), VOCABULARY_SIZE)
+    keys, valid = reader().read_keys(*pad_inputs(documents))
     return [sorted(row[mask].tolist()) for row, mask in zip(keys, valid)]
 
 
-def test_ngram_keys_count_the_title_twice_and_pair_only_adjacent_words_of_one_part():
+def test_keys_count_the_title_twice_then_as_its_own_and_pair_words_adjacent_once_punctuation_is_skipped():
     V = VOCABULARY_SIZE
-    title_and_content, padded = read_keys([([2, 3], [[4, 5, 6], [7]]), ([9], [])])
-    expected = [2 * V, 3 * V, 2 * V + 3] * 2 + [4 * V, 5 * V, 6 * V, 4 * V + 5, 5 * V + 6, 7 * V]
-    assert title_and_content == sorted(expected)  # no pair across title/content or across sentences (3-4, 6-7)
-    assert padded == [9 * V, 9 * V]  # padding reads as nothing
+    title_and_content, padded = read_keys([([2, PUNCTUATION, 3], [[4, 5, PUNCTUATION, 6], [7]]), ([9], [])])
+    title = [2 * V, 3 * V, 2 * V + 3]  # the pair 2-3 skips the punctuation between them
+    expected = title * 2 + [4 * V, 5 * V, 6 * V, 4 * V + 5, 5 * V + 6, 7 * V] + [key + V * V for key in title]
+    assert title_and_content == sorted(expected)  # no pair across title and content, or across sentences (6-7)
+    assert padded == sorted([9 * V, 9 * V, 9 * V + V * V])  # padding reads as nothing
 
 
 def sklearn_rows(documents) -> list[list[str]]:
@@ -40,7 +51,7 @@ def test_tfidf_is_scikit_learns_sublinear_smoothed_tfidf_over_the_words_read():
     train = [([int(i) for i in generator.integers(2, 12, 3)], [[int(i) for i in generator.integers(2, 12, 5)]])
              for _ in range(20)]
     keys, idf = _vocabulary([np.array(row) for row in read_keys(train)])
-    part = LinearPart(VOCABULARY_SIZE, NUM_LABELS, len(keys), 1)
+    part = reader(len(keys))
     part.feature_keys.copy_(torch.from_numpy(keys))
     part.idf.copy_(torch.from_numpy(idf).float())
     tests = DOCUMENTS + train[:3]
@@ -61,6 +72,7 @@ def with_linear_part(variation: str = "JMAN", weight: float = 0.5):
     model = build_model(config).eval()
     model.load_state_dict(plain.state_dict(), strict=False)
     part = model.linear_part
+    part.counted_words[2:] = True
     part.feature_keys.copy_(torch.tensor([10 * VOCABULARY_SIZE, 10 * VOCABULARY_SIZE + 11]))  # word 10, pair 10-11
     part.idf.fill_(1.0)
     part.label_features[2, 0] = 0
@@ -90,7 +102,7 @@ def test_a_document_with_word_10_gets_its_linear_score_and_strongest_terms():
     features = model.linear_part.tfidf(*inputs)[0]
     assert features[0] == pytest.approx(features[1]) and features.norm() == pytest.approx(1.0)
     assert model.linear_part.scores(*inputs)[0, 2] == pytest.approx(3.0 / 2 ** 0.5 - 1.0, abs=1e-5)
-    assert model.linear_part.strongest_terms(inputs, 2, 5) == [(10, 0, pytest.approx(3.0 / 2 ** 0.5))]
+    assert model.linear_part.strongest_terms(inputs, 2, 5) == [(10, 0, False, pytest.approx(3.0 / 2 ** 0.5))]
     assert model.linear_part.strongest_terms(inputs, 3, 5) == []  # tag 3 keeps no weight
 
 
