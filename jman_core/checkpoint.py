@@ -227,12 +227,25 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
         weights = load_file(str(folder / WEIGHTS_FILE))
         model = build_model(metadata.model_config)
         model.load_state_dict(weights)
+        _check_linear_part(model, folder)
     except CheckpointError:
         raise
     except Exception as error:
         raise CheckpointError(f"{folder} could not be loaded: {type(error).__name__}: {str(error)[:300]}") from None
     model.to(device).eval()
     return LoadedCheckpoint(model, pipeline, metadata, folder)
+
+
+def _check_linear_part(model, folder: Path) -> None:
+    """A linear part whose keys are out of order, or whose tags point past its features, would score
+    silently wrong (its lookups assume both): refuse it."""
+    part = getattr(model, "linear_part", None)
+    if part is None:
+        return
+    keys, features = part.feature_keys, len(part.feature_keys)
+    if bool((keys[1:] <= keys[:-1]).any()) or bool(((part.label_features < 0) | (part.label_features >= features)).any()):
+        raise CheckpointError(f"{folder} has a damaged linear part (its word keys are not sorted, or a tag points "
+                              "past its words); it was not loaded. Use an undamaged copy, or train the model again.")
 
 
 def _linear_part_note(metadata: CheckpointMetadata) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -12,7 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from safetensors.torch import save_file
+
 from jman_core.checkpoint import METADATA_FILE, load_checkpoint, read_metadata
+from jman_core.errors import CheckpointError
 from jman_core.cli import main
 from jman_core.predict import Predictor
 
@@ -208,6 +212,14 @@ def test_add_linear_part_blends_a_trained_checkpoint_in_place_and_refuses_other_
     code = main(["add-linear-part", str(checkpoint_copy), "--data", str(other), "--output", str(tmp_path / "blended")])
     assert_one_line_error(code, capsys.readouterr(), "not the data this model was trained on")
     assert not (tmp_path / "blended").exists()
+    damaged = {key: value.clone() for key, value in after.model.state_dict().items()}
+    damaged["linear_part.feature_keys"] = damaged["linear_part.feature_keys"].flip(0)
+    save_file(damaged, str(checkpoint_copy / "model.safetensors"))
+    document = json.loads((checkpoint_copy / METADATA_FILE).read_text(encoding="utf-8"))
+    document["weights_sha256"] = hashlib.sha256((checkpoint_copy / "model.safetensors").read_bytes()).hexdigest()
+    (checkpoint_copy / METADATA_FILE).write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(CheckpointError, match="damaged linear part"):
+        load_checkpoint(checkpoint_copy)
 
 
 def test_label_attention_flag_round_trips_and_predicts_with_every_tag_attention(capsys, data_csv, cache_dir, tmp_path):
