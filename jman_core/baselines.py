@@ -229,44 +229,51 @@ def _svm_weights(features, labels: np.ndarray, seed: int) -> tuple[np.ndarray, n
     return weights, bias
 
 
+def _new_part(model_config, counted: torch.Tensor, keys: np.ndarray, idf: np.ndarray, per_label: int) -> LinearPart:
+    """A LinearPart over words and pairs `keys` (sorted) with their IDF; its tag weights still zero."""
+    part = LinearPart(model_config.vocabulary_size, model_config.num_labels, len(keys), per_label)
+    part.counted_words.copy_(counted)
+    part.feature_keys.copy_(torch.from_numpy(keys))
+    part.idf.copy_(torch.from_numpy(idf).float())
+    return part
+
+
+def _blend(model, part: LinearPart, validation, batch_size: int, device: torch.device) -> tuple[float, float, float]:
+    """Attaches `part` to `model` and sets the blend weight with the best F1 on validation -> (weight,
+    threshold, F1)."""
+    model.linear_part = None
+    network_scores, _ = predict_scores(model.to(device), validation, batch_size, device)
+    model.linear_part = part.to(device)
+    part.network_weight.fill_(0.0)
+    linear_scores, _ = predict_scores(model, validation, batch_size, device)
+    weight, threshold, f1 = tune_blend_weight(validation.labels, network_scores, linear_scores)
+    part.network_weight.fill_(weight)
+    return weight, threshold, f1
+
+
 def fit_linear_part(model, prepared, model_config, training_config) -> tuple[Any, float, dict[str, Any]]:
     """Fits a trained network's linear part (model.LinearPart) on `prepared.train`: TF-IDF of the words
     and pairs read, a linear SVM per tag, its `linear_per_label` largest weights kept; then the blend
     weight and threshold that give the best F1 on validation. Attaches the part to `model` in place.
     -> (the model config that rebuilds it, the tuned threshold, statistics)."""
     started = time.monotonic()
-    vocabulary_size, batch_size = model_config.vocabulary_size, training_config.batch_size
-    counted = counted_words(prepared.pipeline)
-    reader = LinearPart(vocabulary_size, model_config.num_labels, 0, 1)
-    reader.counted_words.copy_(counted)
-    keys, idf = _vocabulary(_read_keys(reader, prepared.train, batch_size))
+    batch_size, counted = training_config.batch_size, counted_words(prepared.pipeline)
+    empty = np.zeros(0, np.int64)
+    keys, idf = _vocabulary(_read_keys(_new_part(model_config, counted, empty, empty, 1), prepared.train, batch_size))
     if len(keys) == 0:
         raise ConfigError("The linear part found no word read in two training documents; "
                           "train without linear_part or on more documents.")
-    every = LinearPart(vocabulary_size, model_config.num_labels, len(keys), 1)
-    every.counted_words.copy_(counted)
-    every.feature_keys.copy_(torch.from_numpy(keys))
-    every.idf.copy_(torch.from_numpy(idf).float())
+    every = _new_part(model_config, counted, keys, idf, 1)
     weights, bias = _svm_weights(_features(every, prepared.train, batch_size), prepared.train.labels, training_config.seed)
     per_label = min(model_config.linear_per_label, len(keys))
     top = np.argsort(-np.abs(weights), axis=1, kind="stable")[:, :per_label]  # (L, k)
     used, positions = np.unique(top, return_inverse=True)
-    part = LinearPart(vocabulary_size, model_config.num_labels, len(used), per_label)
-    part.counted_words.copy_(counted)
-    part.feature_keys.copy_(torch.from_numpy(keys[used]))
-    part.idf.copy_(torch.from_numpy(idf[used]).float())
+    part = _new_part(model_config, counted, keys[used], idf[used], per_label)
     part.label_features.copy_(torch.from_numpy(positions.reshape(top.shape)))
     part.label_weights.copy_(torch.from_numpy(np.take_along_axis(weights, top, axis=1)))
     part.bias.copy_(torch.from_numpy(bias))
-    device = resolve_device(training_config.device)
-    model.linear_part = None
-    network_scores, _ = predict_scores(model.to(device), prepared.validation, batch_size, device)
-    model.linear_part = part.to(device)
-    part.network_weight.fill_(0.0)
-    linear_scores, _ = predict_scores(model, prepared.validation, batch_size, device)
-    weight, threshold, validation_f1 = tune_blend_weight(prepared.validation.labels, network_scores, linear_scores)
-    part.network_weight.fill_(weight)
+    weight, threshold, f1 = _blend(model, part, prepared.validation, batch_size, resolve_device(training_config.device))
     statistics = {"linear_part_features": int(len(used)), "linear_part_vocabulary": int(len(keys)),
-                  "linear_part_network_weight": weight, "linear_part_validation_f1": validation_f1,
+                  "linear_part_network_weight": weight, "linear_part_validation_f1": f1,
                   "linear_part_seconds": time.monotonic() - started}
     return replace(model_config, linear_features=int(len(used)), linear_per_label=per_label), threshold, statistics
