@@ -188,7 +188,7 @@ def _read_keys(part: LinearPart, dataset, batch_size: int) -> list[np.ndarray]:
     """Every document's valid word and pair keys (LinearPart.read_keys), with repeats, in dataset order."""
     rows = []
     for batch in iterate_batches(dataset, np.arange(len(dataset)), batch_size, torch.device("cpu")):
-        keys, valid = part.read_keys(*batch.inputs())
+        keys, valid = part.read_keys(*batch.inputs(), batch.content_ids)
         rows += [row[mask].numpy() for row, mask in zip(keys, valid)]
     return rows
 
@@ -208,7 +208,7 @@ def _features(part, dataset, batch_size: int):
     blocks = []
     with torch.no_grad():
         for batch in iterate_batches(dataset, np.arange(len(dataset)), batch_size, torch.device("cpu")):
-            blocks.append(sparse.csr_matrix(part.tfidf(*batch.inputs()).numpy()))
+            blocks.append(sparse.csr_matrix(part.tfidf(*batch.inputs(), batch.content_ids).numpy()))
     return sparse.vstack(blocks).tocsr()
 
 

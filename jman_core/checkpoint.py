@@ -62,6 +62,8 @@ class CheckpointMetadata:
         values = dict(values)
         # a checkpoint saved before the setting existed was trained with the original code's zero bias
         values["training_config"] = {"output_bias_init": "zero", **values.get("training_config", {})}
+        # and a linear part saved before linear_content_words existed read what the network reads
+        values["model_config"] = {"linear_content_words": 0, **values.get("model_config", {})}
         for key, config_type in (("model_config", ModelConfig), ("text_config", TextConfig),
                                  ("data_config", DataConfig), ("training_config", TrainingConfig)):
             values[key] = from_dict(config_type, values.get(key, {}), key)
@@ -256,9 +258,11 @@ def _linear_part_note(metadata: CheckpointMetadata) -> str:
     weight = metadata.statistics.get("linear_part_network_weight")
     share = f"{weight:.2f} network, {1 - weight:.2f} SVM" if isinstance(weight, float) else "weight unknown"
     megabytes = (config.linear_features * 12 + config.num_labels * config.linear_per_label * 12) / 1e6
+    reads = (f"the first {config.linear_content_words:,} content words" if config.linear_content_words
+             else "what the network reads")
     return (f"; blended with a linear SVM over {config.linear_features:,} words and word pairs, "
-            f"{config.linear_per_label} per tag ({share}; {megabytes:.1f} MB; the heatmaps show the network's "
-            "attention only; not in the paper)")
+            f"{config.linear_per_label} per tag, reading the title and {reads} ({share}; {megabytes:.1f} MB; "
+            "the heatmaps show the network's attention only; not in the paper)")
 
 
 def _number(value: Any) -> str:

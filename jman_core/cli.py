@@ -33,6 +33,8 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
     "hidden_size": ("model.hidden_size", int, "GRU hidden units per direction"),
     "dropout": ("model.dropout", float, "dropout before the output layer"),
     "embedding_dropout": ("model.embedding_dropout", float, "dropout on the word vectors (not in the paper)"),
+    "linear_content_words": ("model.linear_content_words", int,
+                             "with --linear_part: content words the SVM reads (0: only what the network reads)"),
     "lambda_sim": ("training.lambda_sim", float, "weight of the similarity regulariser L_sim (None: 1e-3 for JMAN, 0 for JMAN-s...)"),
     "lambda_sub": ("training.lambda_sub", float, "weight of the subsumption regulariser L_sub (None: 1e-2 for JMAN, 0 for JMAN-s...)"),
     "similarity_threshold": ("training.similarity_threshold", float, "label similarities below this count as 0"),
@@ -169,6 +171,8 @@ def _add_checkpoint_commands(commands) -> None:
     linear.add_argument("checkpoint", help="checkpoint folder")
     linear.add_argument("--data", required=True, help="the dataset file the checkpoint was trained on")
     linear.add_argument("--output", help="where to save the blended model (default: replace the checkpoint, atomically)")
+    linear.add_argument("--content_words", type=int, metavar="INT",
+                        help="content words the SVM reads (0: only what the network reads; default: 1000)")
     info = commands.add_parser("info", help="show a checkpoint's model card",
                                description="Show what a checkpoint is: data, labels, metrics, settings.")
     info.add_argument("checkpoint", help="checkpoint folder")
@@ -340,7 +344,7 @@ def command_info(arguments: argparse.Namespace) -> int:
 def command_add_linear_part(arguments: argparse.Namespace) -> int:
     from .experiment import add_linear_part
 
-    result = add_linear_part(arguments.checkpoint, arguments.data, arguments.output)
+    result = add_linear_part(arguments.checkpoint, arguments.data, arguments.output, arguments.content_words)
     print(f"Saved {result.checkpoint} (threshold {result.threshold:.2f}).")
     print(_linear_part_line(result.statistics))
     _print_metrics_table(result.metrics)

@@ -99,6 +99,10 @@ class ModelConfig:
     linear_part: bool = False
     linear_per_label: int = 500  # largest SVM weights kept per tag (more barely helps on crypto; see bench/gap.py)
     linear_features: int = 0  # words and pairs kept; set when the part is fitted
+    # Content words the linear part reads, sentence limits aside; 0: only what the network reads (10
+    # sentences of 30 words). On the shipped networks, 1000 raised the blend's F1@t by 0.8 (crypto) and 0.9
+    # (biology) over 0.
+    linear_content_words: int = 1000
     vocabulary_size: int = 0
     num_labels: int = 0
 
@@ -107,6 +111,9 @@ class ModelConfig:
             raise ConfigError(
                 f"Unknown variation {self.variation!r}. Choose one of: {', '.join(NETWORKS)}."
             )
+        if self.linear_content_words < 0:
+            raise ConfigError(f"linear_content_words must be 0 (read what the network reads) or more "
+                              f"(got {self.linear_content_words}).")
         if self.linear_per_label < 1:
             raise ConfigError(f"linear_per_label must be at least 1 (got {self.linear_per_label}): "
                               "the number of SVM weights each tag keeps.")

@@ -14,7 +14,7 @@ import torch
 
 from .baselines import fit_linear_part
 from .checkpoint import CheckpointMetadata, check_output_path, save_checkpoint
-from .config import ExperimentConfig, TrainingConfig, semantic_lambdas
+from .config import ExperimentConfig, ModelConfig, TrainingConfig, semantic_lambdas
 from .data import Document, Split, build_label_list, filter_labels, fingerprint, multi_hot, read_documents, split_documents
 from .embeddings import embedding_matrix, load_word2vec_file, train_word2vec
 from .errors import DataError
@@ -23,7 +23,7 @@ from .metrics import evaluate, per_label_metrics
 from .model import LABEL_NAME_WORDS, build_model
 from .semantics import infer_subsumption, label_similarity, read_knowledge_base, read_similarity_file, similarity_pairs
 from .text import TextPipeline, to_plain_text
-from .training import Callbacks, EncodedDataset, EpochRecord, fit, pad_documents, predict_scores, resolve_device
+from .training import Callbacks, EncodedDataset, EpochRecord, fit, pad_documents, pad_rows, predict_scores, resolve_device
 
 
 @dataclass
@@ -55,12 +55,18 @@ def _plain(document: Document) -> Document:
     return replace(document, title=to_plain_text(document.title), content=to_plain_text(document.content))
 
 
-def encode_dataset(pipeline: TextPipeline, documents: Sequence[Document], labels: Sequence[str]) -> EncodedDataset:
-    """Plain-text documents -> padded ids and multi-hot labels (N, L)."""
+def encode_dataset(pipeline: TextPipeline, documents: Sequence[Document], labels: Sequence[str],
+                   content_words: int = 0) -> EncodedDataset:
+    """Plain-text documents -> padded ids and multi-hot labels (N, L); with content_words, also each
+    content's first content_words ids (N, K), for a linear part that reads more than the network."""
     config = pipeline.config
     encoded = [pipeline.encode_ids(document.title, document.content) for document in documents]
     titles, contents = pad_documents(encoded, config.max_title_tokens, config.max_sentences, config.max_sentence_tokens)
-    return EncodedDataset(titles, contents, multi_hot(list(documents), list(labels)))
+    content = None
+    if content_words:
+        rows = [pipeline.content_ids(document.content, content_words) for document in documents]
+        content = pad_rows(rows, max([1, *(len(row) for row in rows)]))
+    return EncodedDataset(titles, contents, multi_hot(list(documents), list(labels)), content)
 
 
 def split_and_filter(documents: Sequence[Document], config: ExperimentConfig) -> tuple[Split, list[tuple[str, int]], dict[str, Any]]:
@@ -98,9 +104,10 @@ def prepare_data(documents: Sequence[Document], config: ExperimentConfig) -> Pre
     texts = [text for document in split.train for text in (document.title, document.content)]
     pipeline = TextPipeline.build(texts, config.text)
     statistics["vocabulary"] = pipeline.vocabulary_size
+    content_words = config.model.linear_content_words if config.model.linear_part else 0
     return PreparedData(split, labels, [count for _, count in label_list], pipeline,
-                        *(encode_dataset(pipeline, getattr(split, name), labels) for name in ("train", "validation", "test")),
-                        statistics=statistics)
+                        *(encode_dataset(pipeline, getattr(split, name), labels, content_words)
+                          for name in ("train", "validation", "test")), statistics=statistics)
 
 
 def initial_embeddings(prepared: PreparedData, config: ExperimentConfig) -> tuple[torch.Tensor | None, str]:
@@ -275,10 +282,12 @@ def train_file(path: str | Path, config: ExperimentConfig, output: str | Path | 
     return train_documents(documents, config, output, data_source=Path(path).name, **options)
 
 
-def add_linear_part(checkpoint: str | Path, data: str | Path, output: str | Path | None = None) -> RunResult:
+def add_linear_part(checkpoint: str | Path, data: str | Path, output: str | Path | None = None,
+                    content_words: int | None = None) -> RunResult:
     """Fits a linear part (see baselines.fit_linear_part) onto a trained checkpoint without retraining its
     network, from the same data file it was trained on (checked by fingerprint): the same split and labels,
-    a new blend weight and threshold, the metrics recomputed. Saves to `output` (default: in place, atomically)."""
+    a new blend weight and threshold, the metrics recomputed. `content_words` as ModelConfig.linear_content_words
+    (default: ModelConfig's). Saves to `output` (default: in place, atomically)."""
     from .checkpoint import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
@@ -288,18 +297,20 @@ def add_linear_part(checkpoint: str | Path, data: str | Path, output: str | Path
         raise DataError(f"{Path(data).name} is not the data this model was trained on (its fingerprint differs "
                         f"from the checkpoint's {metadata.data_fingerprint}).",
                         fix=f"give the file it was trained on ({metadata.data_source or 'see its model card'}).")
-    config = ExperimentConfig(text=metadata.text_config, data=metadata.data_config, model=metadata.model_config,
+    words = ModelConfig().linear_content_words if content_words is None else content_words
+    model_config = replace(metadata.model_config, linear_part=True, linear_content_words=words)
+    config = ExperimentConfig(text=metadata.text_config, data=metadata.data_config, model=model_config,
                               training=replace(metadata.training_config, device="cpu"))
     split, label_list, statistics = split_and_filter(documents, config)
     if [label for label, _ in label_list] != list(metadata.labels):
         raise DataError("The data gives a different tag list from the checkpoint's, so its split cannot be rebuilt.",
                         fix="give the file the model was trained on, unchanged.")
     prepared = PreparedData(split, list(metadata.labels), list(metadata.label_counts), loaded.pipeline,
-                            *(encode_dataset(loaded.pipeline, getattr(split, name), metadata.labels)
+                            *(encode_dataset(loaded.pipeline, getattr(split, name), metadata.labels, words)
                               for name in ("train", "validation", "test")), statistics=statistics)
     model = loaded.model
     model.linear_part = None  # a part fitted before is replaced
-    model_config, threshold, linear_statistics = fit_linear_part(model, prepared, replace(metadata.model_config, linear_part=True), config.training)
+    model_config, threshold, linear_statistics = fit_linear_part(model, prepared, model_config, config.training)
     metrics, per_label = _final_metrics(model, prepared, config, threshold)
     seconds = metadata.training_seconds + linear_statistics["linear_part_seconds"]
     updated = replace(metadata, model_config=model_config, threshold=threshold, metrics=metrics, training_seconds=seconds,

@@ -241,21 +241,25 @@ class LinearPart(nn.Module):
         self.register_buffer("bias", torch.zeros(num_labels))  # (L,)
         self.register_buffer("network_weight", torch.ones(()))  # w; 1 scores as the network alone
 
-    def read_keys(self, title_ids, title_mask, sentence_ids, word_mask) -> tuple[torch.Tensor, torch.Tensor]:
+    def read_keys(self, title_ids, title_mask, sentence_ids, word_mask, content_ids=None) -> tuple[torch.Tensor, torch.Tensor]:
         """The words and pairs read as integer keys (see word_and_pair_keys): the title twice and each
         sentence, as the TF-IDF baselines read them, then the title once more under its own keys (offset
-        V*V), so a word can weigh more in the title. -> keys, valid (B, K)."""
+        V*V), so a word can weigh more in the title. content_ids (B, K), when given, replaces the sentences
+        by the content's first K words (0 pads). -> keys, valid (B, K')."""
         batch, size = title_ids.shape[0], self.vocabulary_size
-        sentences = sentence_ids.reshape(-1, sentence_ids.shape[-1])  # (B*S, W)
+        if content_ids is None:
+            content_ids, content_mask = sentence_ids.reshape(-1, sentence_ids.shape[-1]), word_mask.reshape(-1, word_mask.shape[-1])  # (B*S, W)
+        else:
+            content_mask = content_ids != 0  # (B, K)
         parts = [word_and_pair_keys(title_ids, title_mask, self.counted_words, size)] * 2 + [
-            word_and_pair_keys(sentences, word_mask.reshape(sentences.shape), self.counted_words, size),
+            word_and_pair_keys(content_ids, content_mask, self.counted_words, size),
             word_and_pair_keys(title_ids, title_mask, self.counted_words, size, offset=size * size)]
         keys = torch.cat([part_keys.reshape(batch, -1) for part_keys, _ in parts], dim=1)  # (B, K)
         return keys, torch.cat([valid.reshape(batch, -1) for _, valid in parts], dim=1)
 
-    def tfidf(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
+    def tfidf(self, title_ids, title_mask, sentence_ids, word_mask, content_ids=None) -> torch.Tensor:
         """(B, F) sublinear TF-IDF of the known words and pairs read, each row of unit length."""
-        keys, valid = self.read_keys(title_ids, title_mask, sentence_ids, word_mask)  # (B, K)
+        keys, valid = self.read_keys(title_ids, title_mask, sentence_ids, word_mask, content_ids)  # (B, K)
         positions = torch.searchsorted(self.feature_keys, keys).clamp(max=len(self.feature_keys) - 1)  # (B, K)
         known = valid & (self.feature_keys[positions] == keys)  # (B, K)
         counts = torch.zeros(keys.shape[0], len(self.feature_keys), device=keys.device)  # (B, F)
@@ -267,26 +271,28 @@ class LinearPart(nn.Module):
         """features (B, F) -> (B, L, k) what each tag's kept features add to its linear score."""
         return features[:, self.label_features] * self.label_weights  # (B, L, k)
 
-    def strongest_terms(self, inputs: tuple[torch.Tensor, ...], label: int, count: int) -> list[tuple[int, int, bool, float]]:
+    def strongest_terms(self, inputs: tuple[torch.Tensor, ...], label: int, count: int,
+                        content_ids: torch.Tensor | None = None) -> list[tuple[int, int, bool, float]]:
         """The `count` words and pairs of document 0 of `inputs` that moved tag `label`'s margin most, as
         (first word id, second word id or 0 for a single word, read as the title's own, what it added),
         largest effect first."""
-        added = self.contributions(self.tfidf(*inputs))[0, label]  # (k,)
+        added = self.contributions(self.tfidf(*inputs, content_ids))[0, label]  # (k,)
         order = [index for index in added.abs().argsort(descending=True).tolist() if added[index] != 0][:count]
         keys = self.feature_keys[self.label_features[label, order]].tolist()
         size = self.vocabulary_size
         return [((key % size ** 2) // size, key % size, key >= size ** 2, float(added[index]))
                 for key, index in zip(keys, order)]
 
-    def scores(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
+    def scores(self, title_ids, title_mask, sentence_ids, word_mask, content_ids=None) -> torch.Tensor:
         """(B, L) the linear SVM's decision values (margin 0 <-> probability 0.5)."""
-        features = self.tfidf(title_ids, title_mask, sentence_ids, word_mask)
+        features = self.tfidf(title_ids, title_mask, sentence_ids, word_mask, content_ids)
         return self.contributions(features).sum(-1) + self.bias
 
-    def blend(self, network_logits: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def blend(self, network_logits: torch.Tensor, inputs: tuple[torch.Tensor, ...], content_ids=None) -> torch.Tensor:
         """network_logits (B, L) -> (B, L) log odds of the blended probability."""
         weight = self.network_weight
-        probability = weight * torch.sigmoid(network_logits.float()) + (1 - weight) * torch.sigmoid(self.scores(*inputs))
+        linear = torch.sigmoid(self.scores(*inputs, content_ids))
+        probability = weight * torch.sigmoid(network_logits.float()) + (1 - weight) * linear
         return torch.logit(probability.clamp(1e-7, 1 - 1e-7))
 
 
@@ -336,9 +342,11 @@ def build_linear_part(config: ModelConfig) -> LinearPart | None:
     return LinearPart(config.vocabulary_size, config.num_labels, config.linear_features, config.linear_per_label)
 
 
-def blend_linear_part(module: nn.Module, logits: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """The network's logits (B, L), blended with `module`'s linear part when it has a fitted one."""
-    return logits if module.linear_part is None else module.linear_part.blend(logits, inputs)
+def blend_linear_part(module: nn.Module, logits: torch.Tensor, inputs: tuple[torch.Tensor, ...],
+                      content_ids: torch.Tensor | None = None) -> torch.Tensor:
+    """The network's logits (B, L), blended with `module`'s linear part when it has a fitted one (which
+    reads content_ids (B, K) when given, else the sentences)."""
+    return logits if module.linear_part is None else module.linear_part.blend(logits, inputs, content_ids)
 
 
 @dataclass
@@ -420,11 +428,13 @@ class JMAN(nn.Module):
         sentence_ids: torch.Tensor,
         word_mask: torch.Tensor,
         embedded: tuple[torch.Tensor, torch.Tensor] | None = None,
+        content_ids: torch.Tensor | None = None,
     ) -> JMANOutput:
         """title_ids (B, T), title_mask (B, T), sentence_ids (B, S, W), word_mask (B, S, W) -> JMANOutput.
 
         `embedded` = (title (B, T, E), sentences (B, S, W, E)) replaces the embedding lookup, so callers
-        can take gradients with respect to the word vectors (per-tag evidence).
+        can take gradients with respect to the word vectors (per-tag evidence). `content_ids` (B, K) is
+        the content's first K words for a linear part that reads more than the network (else None).
         """
         parts = self.config.parts
         title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
@@ -450,7 +460,7 @@ class JMAN(nn.Module):
         if self.label_attention is not None:
             label_scores, label_weights = self.attend_per_label(title_hidden, title_mask, word_hidden, word_mask)
             logits = logits + label_scores  # (B, L)
-        logits = blend_linear_part(self, logits, (title_ids, title_mask, sentence_ids, word_mask))
+        logits = blend_linear_part(self, logits, (title_ids, title_mask, sentence_ids, word_mask), content_ids)
         return JMANOutput(logits, title_weights, word_weights, original_weights, guided_weights, label_weights)
 
 
@@ -478,7 +488,7 @@ class HAN(nn.Module):
         self.label_mentions = build_label_mentions(config)
         self.linear_part = build_linear_part(config)
 
-    def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
+    def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None, content_ids=None) -> JMANOutput:
         """Same inputs as JMAN.forward; the title becomes sentence 0 of a (B, 1+S, max(T, W)) document."""
         title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
         title_length, words = title_mask.shape[1], word_mask.shape[2]
@@ -496,7 +506,7 @@ class HAN(nn.Module):
         sentence_hidden, sentence_mask, word_weights, _ = read_sentences(self, document, mask)
         vector, sentence_weights = self.original_attention(sentence_hidden, sentence_mask)  # (B, 2H), (B, 1+S)
         inputs = (title_ids, title_mask, sentence_ids, word_mask)
-        logits = blend_linear_part(self, classify(self, vector, inputs), inputs)
+        logits = blend_linear_part(self, classify(self, vector, inputs), inputs, content_ids)
         return JMANOutput(logits, word_weights[:, 0, :title_length], word_weights[:, 1:, :words],
                           sentence_weights[:, 1:], None)
 
@@ -517,7 +527,7 @@ class BiGRUClassifier(nn.Module):
         self.label_mentions = build_label_mentions(config)
         self.linear_part = build_linear_part(config)
 
-    def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> JMANOutput:
+    def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None, content_ids=None) -> JMANOutput:
         title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
         batch = title_ids.shape[0]
         sequence = torch.cat([title_embedded, sentence_embedded.reshape(batch, -1, sentence_embedded.shape[-1])], 1)
@@ -527,7 +537,7 @@ class BiGRUClassifier(nn.Module):
         _, last = bidirectional_gru(self.gru, sequence, torch.gather(mask, 1, order))  # (2, B, H)
         vector = torch.cat([last[0], last[1]], dim=-1) * mask.any(1, keepdim=True)  # (B, 2H)
         inputs = (title_ids, title_mask, sentence_ids, word_mask)
-        logits = blend_linear_part(self, classify(self, vector, inputs), inputs)
+        logits = blend_linear_part(self, classify(self, vector, inputs), inputs, content_ids)
         return JMANOutput(logits, None, None, None, None)
 
 

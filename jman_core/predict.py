@@ -13,7 +13,7 @@ from .checkpoint import CheckpointMetadata, load_checkpoint
 from .errors import DocumentError
 from .model import JMAN, JMANOutput
 from .text import EncodedDocument, TextPipeline
-from .training import make_batch, pad_documents
+from .training import Batch, make_batch, pad_documents, pad_rows
 
 LINEAR_TERMS_SHOWN = 6  # words and pairs behind a linear part's score shown per tag
 
@@ -141,13 +141,22 @@ class Predictor:
             raise DocumentError("Both the title and the content are empty (or hold no words). Give at least one of them.")
         return document
 
-    def _forward(self, documents: Sequence[EncodedDocument]) -> JMANOutput:
+    def _batch(self, documents: Sequence[EncodedDocument]) -> Batch:
+        """The model's inputs for `documents`, with the content's first words for a linear part that reads them."""
         encoded = [(document.title_ids(), document.sentence_ids()) for document in documents]
         config = self.pipeline.config
         titles, contents = pad_documents(encoded, config.max_title_tokens, config.max_sentences, config.max_sentence_tokens)
-        batch = make_batch(titles, contents, np.zeros((len(documents), len(self.labels)), np.float32), self.device)
+        words = self.metadata.model_config.linear_content_words if self.model.linear_part is not None else 0
+        content = None
+        if words:
+            rows = [self.pipeline.content_ids(document.content_text, words) for document in documents]
+            content = pad_rows(rows, max([1, *(len(row) for row in rows)]))
+        return make_batch(titles, contents, np.zeros((len(documents), len(self.labels)), np.float32), self.device, content)
+
+    def _forward(self, documents: Sequence[EncodedDocument]) -> JMANOutput:
+        batch = self._batch(documents)
         with torch.inference_mode():
-            return self.model(*batch.inputs())
+            return self.model(*batch.inputs(), content_ids=batch.content_ids)
 
     def predict_proba_batch(self, documents: Iterable[tuple[str | None, str | None]], batch_size: int = 64) -> np.ndarray:
         """Scores (N, L) for (title, content) pairs; raises DocumentError for an empty document."""
@@ -207,13 +216,11 @@ class Predictor:
             raise DocumentError(f"The model has no tag {label!r}; it knows {len(self.labels)} tags.")
         document = self._encode(title, content)
         encoded = [(document.title_ids(), document.sentence_ids())]
-        config = self.pipeline.config
-        titles, contents = pad_documents(encoded, config.max_title_tokens, config.max_sentences, config.max_sentence_tokens)
-        batch = make_batch(titles, contents, np.zeros((1, len(self.labels)), np.float32), self.device)
+        batch = self._batch([document])
         with torch.enable_grad():
             title_vectors = self.model.embedding(batch.title_ids).detach().requires_grad_(True)  # (1, T, E)
             sentence_vectors = self.model.embedding(batch.sentence_ids).detach().requires_grad_(True)  # (1, S, W, E)
-            output = self.model(*batch.inputs(), embedded=(title_vectors, sentence_vectors))
+            output = self.model(*batch.inputs(), embedded=(title_vectors, sentence_vectors), content_ids=batch.content_ids)
             logit = output.logits[0, self.labels.index(label)]
             # autograd.grad leaves the parameters' .grad untouched, so concurrent calls do not interfere
             title_gradient, sentence_gradient = torch.autograd.grad(logit, (title_vectors, sentence_vectors), allow_unused=True)
@@ -235,14 +242,14 @@ class Predictor:
                 places = self.model.label_mentions.place_scores(*batch.inputs())
             evidence.name_scores = dict(zip(("title", "content"), places[0, self.labels.index(label)].tolist()))
         if self.model.linear_part is not None:
-            evidence.linear = self._linear_evidence(batch.inputs(), self.labels.index(label), evidence.score)
+            evidence.linear = self._linear_evidence(batch, self.labels.index(label), evidence.score)
         return evidence
 
-    def _linear_evidence(self, inputs: tuple[torch.Tensor, ...], label: int, score: float) -> LinearEvidence:
+    def _linear_evidence(self, batch: Batch, label: int, score: float) -> LinearEvidence:
         part = self.model.linear_part
         with torch.no_grad():
-            linear_score = float(torch.sigmoid(part.scores(*inputs)[0, label]))
-            terms = part.strongest_terms(inputs, label, LINEAR_TERMS_SHOWN)
+            linear_score = float(torch.sigmoid(part.scores(*batch.inputs(), batch.content_ids)[0, label]))
+            terms = part.strongest_terms(batch.inputs(), label, LINEAR_TERMS_SHOWN, batch.content_ids)
         weight = float(part.network_weight)
         network_score = min(max((score - (1 - weight) * linear_score) / weight, 0.0), 1.0) if weight > 0 else None
         words = self.pipeline.id_to_word

@@ -239,6 +239,10 @@ class TextPipeline:
         encoding = self.tokenizer.encode(text, add_special_tokens=False)
         return [token_id or UNKNOWN_ID for token_id in encoding.ids], encoding.offsets
 
+    def content_ids(self, content: str, limit: int) -> list[int]:
+        """The first `limit` token ids of a plain-text content, sentences and limits aside (a linear part's input)."""
+        return self._encode_text(content)[0][:limit]
+
     def encode_ids(self, title: str, content: str) -> tuple[list[int], list[list[int]]]:
         """Fast path for training: (title ids, ids per sentence), already cut to the configured limits.
 

@@ -415,6 +415,7 @@ def test_shipped_checkpoint_tags_a_sample(monkeypatch):
     app.button(key=state.PREDICT).click().run()
     assert not app.exception
     assert suggested(app) and app.get("plotly_chart")
+    assert any(caption.value.startswith("JMAN-s + linear SVM · ") for caption in app.sidebar.caption)  # the blend is named
 
 
 def test_model_picker_lists_every_checkpoint_with_its_card(tiny_checkpoints, tmp_path, monkeypatch):

@@ -361,3 +361,13 @@ def test_a_checkpoint_saved_before_output_bias_init_existed_reads_as_zero(checkp
     del document["training_config"]["output_bias_init"]
     assert CheckpointMetadata.from_json(document).training_config.output_bias_init == "zero"
 
+
+
+def test_a_linear_part_saved_before_linear_content_words_existed_reads_what_the_network_reads(checkpoint_path):
+    from jman_core.checkpoint import CheckpointMetadata
+
+    document = json.loads((checkpoint_path / METADATA_FILE).read_text(encoding="utf-8"))
+    assert document["model_config"]["linear_content_words"] == 1000  # what a new model records
+    del document["model_config"]["linear_content_words"]
+    document["model_config"]["linear_part"] = True
+    assert CheckpointMetadata.from_json(document).model_config.linear_content_words == 0

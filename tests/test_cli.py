@@ -172,7 +172,8 @@ def test_label_mentions_flag_keeps_the_tag_names_and_their_learned_weights(capsy
 
 def test_linear_part_flag_fits_the_svm_after_training_and_saves_the_blend(capsys, data_csv, cache_dir, tmp_path):
     output = tmp_path / "wide"
-    code = main(tiny_train_arguments(data_csv, output, cache_dir) + ["--linear_part", "--num_epochs", "2"])
+    code = main(tiny_train_arguments(data_csv, output, cache_dir) + ["--linear_part", "--linear_content_words", "300",
+                                                                     "--num_epochs", "2"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "Fitting the linear part" in captured.err and "Linear part: " in captured.out
@@ -192,6 +193,14 @@ def test_linear_part_flag_fits_the_svm_after_training_and_saves_the_blend(capsys
         assert not np.allclose(svm_only, predictor.predict_proba(TITLE, CONTENT))  # the saved weights are used
     weight = statistics["linear_part_network_weight"]
     assert np.allclose(blended, weight * network_only + (1 - weight) * svm_only, atol=1e-5)
+    assert config.linear_content_words == 300
+    fresh = Predictor.from_checkpoint(output)
+    with torch.no_grad():
+        fresh.model.linear_part.network_weight.fill_(0.0)
+        filler = " ".join(f"Sentence {number} says little." for number in range(12))  # past the 10 sentences read
+        late = fresh.predict_proba("A question", f"{filler} Bake the bread dough with yeast and flour.")
+        early = fresh.predict_proba("A question", filler)
+    assert not np.allclose(late, early)  # the SVM read the words after the network's limit
     assert main(["info", str(output)]) == 0
     assert "blended with a linear SVM over" in capsys.readouterr().out
 

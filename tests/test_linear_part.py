@@ -39,6 +39,16 @@ def test_keys_count_the_title_twice_then_as_its_own_and_pair_words_adjacent_once
     assert padded == sorted([9 * V, 9 * V, 9 * V + V * V])  # padding reads as nothing
 
 
+def test_content_ids_replace_the_sentences_so_the_part_reads_past_the_networks_limits():
+    V = VOCABULARY_SIZE
+    inputs = pad_inputs([([2], [[4, 5], [6]])])
+    content = torch.tensor([[4, 5, 6, 7, 8, 0, 0]])  # the whole content, sentences aside, 0-padded
+    keys, valid = reader().read_keys(*inputs, content)
+    read = sorted(keys[0][valid[0]].tolist())
+    assert read == sorted([2 * V] * 2 + [2 * V + V * V] + [4 * V, 5 * V, 6 * V, 7 * V, 8 * V,
+                                                           4 * V + 5, 5 * V + 6, 6 * V + 7, 7 * V + 8])
+
+
 def sklearn_rows(documents) -> list[list[str]]:
     """The same words and pairs as strings, for scikit-learn's TfidfVectorizer."""
     return [[f"{key // VOCABULARY_SIZE}_{key % VOCABULARY_SIZE}" for key in row] for row in read_keys(documents)]
