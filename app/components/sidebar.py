@@ -45,7 +45,8 @@ def summary_line(entry: CheckpointEntry) -> str:
     metadata = entry.metadata
     test = metadata.metrics.get("test") or {}
     quality = f" · test F1 {test['F1']:.2f}, P@1 {test['P@1']:.2f}" if "F1" in test and "P@1" in test else ""
-    return f"{metadata.model_config.variation} · {len(metadata.labels)} tags{quality}"
+    blend = " + linear SVM" if metadata.model_config.linear_part and metadata.model_config.linear_features else ""
+    return f"{metadata.model_config.variation}{blend} · {len(metadata.labels)} tags{quality}"
 
 
 def render_model_picker(entries: list[CheckpointEntry]) -> CheckpointEntry:
