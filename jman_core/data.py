@@ -81,6 +81,20 @@ def _split_tag_string(text: str, separator: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Exports
+
+# A spreadsheet reads a cell starting with one of these as a formula (or, for tab and carriage return,
+# strips them and may then read a formula): OWASP's list for CSV injection.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """Returns `value` made inert for a spreadsheet: a leading = + - @ tab or CR gets a "'" in front."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+# ---------------------------------------------------------------------------------------------------
 # Reading files
 
 

@@ -451,3 +451,23 @@ def test_real_reuters_modapte_counts():
     documents = read_reuters(folder)
     assert sum(d.part == "train" for d in documents) == 7775
     assert sum(d.part == "test" for d in documents) == 3019
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ("+1", "'+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tcell", "'\tcell"),
+        ("\rcell", "'\rcell"),
+        ("baking", "baking"),
+        ("", ""),
+        ("a=b", "a=b"),
+    ],
+)
+def test_spreadsheet_safe_neutralises_formula_starts(value, expected):
+    from jman_core.data import spreadsheet_safe
+
+    assert spreadsheet_safe(value) == expected
