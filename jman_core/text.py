@@ -7,7 +7,6 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 
 from tokenizers import Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
@@ -43,29 +42,59 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-class _TextCollector(HTMLParser):
-    """Collects the text of an HTML fragment, with a line break at every block element."""
+# Markup is found with regular expressions that cannot run past the next "<", so stripping is linear in the
+# text's length (html.parser took 54 s on 100 KB of "<a": it rescans the rest of the text at each one).
+_MARKUP = re.compile(
+    r"<!--.*?(?:-->|\Z)"  # a comment (an unclosed one runs to the end, as in a browser)
+    r"|<[!?][^<>]*>"  # a declaration or processing instruction
+    r"|<(/?)([a-zA-Z][a-zA-Z0-9:-]*)(?:[^<>\"']|\"[^\"<]*\"|'[^'<]*')*>",  # a start or end tag
+    re.DOTALL,
+)
+_RAW_TEXT_TAGS = {"script", "style"}  # their content is not markup: skipped up to the closing tag
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip_depth = 0
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in _SKIPPED_TAGS:
-            self.skip_depth += 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
+def readable_text(text: str) -> str:
+    """`text` with what the tokenizer cannot encode (lone surrogates, e.g. from JSON's "\\udfff") as U+FFFD.
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIPPED_TAGS:
-            self.skip_depth = max(0, self.skip_depth - 1)
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
+    The one normalisation at reading time: data readers, the Predictor's input and the app use it.
+    """
+    return _SURROGATES.sub("\ufffd", text)
 
-    def handle_data(self, data: str) -> None:
-        if not self.skip_depth:
-            self.parts.append(data)
+
+def bounded_text(text: str) -> str:
+    """The first `max_text_characters` characters: more than the model and the display read, so the rest
+    of a 20 MB document is never parsed, tokenised or drawn."""
+    from .limits import current_limits
+
+    limit = current_limits().max_text_characters
+    return text if len(text) <= limit else text[:limit]
+
+
+def _raw_text_end(text: str, name: str, start: int) -> int:
+    """Where the content of a <script> or <style> opened at `start` ends (after its closing tag)."""
+    closing = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(text, start)
+    return closing.end() if closing else len(text)
+
+
+def _html_to_text(text: str) -> str:
+    """The text of an HTML fragment, with a line break at every block element; entities decoded."""
+    parts: list[str] = []
+    position, skip_depth = 0, 0
+    while (match := _MARKUP.search(text, position)) is not None:
+        if not skip_depth:
+            parts.append(html.unescape(text[position:match.start()]))
+        position = match.end()
+        closing, name = match.group(1) == "/", (match.group(2) or "").lower()
+        if name in _RAW_TEXT_TAGS and not closing:
+            position = _raw_text_end(text, name, position)
+        elif name in _SKIPPED_TAGS:
+            skip_depth = max(0, skip_depth - 1) if closing else skip_depth + 1
+        elif name in _BLOCK_TAGS and not skip_depth:
+            parts.append("\n")
+    if not skip_depth:
+        parts.append(html.unescape(text[position:]))
+    return "".join(parts)
 
 
 def looks_like_html(text: str) -> bool:
@@ -75,17 +104,13 @@ def looks_like_html(text: str) -> bool:
 def to_plain_text(text: str | None) -> str:
     """HTML (or plain text) to tidy plain text: tags removed, entities decoded, blank runs collapsed.
 
-    Plain text that merely contains '<' (maths such as `a < b`) is left alone apart from entities.
+    Only the first `max_text_characters` are read (see `bounded_text`). Plain text that merely contains
+    '<' (maths such as `a < b`) is left alone apart from entities.
     """
     if not text:
         return ""
-    if looks_like_html(text):
-        collector = _TextCollector()
-        collector.feed(text)
-        collector.close()
-        text = "".join(collector.parts)
-    else:
-        text = html.unescape(text)
+    text = readable_text(bounded_text(text))
+    text = _html_to_text(text) if looks_like_html(text) else html.unescape(text)
     text = _CONTROL.sub(" ", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return "\n".join(line for line in lines if line)
@@ -140,6 +165,7 @@ class EncodedDocument:
     title: Segment
     sentences: list[Segment]
     omitted_sentences: int = 0  # unread sentences beyond those kept in `sentences`, only counted
+    characters_cut: int = 0  # characters of the title and content past `max_text_characters`, never read
 
     def title_ids(self) -> list[int]:
         return self.title.read_ids()
@@ -286,4 +312,5 @@ class TextPipeline:
                 read = index < self.config.max_sentences
                 tokens = self._tokens(content_text, content_encoded, group, self.config.max_sentence_tokens, read)
                 sentences.append(Segment(tokens[0].start, tokens[-1].end, tokens, read))
-        return EncodedDocument(title_text, content_text, title_segment, sentences, omitted)
+        cut = sum(max(0, len(text or "") - len(bounded_text(text or ""))) for text in (title, content))
+        return EncodedDocument(title_text, content_text, title_segment, sentences, omitted, cut)

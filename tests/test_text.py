@@ -274,7 +274,9 @@ def test_encode_megabyte_content_marks_nearly_everything_unread(pipeline):
     document = pipeline.encode("A very long document", content)
     config = pipeline.config
     assert len(document.sentences) == config.max_sentences + UNREAD_SENTENCES_KEPT
-    assert document.omitted_sentences == 40_000 - len(document.sentences)
+    # only the first max_text_characters are read at all: the sentences past them are not even counted
+    assert document.characters_cut == len(content) - 100_000
+    assert document.omitted_sentences == len(split_sentences(content[:100_000])) - len(document.sentences)
     read_tokens = sum(len(ids) for ids in document.sentence_ids())
     assert read_tokens <= config.max_sentences * config.max_sentence_tokens
     assert read_tokens / 360_000 < 0.001
