@@ -12,6 +12,7 @@ import random
 import re
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
@@ -20,15 +21,14 @@ import numpy as np
 
 from .config import DataConfig
 from .errors import DataError
+from .limits import current_limits, environment_name, over_limit
+from .text import readable_text
 
 DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".txt")
 SUPPORTED_EXTENSIONS = DATA_EXTENSIONS + (".zip",)
 # Tried in this order when the configured content column is the default "content" and is absent.
 CONTENT_FALLBACKS = ("abstract", "body")
 SPLIT_CHOICES = ("canonical", "random", "predefined")
-# The Stack Exchange bodies reach 22k characters; the csv module's default limit (128 KiB) is too low
-# for some user files, and hitting it would reject a valid file.
-CSV_FIELD_SIZE_LIMIT = 64 * 1024 * 1024
 TEXT_FORMAT_TITLE_END = "__abstract__"
 TEXT_FORMAT_LABELS_START = "__label__"
 _TAG_JOINERS = re.compile(r"[\s_\-]+")
@@ -67,7 +67,7 @@ def normalise_tag(tag: str) -> str:
 
 def _clean_tags(tags: list[str], config: DataConfig) -> list[str]:
     """Strips, optionally normalises, drops empty tags and duplicates (keeping the first occurrence)."""
-    cleaned = [tag.strip() for tag in tags]
+    cleaned = [readable_text(tag).strip() for tag in tags]
     if config.normalise_tags:
         cleaned = [normalise_tag(tag) for tag in cleaned]
     return list(dict.fromkeys(tag for tag in cleaned if tag))
@@ -109,12 +109,20 @@ def read_documents(path: str | Path, config: DataConfig | None = None, require_t
     if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
         raise _unsupported_extension(str(path))
     try:
+        _check_regular_file(path)
         data = path.read_bytes()
     except FileNotFoundError:
         raise DataError("file not found.", path=str(path), fix="check the path.") from None
     except OSError as error:
         raise DataError(f"cannot read the file ({error.strerror}).", path=str(path)) from None
     return read_documents_from_bytes(str(path), data, config, require_tags)
+
+
+def _check_regular_file(path: Path) -> None:
+    """A device, pipe or folder (or a link to one, such as /dev/zero) is never read: it may never end."""
+    if path.exists() and not path.is_file():
+        raise DataError("not a regular file (a device, a pipe or a folder); it was not read.", path=str(path),
+                        fix="give a data file.")
 
 
 def read_documents_from_bytes(
@@ -170,20 +178,45 @@ def decode_text(name: str, data: bytes) -> str:
 
 
 def read_zip_member(name: str, data: bytes) -> tuple[str, bytes]:
-    """Returns (inner name, bytes) of the one data file in a zip archive, read without extracting."""
+    """Returns (inner name, bytes) of the one data file in a zip archive, read without extracting.
+
+    At most `max_archive_members` entries and `max_upload_uncompressed_bytes` unpacked bytes: the size in
+    the archive's directory is checked first, and the read stops one byte past the limit, so a header
+    that lies about the size cannot make it unpack more.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            _check_member_count(name, len(archive.infolist()))
             members = [member for member in archive.namelist() if _is_archive_file(member)]
             data_members = [member for member in members if _is_data_file(member)]
             if len(data_members) != 1:
                 raise _zip_content_error(name, members, data_members)
-            return data_members[0], archive.read(data_members[0])
-    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as error:
+            return data_members[0], _bounded_member(name, archive, archive.getinfo(data_members[0]))
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error) as error:
         raise DataError(
             f"the file is not a readable zip archive ({error}).",
             path=name,
             fix="re-create the archive without a password, or give the data file itself.",
         ) from None
+
+
+def _check_member_count(name: str, count: int) -> None:
+    if count > current_limits().max_archive_members:
+        raise DataError(over_limit("the zip archive", count, "max_archive_members", "entries"), path=name)
+
+
+def _bounded_member(name: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
+    limit = current_limits().max_upload_uncompressed_bytes
+    what = f"{member.filename} unpacked"
+    if member.file_size > limit:
+        raise DataError(over_limit(what, member.file_size, "max_upload_uncompressed_bytes", "bytes"), path=name)
+    with archive.open(member) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(f"{what} is over the limit of {limit:,} bytes (its header said {member.file_size:,}); "
+                        f"make it smaller, or raise the limit with {environment_name('max_upload_uncompressed_bytes')}.",
+                        path=name)
+    return data
 
 
 def _is_archive_file(member: str) -> bool:
@@ -255,8 +288,7 @@ def _find_column(
 
 
 def _parse_delimited(name: str, text: str, delimiter: str, config: DataConfig, require_tags: bool = True) -> list[Document]:
-    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_SIZE_LIMIT))
-    rows = _csv_rows(name, text, delimiter)
+    rows = csv_rows(name, text, delimiter)
     header = next(rows, None)
     if header is None:
         return []
@@ -269,12 +301,18 @@ def _parse_delimited(name: str, text: str, delimiter: str, config: DataConfig, r
         if len(fields) != len(found):
             raise _field_count_error(name, line, len(fields), len(found), delimiter)
         values = {role: fields[position] for role, position in positions.items()}
-        documents.append(_document_from_values(values, len(documents) + 1, line, config))
+        try:
+            documents.append(_document_from_values(values, len(documents) + 1, line, config))
+        except ValueError as error:
+            raise DataError(str(error), path=name, line=line) from None
     return documents
 
 
-def _csv_rows(name: str, text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """Yields (first line of the record, fields) for every non-blank record."""
+def csv_rows(name: str, text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """Yields (first line of the record, fields) for every non-blank record; a field over
+    `max_field_characters` is an error naming its line (the upload check reads CSV with this too)."""
+    limit = current_limits().max_field_characters
+    csv.field_size_limit(limit)  # the csv module's limit is global: every reader here sets it first
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     next_line = 1
     while True:
@@ -283,6 +321,9 @@ def _csv_rows(name: str, text: str, delimiter: str) -> Iterator[tuple[int, list[
         except StopIteration:
             return
         except csv.Error as error:
+            if "field limit" in str(error):
+                raise DataError(f"a field is over the limit of {limit:,} characters.", path=name, line=next_line,
+                                fix=f"make it shorter, or raise the limit with {environment_name('max_field_characters')}.") from None
             raise DataError(f"the record cannot be parsed as CSV ({error}).", path=name, line=next_line) from None
         line, next_line = next_line, reader.line_num + 1
         if fields:
@@ -302,17 +343,30 @@ def _field_count_error(name: str, line: int, count: int, expected: int, delimite
 def _document_from_values(values: dict[str, Any], row_number: int, line: int, config: DataConfig) -> Document:
     """Builds a Document from the raw values of one record (keys: title, content, tags, optional id)."""
     raw_id = values.get("id")
-    return Document(
-        id=str(row_number) if raw_id is None else str(raw_id).strip(),
+    return checked_size(Document(
+        id=str(row_number) if raw_id is None else _as_text(raw_id).strip(),
         title=_as_text(values["title"]),
         content=_as_text(values["content"]),
         tags=_clean_tags(_as_tag_list(values.get("tags"), config), config),
         line=line,
-    )
+    ))
+
+
+def checked_size(document: Document) -> Document:
+    """`document`, or a ValueError when a field is over `max_field_characters` or the whole over
+    `max_document_characters` (each reader turns it into a DataError naming the file and line)."""
+    limits = current_limits()
+    for what, value in (("title", document.title), ("content", document.content), ("id", document.id)):
+        if len(value) > limits.max_field_characters:
+            raise ValueError(over_limit(f"the {what}", len(value), "max_field_characters", "characters"))
+    size = len(document.title) + len(document.content) + sum(len(tag) for tag in document.tags)
+    if size > limits.max_document_characters:
+        raise ValueError(over_limit("the document", size, "max_document_characters", "characters"))
+    return document
 
 
 def _as_text(value: Any) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else readable_text(str(value))
 
 
 def _as_tag_list(value: Any, config: DataConfig) -> list[str]:
@@ -361,7 +415,7 @@ def _document_from_json(
     try:
         return _document_from_values(values, row_number, line, config)
     except ValueError as error:
-        raise DataError(f"{error}.", path=name, line=line) from None
+        raise DataError(f"{str(error).rstrip('.')}.", path=name, line=line) from None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -386,14 +440,13 @@ def _parse_text_format_line(name: str, line: int, raw: str, config: DataConfig) 
             "or use a CSV file with title, content and tags columns.",
         )
     text_part, labels_part = raw.split(TEXT_FORMAT_LABELS_START, 1)
-    title_part, _, content_part = text_part.partition(TEXT_FORMAT_TITLE_END)
-    return Document(
-        id=str(line),
-        title=" ".join(title_part.split()),
-        content=" ".join(content_part.split()),
-        tags=_clean_tags(labels_part.split(), config),
-        line=line,
-    )
+    title_part, _, content_part = readable_text(text_part).partition(TEXT_FORMAT_TITLE_END)
+    document = Document(id=str(line), title=" ".join(title_part.split()), content=" ".join(content_part.split()),
+                        tags=_clean_tags(labels_part.split(), config), line=line)
+    try:
+        return checked_size(document)
+    except ValueError as error:
+        raise DataError(str(error), path=name, line=line) from None
 
 
 # ---------------------------------------------------------------------------------------------------

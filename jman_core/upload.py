@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -12,7 +10,7 @@ from typing import Any
 
 from .config import DataConfig, ExperimentConfig
 from .data import (
-    decode_text, read_zip_member,
+    csv_rows, decode_text, read_zip_member,
     Document, count_labels, dataset_statistics, read_documents_from_bytes,
 )
 from .errors import DataError, JmanError
@@ -50,13 +48,14 @@ def _raw_records(name: str, text: str, limit: int = 200) -> tuple[list[str], lis
     """Column names and up to `limit` raw records of a CSV/TSV/JSONL text, for guessing and the preview."""
     suffix = PurePosixPath(name).suffix.lower()
     if suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        rows = csv_rows(name, text, "\t" if suffix == ".tsv" else ",")
+        header = next(rows, (0, []))[1]
         records = []
-        for record in reader:
-            records.append(record)
+        for _, fields in rows:
+            records.append(dict(zip(header, fields)))
             if len(records) >= limit:
                 break
-        return list(reader.fieldnames or []), records
+        return header, records
     records, columns = [], []
     for line in text.split("\n"):
         if line.strip():
@@ -78,14 +77,19 @@ def guess_columns(columns: list[str]) -> dict[str, str | None]:
 
 
 def guess_separator(values: list[Any]) -> str:
-    """The tag separator that best explains the tag strings: the most common of | ; , (else a space)."""
-    strings = [value for value in values if isinstance(value, str) and value.strip()]
-    counts = Counter()
-    for value in strings:
-        for separator in ("|", ";", ","):
-            if separator in value:
-                counts[separator] += 1
-    return counts.most_common(1)[0][0] if counts else " "
+    """The tag separator most rows use: each row votes for the one of | ; , it holds (a space when it holds
+    none of them but a space); a row with one tag does not vote. One stray ';' among space-separated rows
+    is outvoted, where "any row holds one" used to win."""
+    votes: Counter[str] = Counter()
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            continue
+        found = [separator for separator in ("|", ";", ",") if separator in value]
+        if len(found) == 1:
+            votes[found[0]] += 1
+        elif not found and len(value.split()) > 1:
+            votes[" "] += 1
+    return votes.most_common(1)[0][0] if votes else " "
 
 
 def _preview(records: list[dict[str, Any]], guessed: dict[str, str | None], rows: int = 5) -> list[dict[str, str]]:
