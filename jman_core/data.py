@@ -44,6 +44,7 @@ class Document:
     tags: list[str]
     line: int = 0
     part: str = ""  # "train" or "test" when the source defines its own split (Reuters ModApte), else ""
+    id_given: bool = False  # whether `id` came from the file's id column (else it is the row's number)
 
 
 @dataclass
@@ -345,6 +346,7 @@ def _document_from_values(values: dict[str, Any], row_number: int, line: int, co
     raw_id = values.get("id")
     return checked_size(Document(
         id=str(row_number) if raw_id is None else _as_text(raw_id).strip(),
+        id_given=raw_id is not None,
         title=_as_text(values["title"]),
         content=_as_text(values["content"]),
         tags=_clean_tags(_as_tag_list(values.get("tags"), config), config),

@@ -1,0 +1,121 @@
+"""Learning from corrections: reviewed documents become training data, and a new model is compared with the
+old one on reviewed documents that neither saw."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data import Document, read_documents_from_bytes
+from ..errors import DataError
+from .curation import Workspace
+from .store import WorkspaceError
+
+HOLDOUT_FILE = "holdout.json"  # beside a job's files: the reviewed documents kept out of its training
+DEFAULT_HOLDOUT_FRACTION = 0.2
+MINIMUM_REVIEWED = 10
+
+
+@dataclass
+class ReviewedSet:
+    """Reviewed documents of a collection (final tags as their tags), split into training and held-out parts."""
+
+    training: list[Document]
+    held_out: list[Document]
+
+
+def reviewed_documents(workspace: Workspace, collection_id: int, curator: str | None = None) -> list[Document]:
+    """Every document marked reviewed (by `curator`, or by anyone: the latest review wins) with final tags."""
+    documents = {document.id: document for document in workspace.documents(collection_id)}
+    reviews = workspace.reviews(collection_id, curator)
+    latest: dict[int, object] = {}
+    for key, review in reviews.items():
+        document_id = key if curator is not None else key[0]
+        if review.status == "reviewed" and review.final_tags:
+            if document_id not in latest or (review.updated or 0) > (latest[document_id].updated or 0):
+                latest[document_id] = review
+    return [Document(documents[document_id].source_id, documents[document_id].title, documents[document_id].content,
+                     list(review.final_tags), line=documents[document_id].position + 1)
+            for document_id, review in sorted(latest.items(), key=lambda item: documents[item[0]].position)]
+
+
+def split_reviewed(documents: list[Document], fraction: float = DEFAULT_HOLDOUT_FRACTION) -> ReviewedSet:
+    """A stable split by a hash of each id: the same document is held out every time."""
+    if not 0 <= fraction < 1:
+        raise WorkspaceError("The held-out share is at least 0 and below 1.")
+    if len(documents) < MINIMUM_REVIEWED:
+        raise WorkspaceError(f"Only {len(documents)} document(s) are reviewed with tags; review at least "
+                             f"{MINIMUM_REVIEWED} before training on them.")
+    held_out = [document for document in documents if _unit(document.id) < fraction]
+    training = [document for document in documents if _unit(document.id) >= fraction]
+    return ReviewedSet(training, held_out)
+
+
+def _unit(identifier: str) -> float:
+    return int(hashlib.sha256(identifier.encode()).hexdigest()[:8], 16) / 0x1_0000_0000
+
+
+def training_file(reviewed: list[Document], base_name: str | None = None, base_data: bytes | None = None) -> bytes:
+    """A CSV that `jman train` reads: the reviewed documents, after the base training file's documents if given."""
+    documents: list[Document] = []
+    if base_data is not None:
+        try:
+            documents = read_documents_from_bytes(base_name or "base.csv", base_data)
+        except DataError as error:
+            raise WorkspaceError(f"The model's training file cannot be read: {error}") from None
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "title", "content", "tags"])
+    for prefix, group in (("base-", documents), ("reviewed-", reviewed)):
+        for document in group:
+            writer.writerow([prefix + document.id, document.title, document.content, " ".join(document.tags)])
+    return buffer.getvalue().encode("utf-8")
+
+
+def write_held_out(folder: str | Path, held_out: list[Document]) -> None:
+    """Keeps the held-out documents beside a job's files (atomically), for the comparison once it ends."""
+    from ..jobs import write_json_atomic
+
+    write_json_atomic(Path(folder) / HOLDOUT_FILE, [{"id": document.id, "title": document.title,
+                                                     "content": document.content, "tags": document.tags}
+                                                    for document in held_out])
+
+
+def read_held_out(folder: str | Path) -> list[Document] | None:
+    """The documents a job held out, or None when it was not started from the workspace (or the file is bad)."""
+    try:
+        values = json.loads((Path(folder) / HOLDOUT_FILE).read_text(encoding="utf-8"))
+        return [Document(str(value["id"]), str(value["title"]), str(value["content"]), [str(tag) for tag in value["tags"]])
+                for value in values]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def compare_models(predictors: dict[str, object], held_out: list[Document]) -> dict[str, dict[str, float]]:
+    """The paper's metrics of each model (name -> Predictor) on the same held-out reviewed documents.
+
+    Every tag of either model or of the documents counts; a tag a model does not know scores 0 for it.
+    """
+    if not held_out:
+        raise WorkspaceError("No reviewed document was held out, so the models cannot be compared.")
+    from ..metrics import evaluate
+
+    tags = sorted({tag for predictor in predictors.values() for tag in predictor.labels}
+                  | {tag for document in held_out for tag in document.tags})
+    column = {tag: index for index, tag in enumerate(tags)}
+    truth = np.zeros((len(held_out), len(tags)), np.float32)
+    for row, document in enumerate(held_out):
+        truth[row, [column[tag] for tag in document.tags]] = 1
+    results = {}
+    for name, predictor in predictors.items():
+        scores = np.zeros_like(truth)
+        own = predictor.predict_proba_batch([(document.title, document.content) for document in held_out])
+        scores[:, [column[tag] for tag in predictor.labels]] = own
+        results[name] = evaluate(truth, scores, predictor.threshold)
+    return results
