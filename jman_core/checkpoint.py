@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +21,7 @@ import torch
 
 from .config import DataConfig, ModelConfig, TextConfig, TrainingConfig, from_dict, to_dict
 from .errors import CheckpointError, ConfigError
+from .limits import current_limits, over_limit
 from .model import JMAN, build_model
 from .text import TextPipeline
 
@@ -26,6 +31,10 @@ WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "checkpoint.json"
 TOKENIZER_FILE = "tokenizer.json"
 CARD_FILE = "MODEL_CARD.md"
+# Beside a checkpoint folder NAME while it is saved: the new one is built in .NAME.building-TOKEN, the old one
+# moves to .NAME.old-TOKEN for the instant of the swap, and .NAME.lock serialises swaps and their recovery.
+BUILDING_MARK, RETIRED_MARK, LOCK_MARK = ".building-", ".old-", ".lock"
+FINGERPRINT_KEYS = ("weights_sha256", "tokenizer_sha256", "labels_sha256")
 
 
 @dataclass
@@ -97,6 +106,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def labels_fingerprint(labels: list[str]) -> str:
+    """sha256 of the label list in order: a checkpoint records it, and load checks it."""
+    return hashlib.sha256(json.dumps(labels, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def _write_folder(folder: Path, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata) -> None:
     from safetensors.torch import save_file
 
@@ -105,7 +119,8 @@ def _write_folder(folder: Path, model: JMAN, pipeline: TextPipeline, metadata: C
     (folder / TOKENIZER_FILE).write_text(pipeline.to_json(), encoding="utf-8")
     document = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
                 "weights_sha256": _sha256(folder / WEIGHTS_FILE),
-                "tokenizer_sha256": _sha256(folder / TOKENIZER_FILE), **metadata.to_json()}
+                "tokenizer_sha256": _sha256(folder / TOKENIZER_FILE),
+                "labels_sha256": labels_fingerprint(metadata.labels), **metadata.to_json()}
     (folder / METADATA_FILE).write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
     (folder / CARD_FILE).write_text(model_card(metadata), encoding="utf-8")
 
@@ -113,34 +128,89 @@ def _write_folder(folder: Path, model: JMAN, pipeline: TextPipeline, metadata: C
 def save_checkpoint(directory: str | Path, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata) -> Path:
     """Writes the checkpoint folder atomically: built beside the target, then swapped in with os.replace.
 
-    A crash at any point leaves either the old checkpoint or the new one, never a mixture.
+    A crash at any point leaves the old checkpoint or the new one, never a mixture; a crash between the two
+    renames of the swap leaves both beside the path, and the next load or save completes the swap
+    (`recover_interrupted_save`).
     """
     directory = Path(directory)
-    check_output_path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    recover_interrupted_save(directory, remove_unfinished=True)
+    check_output_path(directory)
     metadata.created = metadata.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
     metadata.library_versions = metadata.library_versions or library_versions()
     metadata.name = metadata.name or directory.name
     token = uuid.uuid4().hex[:8]
-    building = directory.parent / f".{directory.name}.building-{token}"
+    building = _beside(directory, BUILDING_MARK + token)
     building.mkdir()
     try:
         _write_folder(building, model, pipeline, metadata)
-        if directory.exists():
-            retired = directory.parent / f".{directory.name}.old-{token}"
-            os.replace(directory, retired)
-            try:
-                os.replace(building, directory)
-            except BaseException:
-                os.replace(retired, directory)  # put the previous checkpoint back
-                raise
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(building, directory)
+        with _swap_lock(directory):
+            _swap_in(building, directory, _beside(directory, RETIRED_MARK + token))
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
     return directory
+
+
+def _beside(directory: Path, mark: str) -> Path:
+    return directory.parent / f".{directory.name}{mark}"
+
+
+def _swap_in(building: Path, directory: Path, retired: Path) -> None:
+    """Two renames: the old folder away, the new one in; then the old one is deleted."""
+    if not directory.exists():
+        os.replace(building, directory)
+        return
+    os.replace(directory, retired)
+    try:
+        os.replace(building, directory)
+    except BaseException:
+        os.replace(retired, directory)  # put the previous checkpoint back
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _swap_lock(directory: Path) -> Iterator[None]:
+    """Held while a save swaps folders and while a reader repairs a swap, so they never interleave."""
+    with open(_beside(directory, LOCK_MARK), "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _leftovers(directory: Path, mark: str) -> list[Path]:
+    prefix = f".{directory.name}{mark}"
+    try:
+        return sorted(path for path in directory.parent.iterdir() if path.name.startswith(prefix))
+    except OSError:
+        return []
+
+
+def recover_interrupted_save(directory: str | Path, remove_unfinished: bool = False) -> None:
+    """Completes a swap that a crash interrupted: with the folder missing, the complete new folder (or, when
+    it is gone, the old one) is renamed in; an old folder left beside a present one is deleted.
+
+    With `remove_unfinished` (a save about to start) the half-written folders of crashed saves go too.
+    Cheap when there is nothing to do: one listing of the parent folder, no lock.
+    """
+    directory = Path(directory)
+    if not _leftovers(directory, RETIRED_MARK) and not (remove_unfinished and _leftovers(directory, BUILDING_MARK)):
+        return
+    try:
+        with _swap_lock(directory):
+            for retired in _leftovers(directory, RETIRED_MARK):
+                building = _beside(directory, BUILDING_MARK + retired.name.rsplit(RETIRED_MARK, 1)[1])
+                if not directory.exists():
+                    os.replace(building if building.is_dir() else retired, directory)
+                shutil.rmtree(retired, ignore_errors=True)
+            for building in _leftovers(directory, BUILDING_MARK) if remove_unfinished else []:
+                shutil.rmtree(building, ignore_errors=True)
+    except OSError as error:
+        raise CheckpointError(f"{directory}: a save was interrupted and cannot be completed here "
+                              f"({error.strerror}); check the folder's permissions.") from None
 
 
 def check_output_path(directory: str | Path) -> None:
@@ -166,6 +236,7 @@ def _resolve_folder(path: str | Path) -> Path:
     path = Path(path)
     if path.is_file() and path.name in (METADATA_FILE, WEIGHTS_FILE, TOKENIZER_FILE, CARD_FILE):
         path = path.parent
+    recover_interrupted_save(path)
     if not path.exists():
         raise CheckpointError(f"No checkpoint at {path}. Give a folder made by `jman train` (it holds {METADATA_FILE}).")
     if not path.is_dir():
@@ -180,16 +251,48 @@ def read_metadata(path: str | Path) -> CheckpointMetadata:
     folder = _resolve_folder(path)
     document = _read_document(folder)
     try:
-        return CheckpointMetadata.from_json({k: v for k, v in document.items()
-                                             if k not in ("format", "format_version", "weights_sha256", "tokenizer_sha256")})
+        metadata = CheckpointMetadata.from_json({k: v for k, v in document.items()
+                                                 if k not in ("format", "format_version", *FINGERPRINT_KEYS)})
     except (ConfigError, TypeError) as error:
         raise CheckpointError(f"{folder / METADATA_FILE} has invalid settings: {error}") from None
+    problem = metadata_problem(metadata, document.get("labels_sha256"))
+    if problem:
+        raise CheckpointError(f"{folder / METADATA_FILE} {problem}; it was not loaded. Use an undamaged copy, or train again.")
+    return metadata
+
+
+def metadata_problem(metadata: CheckpointMetadata, labels_sha256: str | None = None) -> str:
+    """What is wrong with a checkpoint's metadata (a wrong type, a label list that does not fit the model,
+    text limits that would read without bound), or "" when nothing is."""
+    threshold, labels, text = metadata.threshold, metadata.labels, metadata.text_config
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        return f"has threshold {threshold!r}, not a number from 0 to 1"
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        return "has 'labels' that are not a list of tag names"
+    if len(labels) != metadata.model_config.num_labels:
+        return f"names {len(labels)} tags but the model scores {metadata.model_config.num_labels}"
+    if labels_sha256 is not None and labels_sha256 != labels_fingerprint(labels):
+        return "has a label list other than the one the model was saved with (its fingerprint differs)"
+    if not isinstance(metadata.label_counts, list) or len(metadata.label_counts) not in (0, len(labels)):
+        return "has 'label_counts' that do not match its labels"
+    return _text_limits_problem(text)
+
+
+def _text_limits_problem(text: TextConfig) -> str:
+    sizes = (text.max_title_tokens, text.max_sentences, text.max_sentence_tokens)
+    if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in sizes):
+        return f"has text limits {sizes} that are not whole numbers of at least 1"
+    words = text.max_title_tokens + text.max_sentences * text.max_sentence_tokens
+    if words > current_limits().max_words_read:
+        return "asks to read " + over_limit("a document", words, "max_words_read", "words")
+    return ""
 
 
 def _read_document(folder: Path) -> dict[str, Any]:
     metadata_file = folder / METADATA_FILE
-    if not metadata_file.exists():
+    if not metadata_file.exists() and not metadata_file.is_symlink():
         raise CheckpointError(f"{folder} is not a JMAN checkpoint: it has no {METADATA_FILE}.")
+    _check_regular_file(metadata_file)
     try:
         document = json.loads(metadata_file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -207,11 +310,27 @@ def _read_document(folder: Path) -> dict[str, Any]:
     return document
 
 
+def _check_regular_file(file: Path) -> None:
+    """A link, a device or a pipe is never read (a link to /dev/zero would never end), nor a huge file."""
+    if file.is_symlink():
+        raise CheckpointError(f"{file} is a symbolic link; a checkpoint's files must be regular files. "
+                              "Copy the file itself into the folder.")
+    if file.exists() and not file.is_file():
+        raise CheckpointError(f"{file} is not a regular file (a device, a pipe or a folder); it was not read.")
+    size = file.stat().st_size if file.exists() else 0
+    if size > current_limits().max_checkpoint_file_bytes:
+        raise CheckpointError(f"{file}: " + over_limit("it", size, "max_checkpoint_file_bytes", "bytes"))
+
+
 def _check_file(folder: Path, name: str, expected: str | None) -> None:
     file = folder / name
-    if not file.exists():
+    if not file.exists() and not file.is_symlink():
         raise CheckpointError(f"{folder} is incomplete: {name} is missing.")
+    _check_regular_file(file)
     if expected and _sha256(file) != expected:
+        if name == TOKENIZER_FILE:
+            raise CheckpointError(f"{file} is not the tokenizer this model was saved with (its fingerprint differs): "
+                                  "it is damaged or from another model. Restore the model's own tokenizer.json.")
         raise CheckpointError(f"{file} is corrupt or truncated (its checksum does not match). Retrain or restore it.")
 
 
@@ -226,6 +345,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     metadata = read_metadata(folder)
     try:
         pipeline = TextPipeline.from_json((folder / TOKENIZER_FILE).read_text(encoding="utf-8"), metadata.text_config)
+        _check_vocabulary(folder, pipeline, metadata)
         weights = load_file(str(folder / WEIGHTS_FILE))
         model = build_model(metadata.model_config)
         model.load_state_dict(weights)
@@ -236,6 +356,14 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
         raise CheckpointError(f"{folder} could not be loaded: {type(error).__name__}: {str(error)[:300]}") from None
     model.to(device).eval()
     return LoadedCheckpoint(model, pipeline, metadata, folder)
+
+
+def _check_vocabulary(folder: Path, pipeline: TextPipeline, metadata: CheckpointMetadata) -> None:
+    """A tokenizer from another model reads words as the wrong ids: silent nonsense, so refused."""
+    if pipeline.vocabulary_size != metadata.model_config.vocabulary_size:
+        raise CheckpointError(f"{folder / TOKENIZER_FILE} has {pipeline.vocabulary_size:,} words but the model was "
+                              f"trained with {metadata.model_config.vocabulary_size:,}: it is from another model. "
+                              "Restore the model's own tokenizer.json.")
 
 
 def _check_linear_part(model, folder: Path) -> None:

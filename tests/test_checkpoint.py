@@ -223,7 +223,7 @@ def test_missing_weights_file_is_named(checkpoint_copy):
 def test_edited_tokenizer_is_rejected(checkpoint_copy):
     tokenizer = checkpoint_copy / TOKENIZER_FILE
     tokenizer.write_text(tokenizer.read_text(encoding="utf-8") + " ", encoding="utf-8")
-    with pytest.raises(CheckpointError, match="tokenizer.json is corrupt"):
+    with pytest.raises(CheckpointError, match="tokenizer.json is not the tokenizer this model was saved with"):
         load_checkpoint(checkpoint_copy)
 
 
@@ -371,3 +371,69 @@ def test_a_linear_part_saved_before_linear_content_words_existed_reads_what_the_
     del document["model_config"]["linear_content_words"]
     document["model_config"]["linear_part"] = True
     assert CheckpointMetadata.from_json(document).model_config.linear_content_words == 0
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: once raised, every later file operation of the save fails too (the process is gone)."""
+
+
+def _kill_at(monkeypatch, step: int) -> list[str]:
+    """Makes the save 'die' at its `step`-th rename or delete (0-based); returns the operations seen."""
+    real_replace, real_rmtree = os.replace, shutil.rmtree
+    seen: list[str] = []
+
+    def operation(name, real):
+        def run(*arguments, **options):
+            seen.append(name)
+            if len(seen) > step:
+                raise _Killed(name)
+            return real(*arguments, **options)
+        return run
+
+    monkeypatch.setattr(checkpoint_module.os, "replace", operation("replace", real_replace))
+    monkeypatch.setattr(checkpoint_module.shutil, "rmtree", operation("rmtree", real_rmtree))
+    return seen
+
+
+@pytest.mark.parametrize("step", range(0, 4))
+def test_save_killed_at_every_step_is_completed_or_rolled_back(checkpoint_path, tmp_path, monkeypatch, step):
+    """Fault injection, not timing: the k-th rename or delete of a replacing save 'kills' the process. The
+    next load finds a whole checkpoint at the path (old or new), and the next save leaves no leftovers."""
+    target = Path(shutil.copytree(checkpoint_path, tmp_path / "model"))
+    loaded = load_checkpoint(target)
+    old_value = float(next(iter(loaded.model.parameters())).detach().flatten()[0])
+    with torch.no_grad():
+        next(iter(loaded.model.parameters())).flatten()[0] = old_value + 1.0
+    seen = _kill_at(monkeypatch, step)
+    try:
+        save_checkpoint(target, loaded.model, loaded.pipeline, loaded.metadata)
+        killed = False
+    except _Killed:
+        killed = True
+    monkeypatch.undo()
+    assert killed == (step < 3), seen  # a replacing save has three operations: two renames and one delete
+
+    value = float(next(iter(load_checkpoint(target).model.parameters())).detach().flatten()[0])
+    # killed before the new folder moved in: the old one; after: the new one (completed, not lost)
+    assert value == pytest.approx(old_value if step == 0 else old_value + 1.0)
+    save_checkpoint(target, loaded.model, loaded.pipeline, loaded.metadata)
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".model.") and not path.name.endswith(".lock")] == []
+
+
+def test_save_killed_while_writing_leaves_the_old_checkpoint_and_the_next_save_cleans_up(checkpoint_path, tmp_path, monkeypatch):
+    target = Path(shutil.copytree(checkpoint_path, tmp_path / "model"))
+    loaded = load_checkpoint(target)
+
+    def dying_write(folder, *arguments):
+        (folder / WEIGHTS_FILE).write_bytes(b"half")
+        raise _Killed("write")
+
+    monkeypatch.setattr(checkpoint_module, "_write_folder", dying_write)
+    monkeypatch.setattr(checkpoint_module.shutil, "rmtree", lambda *arguments, **options: None)  # dead: no cleanup
+    with pytest.raises(_Killed):
+        save_checkpoint(target, loaded.model, loaded.pipeline, loaded.metadata)
+    monkeypatch.undo()
+    assert any(".building-" in path.name for path in tmp_path.iterdir())
+    load_checkpoint(target)  # the old one, untouched
+    save_checkpoint(target, loaded.model, loaded.pipeline, loaded.metadata)
+    assert not any(".building-" in path.name for path in tmp_path.iterdir())
