@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ import torch
 
 from .baselines import fit_linear_part
 from .checkpoint import CheckpointMetadata, check_output_path, save_checkpoint
-from .config import ExperimentConfig, ModelConfig, TrainingConfig, semantic_lambdas
+from .config import ExperimentConfig, ModelConfig, TrainingConfig, semantic_lambdas, to_dict
 from .data import Document, Split, build_label_list, filter_labels, fingerprint, multi_hot, read_documents, split_documents
 from .embeddings import embedding_matrix, load_word2vec_file, train_word2vec
 from .errors import DataError
@@ -222,7 +223,8 @@ def train_documents(
     semantics, semantic_statistics = label_semantics(prepared, training_config)
     resume_path = Path(output).parent / f".{Path(output).name}.resume.pt" if (output and resume) else None
     logged = _epoch_logger(Path(log_path) if log_path else None, callbacks or Callbacks())
-    result = fit(model, prepared.train, prepared.validation, training_config, logged, semantics, resume_path)
+    result = fit(model, prepared.train, prepared.validation, training_config, logged, semantics, resume_path,
+                 run_identity(documents, prepared.labels, config))
     model.load_state_dict(result.best_state)
     threshold, linear_statistics, training_seconds = result.threshold, {}, result.training_seconds
     if model_config.linear_part and result.best_epoch > 0:
@@ -249,6 +251,15 @@ def train_documents(
         if resume_path and resume_path.exists():
             resume_path.unlink()
     return RunResult(saved, metrics, result.history, result.stopped_because, statistics, training_seconds, threshold)
+
+
+def run_identity(documents: Sequence[Document], labels: list[str], config: ExperimentConfig) -> str:
+    """sha256 of the data, the labels and every setting: a resume file of another run does not match."""
+    settings = {name: to_dict(getattr(config, name)) for name in ("data", "text", "model", "training")}
+    for where_it_runs in ("num_epochs", "device", "cache_dir"):  # may change between an interruption and a resume
+        settings["training"].pop(where_it_runs, None)
+    text = json.dumps([fingerprint(documents), labels, settings], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _is_main_process() -> bool:

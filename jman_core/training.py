@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .config import TrainingConfig
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 from .losses import LabelSemantics, joint_loss
 from .metrics import tune_threshold
 from .model import JMAN
@@ -219,8 +219,9 @@ class _State:
     history: list[EpochRecord] = field(default_factory=list)
 
 
-def _save_resume(path: Path, model: nn.Module, optimizer, state: _State) -> None:
+def _save_resume(path: Path, model: nn.Module, optimizer, state: _State, identity: str = "") -> None:
     payload = {
+        "identity": identity,
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "best_state": state.best_state,
         "scalars": {k: v for k, v in asdict(state).items() if k not in ("best_state", "history")},
         "history": [asdict(record) for record in state.history],
@@ -231,12 +232,26 @@ def _save_resume(path: Path, model: nn.Module, optimizer, state: _State) -> None
     os.replace(temporary, path)
 
 
-def _load_resume(path: Path, model: nn.Module, optimizer) -> _State:
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    state = _State(**payload["scalars"], best_state=payload["best_state"])
-    state.history = [EpochRecord(**record) for record in payload["history"]]
+def _load_resume(path: Path, model: nn.Module, optimizer, identity: str = "") -> _State:
+    """The training state saved by `_save_resume`, read with torch's weights-only loader (tensors, numbers
+    and strings; any other object in the file is refused, never built). A file of another run (other data or
+    settings: its identity differs), a truncated or foreign file, is one CheckpointError."""
+    fix = f"Delete {path} to start again, or train without --resume."
+    if path.is_symlink() or not path.is_file():
+        raise CheckpointError(f"The resume file {path} is not a regular file. {fix}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - pickle, zip and torch errors alike mean "not our file"
+        raise CheckpointError(f"The resume file {path} is truncated or not a JMAN resume file. {fix}") from None
+    if not isinstance(payload, dict) or payload.get("identity", "") != identity:
+        raise CheckpointError(f"The resume file {path} is from another run (other data or settings). {fix}")
+    try:
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        state = _State(**payload["scalars"], best_state=payload["best_state"])
+        state.history = [EpochRecord(**record) for record in payload["history"]]
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"The resume file {path} does not fit this model ({type(error).__name__}). {fix}") from None
     return state
 
 
@@ -273,12 +288,14 @@ def fit(
     callbacks: Callbacks | None = None,
     semantics: LabelSemantics | None = None,
     resume_path: str | Path | None = None,
+    resume_identity: str = "",
 ) -> FitResult:
     """Trains `model`, halving the learning rate when validation loss rises and stopping below early_stop_lr.
 
     The best epoch is chosen by `config.selection_metric` on the validation part; its decision threshold
     is tuned there to maximise example-based F1. Ctrl-C or `should_stop()` ends training with the best
-    model so far. With `resume_path`, training state is saved after every epoch and picked up if present.
+    model so far. With `resume_path`, training state is saved after every epoch and picked up if present,
+    when it was saved with the same `resume_identity` (what names the data and settings of the run).
     """
     callbacks = callbacks or Callbacks()
     semantics = semantics or LabelSemantics()
@@ -290,7 +307,7 @@ def fit(
     state = _State(learning_rate=config.learning_rate)
     resume_file = Path(resume_path) if resume_path else None
     if resume_file and resume_file.exists():
-        state = _load_resume(resume_file, model, optimizer)
+        state = _load_resume(resume_file, model, optimizer, resume_identity)
     wrapped = nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     started = time.monotonic() - sum(record.seconds for record in state.history)
     stopped_because = f"reached the maximum of {config.num_epochs} epochs"
@@ -299,7 +316,7 @@ def fit(
             stopped_because = _run_epoch(wrapped, model, optimizer, train, validation, config, device,
                                          rank, world_size, callbacks, semantics, state, started)
             if rank == 0 and resume_file:
-                _save_resume(resume_file, model, optimizer, state)
+                _save_resume(resume_file, model, optimizer, state, resume_identity)
             if stopped_because:
                 break
             stopped_because = f"reached the maximum of {config.num_epochs} epochs"
