@@ -311,23 +311,43 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
 
 
 def command_predict(arguments: argparse.Namespace) -> int:
-    from .evaluation import explanation_to_dict, prediction_to_dict, read_unlabelled
+    from .data import read_documents
     from .predict import Predictor
 
     predictor = Predictor.from_checkpoint(arguments.checkpoint)
     if arguments.input:
-        documents = read_unlabelled(arguments.input)
+        documents = [{"id": document.id, "title": document.title, "content": document.content,
+                      "where": f"{arguments.input}, line {document.line}"}
+                     for document in read_documents(arguments.input, require_tags=False)]
     else:
-        documents = [{"id": "", "title": arguments.title, "content": arguments.content}]
-    for document in documents:
+        documents = [{"id": "", "title": arguments.title, "content": arguments.content, "where": "the document"}]
+    failed = sum(not _predict_one(predictor, document, arguments) for document in documents)
+    if failed and arguments.input:
+        print(f"error: {failed} of {len(documents)} documents were not tagged (named above); the others were.",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _predict_one(predictor, document: dict[str, str], arguments: argparse.Namespace) -> bool:
+    """Prints one document's JSON line, or names its line in the --input file on stderr when it cannot be
+    read (the others go on); True if printed."""
+    from .errors import DocumentError
+    from .evaluation import explanation_to_dict, prediction_to_dict
+
+    try:
         if arguments.explain:
-            explanation = predictor.explain(document["title"], document["content"], arguments.threshold, arguments.top_k)
-            record = explanation_to_dict(explanation)
+            record = explanation_to_dict(predictor.explain(document["title"], document["content"],
+                                                           arguments.threshold, arguments.top_k))
         else:
-            prediction = predictor.predict(document["title"], document["content"], arguments.threshold, arguments.top_k)
-            record = prediction_to_dict(prediction)
-        print(json.dumps({"id": document["id"], **record}, ensure_ascii=False))
-    return 0
+            record = prediction_to_dict(predictor.predict(document["title"], document["content"],
+                                                          arguments.threshold, arguments.top_k))
+    except DocumentError as error:
+        if not arguments.input:
+            raise  # one document: main prints it and returns 2
+        print(f"error: {document['where']}: {error}", file=sys.stderr)
+        return False
+    print(json.dumps({"id": document["id"], **record}, ensure_ascii=False))
+    return True
 
 
 def command_info(arguments: argparse.Namespace) -> int:

@@ -114,6 +114,8 @@ def _document_warnings(document: EncodedDocument, max_sentences: int) -> list[st
     unread = sum(not sentence.read for sentence in document.sentences) + document.omitted_sentences
     if unread:
         warnings.append(f"Only the first {max_sentences} sentences were read; {unread} more were not.")
+    if document.characters_cut:
+        warnings.append(f"The text is very long: its last {document.characters_cut:,} characters were not read at all.")
     return warnings
 
 
@@ -136,6 +138,7 @@ class Predictor:
     def _encode(self, title: str | None, content: str | None) -> EncodedDocument:
         if not isinstance(title or "", str) or not isinstance(content or "", str):
             raise DocumentError("The title and the content must be text.")
+        # to_plain_text (in encode) reads at most max_text_characters and makes lone surrogates U+FFFD
         document = self.pipeline.encode(title or "", content or "")
         if not document.title.tokens and not document.sentences:
             raise DocumentError("Both the title and the content are empty (or hold no words). Give at least one of them.")
@@ -177,6 +180,25 @@ class Predictor:
     def predict_batch(self, documents: Iterable[tuple[str | None, str | None]], threshold: float | None = None,
                       top_k: int | None = None, batch_size: int = 64) -> list[Prediction]:
         return [self.rank(row, threshold, top_k) for row in self.predict_proba_batch(documents, batch_size)]
+
+    def predict_each(self, documents: Iterable[tuple[str | None, str | None]], threshold: float | None = None,
+                     top_k: int | None = None, batch_size: int = 64) -> list[Prediction | DocumentError]:
+        """Like `predict_batch`, but a document that cannot be read gets its DocumentError in its place and
+        the others are still scored together: one bad document never fails the rest."""
+        results: list[Prediction | DocumentError] = []
+        readable: list[tuple[int, EncodedDocument]] = []
+        for index, (title, content) in enumerate(documents):
+            try:
+                readable.append((index, self._encode(title, content)))
+                results.append(DocumentError("not scored"))
+            except DocumentError as error:
+                results.append(error)
+        for start in range(0, len(readable), batch_size):
+            chunk = readable[start:start + batch_size]
+            scores = torch.sigmoid(self._forward([document for _, document in chunk]).logits).cpu().numpy()
+            for (index, _), row in zip(chunk, scores):
+                results[index] = self.rank(row, threshold, top_k)
+        return results
 
     def rank(self, scores: np.ndarray, threshold: float | None = None, top_k: int | None = None) -> Prediction:
         """Re-partitions already computed scores (no model run): used by sliders in the app."""
