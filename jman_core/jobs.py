@@ -10,6 +10,8 @@ cancel (present when a stop was asked for).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -21,6 +23,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import ConfigError, JmanError
@@ -93,10 +96,33 @@ def read_status(folder: str | Path) -> JobStatus:
     status.folder = str(folder)
     if status.active and not _process_alive(status.pid):
         grace = time.time() - (folder / "status.json").stat().st_mtime if (folder / "status.json").exists() else 99
-        if status.state == "running" or grace > 30:
-            status.state = "died"
-            status.message = "the training process ended without finishing (killed, or out of memory); no model was saved"
+        if status.state == "running" or grace > 30 or (folder / "cancel").exists():
+            _ended_without_saying(folder, status)
     return status
+
+
+def _ended_without_saying(folder: Path, status: JobStatus) -> None:
+    """What a vanished process left on disk decides its state: a model saved by this job (newer than its
+    spec) means finished, a cancel asked for means cancelled, else it died."""
+    saved = _saved_model(folder)
+    if saved:
+        status.state, status.checkpoint = "finished", saved
+        status.message = "the model was saved; the training process ended before it could report so"
+    elif (folder / "cancel").exists():
+        status.state, status.message = "cancelled", "cancelled on request; no model was saved"
+    else:
+        status.state = "died"
+        status.message = "the training process ended without finishing (killed, or out of memory); no model was saved"
+
+
+def _saved_model(folder: Path) -> str:
+    """The checkpoint this job saved, or "" (a checkpoint at its output from before the job does not count)."""
+    try:
+        output = Path(json.loads((folder / "spec.json").read_text(encoding="utf-8"))["output"])
+        saved = (output / "checkpoint.json").stat().st_mtime >= (folder / "spec.json").stat().st_mtime
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return str(output) if saved else ""
 
 
 def list_jobs(jobs_dir: str | Path) -> list[JobStatus]:
@@ -121,13 +147,30 @@ def start_job(jobs_dir: str | Path, name: str, data_name: str, data: bytes, over
     """Saves the uploaded data and the settings, then starts the worker process; returns at once.
 
     `overrides` is a nested dict of config sections (data, text, model, training). Raises
-    JobAlreadyRunning if a job is active in `jobs_dir`, ConfigError for a bad model name.
+    JobAlreadyRunning if a job is active in `jobs_dir`, ConfigError for a bad model name. The check and
+    the start hold a lock on the jobs folder, so two simultaneous calls cannot both start.
     """
+    jobs_dir = Path(jobs_dir)
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    with _start_lock(jobs_dir):
+        return _start_locked(jobs_dir, name, data_name, data, overrides, checkpoints_dir)
+
+
+@contextlib.contextmanager
+def _start_lock(jobs_dir: Path) -> Iterator[None]:
+    with open(jobs_dir / ".start.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _start_locked(jobs_dir: Path, name: str, data_name: str, data: bytes, overrides: dict[str, Any],
+                  checkpoints_dir: str | Path) -> JobStatus:
     from .checkpoint import check_output_path
     from .config import build_config
 
-    jobs_dir = Path(jobs_dir)
-    jobs_dir.mkdir(parents=True, exist_ok=True)
     running = active_job(jobs_dir)
     if running:
         raise JobAlreadyRunning(
@@ -174,6 +217,7 @@ def cancel_job(folder: str | Path) -> None:
     status = read_status(folder)
     if status.state == "starting" and status.pid and _process_alive(status.pid):
         os.killpg(status.pid, signal.SIGTERM)  # not yet training: nothing to keep
+        _update(folder, state="cancelled", message="cancelled on request; no model was saved", finished=_now())
 
 
 def _update(folder: Path, **changes: Any) -> None:
@@ -212,15 +256,19 @@ class _Reporter:
 
 def run_job(folder: str | Path) -> int:
     """The worker: trains what spec.json says with the same function as `jman train`."""
-    from .data import read_documents
+    import torch
+
     from .config import build_config
+    from .data import read_documents
     from .experiment import train_documents
+    from .limits import current_limits
     from .training import Callbacks
 
     folder = Path(folder)
     spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
     _update(folder, state="running", message="reading the data", pid=os.getpid())
     try:
+        torch.set_num_threads(current_limits().training_threads)  # leave the page server a core (JMAN_TRAINING_THREADS)
         config = build_config(None, spec["overrides"])
         documents = read_documents(folder / spec["data_file"], config.data)
         reporter = _Reporter(folder, config.training.num_epochs)

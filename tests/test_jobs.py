@@ -107,3 +107,70 @@ def test_bad_settings_are_refused_before_a_process_starts(places, data_csv):
     with pytest.raises(ConfigError, match="Unknown variation"):
         start_job(jobs, "x", "tagged.csv", data_csv.read_bytes(), settings, checkpoints)
     assert list_jobs(jobs) == []
+
+
+_REAL_POPEN = __import__("subprocess").Popen
+
+
+class _SleepingProcess:
+    """Stands in for the worker: a real process (so its pid is alive) that does nothing for a while."""
+
+    def __init__(self, *arguments, **options):
+        self._process = _REAL_POPEN(["sleep", "30"], start_new_session=True)
+        self.pid = self._process.pid
+
+
+def test_two_simultaneous_starts_start_one_training(places, data_csv, monkeypatch):
+    import threading
+
+    import jman_core.jobs as jobs_module
+
+    jobs, checkpoints, cache = places
+    monkeypatch.setattr(jobs_module.subprocess, "Popen", _SleepingProcess)
+    barrier, outcomes = threading.Barrier(4), []
+
+    def start(number: int) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(start_job(jobs, f"model-{number}", "tagged.csv", data_csv.read_bytes(),
+                                      overrides(cache, 1), checkpoints))
+        except JobAlreadyRunning:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=start, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    started = [outcome for outcome in outcomes if outcome != "refused"]
+    for job in started:
+        os.killpg(job.pid, signal.SIGKILL)
+    assert len(started) == 1 and outcomes.count("refused") == 3
+
+
+def test_a_job_killed_just_after_saving_is_finished_with_its_model(places, data_csv, monkeypatch):
+    import jman_core.jobs as jobs_module
+
+    jobs, checkpoints, cache = places
+    monkeypatch.setattr(jobs_module.subprocess, "Popen", _SleepingProcess)
+    status = start_job(jobs, "saved", "tagged.csv", data_csv.read_bytes(), overrides(cache, 1), checkpoints)
+    jobs_module._update(Path(status.folder), state="running")
+    (checkpoints / "saved").mkdir(parents=True)
+    (checkpoints / "saved" / "checkpoint.json").write_text("{}", encoding="utf-8")  # saved, then killed:
+    os.killpg(status.pid, signal.SIGKILL)
+    os.waitpid(status.pid, 0)
+    final = read_status(status.folder)
+    assert (final.state, final.checkpoint) == ("finished", str((checkpoints / "saved").resolve())), final.message
+
+
+def test_a_job_cancelled_while_starting_is_cancelled_not_died(places, data_csv, monkeypatch):
+    import jman_core.jobs as jobs_module
+
+    jobs, checkpoints, cache = places
+    monkeypatch.setattr(jobs_module.subprocess, "Popen", _SleepingProcess)
+    status = start_job(jobs, "early", "tagged.csv", data_csv.read_bytes(), overrides(cache, 1), checkpoints)
+    assert status.state == "starting"
+    cancel_job(status.folder)
+    os.waitpid(status.pid, 0)
+    final = read_status(status.folder)
+    assert final.state == "cancelled" and not (checkpoints / "early").exists(), final.message
