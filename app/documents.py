@@ -62,3 +62,13 @@ def precision_recall_f1(predicted: list[str], gold: list[str]) -> tuple[float, f
     recall = correct / len(gold_set) if gold_set else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return precision, recall, f1
+
+
+MARKDOWN_SPECIAL = "\\`*_{}[]()<>#+-.!|$:~"
+
+
+def markdown_text(text: str, limit: int = 400) -> str:
+    """User text (a tag, a title, a name) made inert inside Markdown: shown as typed, never as a link or image."""
+    shown = str(text) if len(str(text)) <= limit else str(text)[:limit] + "…"
+    shown = " ".join(shown.split())
+    return "".join("\\" + character if character in MARKDOWN_SPECIAL else character for character in shown)

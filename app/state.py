@@ -9,7 +9,8 @@ import numpy as np
 import streamlit as st
 
 # ---- widgets (the key is the widget's key) ------------------------------------------------------
-VIEW = "view"  # "Annotate" or "Batch"
+VIEW = "view"  # "Annotate", "Batch" (review a collection) or "Train"
+CURATOR = "curator"  # str, the curator's name (kept in the page's URL as ?curator=)
 MODEL_FOLDER = "model_folder"  # str path of the chosen checkpoint folder
 THRESHOLD = "threshold"  # float, the decision threshold slider
 TOP_K = "top_k"  # int, 0 = no limit
@@ -19,12 +20,23 @@ CONTENT = "content"  # str, the content box
 GOLD_TAGS = "gold_tags"  # str, optional gold tags separated by commas or spaces
 PREDICT = "predict"  # the "Suggest tags" button
 EVIDENCE_LABEL = "evidence_label"  # the tag whose evidence is shown
-BATCH_FILE = "batch_file"  # the file uploader
-BATCH_RUN = "batch_run"  # the "Suggest tags for every document" button
-BATCH_ROW = "batch_row"  # index of the batch row to open in the full view
-BATCH_OPEN = "batch_open"  # the button that opens that row
+BATCH_FILE = "batch_file"  # the uploader that turns a file of documents into a collection
+COLLECTION = "collection"  # int id of the collection shown in the queue (kept in the URL as ?collection=)
+QUEUE_FILTER = "queue_filter"  # all, pending, reviewed, skipped
+QUEUE_ORDER = "queue_order"  # a key of jman_core.workspace.queue.ORDERS
+QUEUE_JUMP = "queue_jump"  # the "jump to" box (1-based position in the queue)
+HIDE_HEATMAPS = "hide_heatmaps"  # bool: annotate without the attention shading (it can bias a curator)
+BULK_MINIMUM = "bulk_minimum"  # float, the score from which bulk accept takes suggestions
+BULK_CONFIRM = "bulk_confirm"  # bool, the confirmation box of bulk accept
+CLEAR_CONFIRM = "clear_confirm"  # bool, the confirmation box of "clear my decisions"
+NEW_TAGS = "new_tags"  # tags typed to add to the current document
+VOCABULARY_TAGS = "vocabulary_tags"  # tags chosen from the model's vocabulary to add
+LEARN_NAME = "learn_name"  # name of the model trained on reviewed documents
+LEARN_HOLDOUT = "learn_holdout"  # share of reviewed documents held out for the comparison
+LEARN_BASE_FILE = "learn_base_file"  # optional: the model's own training file, added to the reviewed documents
+LEARN_EPOCHS = "learn_epochs"
+LEARN_REPLACE = "learn_replace"  # bool: the curator confirmed replacing an existing model of that name
 RESET_THRESHOLD = "reset_threshold"  # the "Use the tuned threshold" button
-CLEAR_REVIEWS = "clear_reviews"
 DOWNLOAD_REVIEWS_JSONL = "download_reviews_jsonl"
 DOWNLOAD_REVIEWS_CSV = "download_reviews_csv"
 DOWNLOAD_VISUALISATION = "download_visualisation"
@@ -56,6 +68,7 @@ TRAIN_SEPARATOR = "train_separator"
 TRAIN_START = "train_start"
 TRAIN_CANCEL = "train_cancel"
 TRAIN_USE_MODEL = "train_use_model"
+TRAIN_REPLACE = "train_replace"  # bool: the user confirmed that training may replace the existing model of that name
 
 # ---- values the app keeps between runs ---------------------------------------------------------
 TRAIN_INSPECTION = "train_inspection"  # dict[settings key, UploadReport]: inspections already made
@@ -64,30 +77,18 @@ TRAIN_MESSAGE = "train_message"  # (kind, text) | None: what the last Start pres
 TRAIN_JOB = "train_job"  # folder of the job this session started or looked at last
 RESULT = "result"  # AnnotationResult | None: the last prediction for the document in the boxes
 EVIDENCE = "evidence"  # dict[(document_key, label), TagEvidence]: evidence already computed
-REVIEWS = "reviews"  # dict[document_key, DocumentReview]: the curator's decisions, per document
-BATCH = "batch"  # BatchResult | None: the uploaded file and its scores
+TYPED_SAMPLE = "typed_sample"  # the sample the boxes were last filled from (a new one starts a new document)
+TYPED_DOCUMENT = "typed_document"  # int | None: the workspace document the boxes belong to (edits keep its id)
+QUEUE_DOCUMENT = "queue_document"  # int | None: the document shown in the queue (kept in the URL as ?document=)
+UPLOAD_SEEN = "upload_seen"  # digest of the last file turned into a collection (not imported twice)
+WORKSPACE_MESSAGE = "workspace_message"  # (kind, text) | None: what the last review click said
+URL_SEEDED = "url_seeded"  # bool: the view, curator, collection and document were taken from the URL once
+QUEUE_CACHE = "queue_cache"  # dict: a collection's documents and scores, read once per (collection, model)
 PENDING_PREDICTION = "pending_prediction"  # bool: predict as soon as the annotate view renders
 LOADED_MODEL = "loaded_model"  # "folder@mtime" of the model that produced RESULT, EVIDENCE and BATCH
 
 NO_SAMPLE = "(write your own)"
 VIEWS = ("Annotate", "Batch", "Train")
-
-
-# ---- widget keys that belong to one document (so each document keeps its own review) ------------
-def decision_key(document_key: str, label: str) -> str:
-    return f"decision::{document_key}::{label}"
-
-
-def added_tags_key(document_key: str) -> str:
-    return f"added_tags::{document_key}"
-
-
-def new_tags_key(document_key: str) -> str:
-    return f"new_tags::{document_key}"
-
-
-def is_review_widget_key(key: str) -> bool:
-    return key.startswith(("decision::", "added_tags::", "new_tags::"))
 
 
 @dataclass
@@ -102,13 +103,15 @@ class AnnotationResult:
     explanation: Any  # jman_core.predict.Explanation
     scores: np.ndarray  # (L,) in the order of the predictor's labels
     notices: list[str] = field(default_factory=list)
+    document_id: int | None = None  # the workspace document it was saved as (None: the workspace is unavailable)
 
 
 def initialise() -> None:
     """Sets every non-widget key to its starting value (widgets start from their own defaults)."""
     defaults: dict[str, Any] = {
         VIEW: VIEWS[0], SAMPLE: NO_SAMPLE, TITLE: "", CONTENT: "", GOLD_TAGS: "", TOP_K: 0,
-        RESULT: None, EVIDENCE: {}, REVIEWS: {}, BATCH: None, PENDING_PREDICTION: False, LOADED_MODEL: "",
+        RESULT: None, EVIDENCE: {}, PENDING_PREDICTION: False, LOADED_MODEL: "", TYPED_DOCUMENT: None,
+        TYPED_SAMPLE: NO_SAMPLE, QUEUE_DOCUMENT: None, UPLOAD_SEEN: "", WORKSPACE_MESSAGE: None, QUEUE_CACHE: {},
         TRAIN_INSPECTION: {}, TRAIN_UPLOAD_SEEN: "", TRAIN_MESSAGE: None, TRAIN_JOB: "",
     }
     for key, value in defaults.items():
@@ -126,4 +129,4 @@ def forget_predictions() -> None:
     """Drops everything computed with a model (called when the model changes)."""
     st.session_state[RESULT] = None
     st.session_state[EVIDENCE] = {}
-    st.session_state[BATCH] = None
+    st.session_state[QUEUE_CACHE] = {}

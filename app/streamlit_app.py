@@ -14,13 +14,14 @@ import streamlit as st  # noqa: E402
 
 from app import state  # noqa: E402
 from app.components.annotate import render_annotate  # noqa: E402
-from app.components.batch import render_batch  # noqa: E402
+from app.components.queue import ModelInUse, render_queue  # noqa: E402
+from app.curation import VIEW_PARAMETER, remember_in_url, render_curator_box, seed_from_url  # noqa: E402
 from app.components.sidebar import render_model_picker, render_no_model, render_selection_controls  # noqa: E402
 from app.components.training import render_training_sidebar, render_training_view  # noqa: E402
 from app.guard import call_library, show_unexpected  # noqa: E402
 from app.models import checkpoints_directory, find_checkpoints, load_predictor, modification_time  # noqa: E402
 
-VIEW_NAMES = {"Annotate": "One document", "Batch": "A file of documents", "Train": "Train a model"}
+VIEW_NAMES = {"Annotate": "One document", "Batch": "Review a collection", "Train": "Train a model"}
 INTRODUCTION = (
     "Suggests tags for a document from its title and content with JMAN (Dong et al., IEEE TNNLS 2020), "
     "and shows where the model looked: every word's attention, and each sentence's original and title-guided "
@@ -31,6 +32,7 @@ INTRODUCTION = (
 def main() -> None:
     st.set_page_config(page_title="JMAN tagger", page_icon="🏷️", layout="wide")
     state.initialise()
+    seed_from_url()
     st.title("JMAN tagger")
     st.caption(INTRODUCTION)
     entries = find_checkpoints(checkpoints_directory())
@@ -44,9 +46,11 @@ def main() -> None:
         if predictor is not None:
             state.track_model(f"{entry.folder}@{modified}")
             threshold, top_k = render_selection_controls(predictor)
+    render_curator_box()
     render_training_sidebar()  # before the view radio: a new upload switches the view to Train
     view = st.radio("View", state.VIEWS, key=state.VIEW, horizontal=True, label_visibility="collapsed",
                     format_func=VIEW_NAMES.get)
+    remember_in_url(VIEW_PARAMETER, view)
     try:
         if view == "Train":
             render_training_view()
@@ -56,7 +60,8 @@ def main() -> None:
             render_annotate(predictor, entry.metadata.name or entry.name, str(entry.folder),
                             entry.metadata.model_config.variation, threshold, top_k)
         elif predictor is not None:
-            render_batch(predictor, threshold, top_k)
+            render_queue(ModelInUse(predictor, str(entry.folder), entry.metadata.name or entry.name,
+                                    entry.metadata.model_config.variation, threshold, top_k))
     except Exception as error:  # noqa: BLE001 - the last line of defence: a message, never a traceback
         show_unexpected(error, "drawing the page")
 

@@ -99,6 +99,12 @@ class TrainedModel:
     log_path: Path
 
 
+@pytest.fixture(autouse=True)
+def private_workspace(tmp_path, monkeypatch):
+    """Every test gets its own workspace database, never the repository's runs/workspace.sqlite."""
+    monkeypatch.setenv("JMAN_DATABASE_URL", f"sqlite:///{tmp_path / 'workspace.sqlite'}")
+
+
 @pytest.fixture(scope="session")
 def work_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("jman")

@@ -22,7 +22,6 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from app import state  # noqa: E402
 from app.components import heatmap, review  # noqa: E402
 from app.components.attention import sentence_attention_table  # noqa: E402
-from app.components.batch import score_documents  # noqa: E402
 from app.documents import parse_tags, precision_recall_f1, read_samples  # noqa: E402
 
 APP_FILE = str(REPOSITORY_ROOT / "app" / "streamlit_app.py")
@@ -114,23 +113,6 @@ def messages(app: AppTest) -> str:
 
 
 # ---- plain functions ----------------------------------------------------------------------------
-def test_review_record_has_decisions_final_tags_and_exports_round_trip():
-    document = review.DocumentReview("abc123", "Dense bread", "<p>My loaf is flat.</p>",
-                                     [("bread", 0.9), ("baking", 0.6), ("yeast", 0.3)], "tiny", 0.25, 5,
-                                     gold_tags=["bread"], decisions={"baking": review.REJECT},
-                                     added_tags=["sourdough", "bread"])
-    record = review.review_record(document)
-    assert record["decisions"] == {"bread": "accept", "baking": "reject", "yeast": "accept"}
-    assert record["final_tags"] == ["bread", "yeast", "sourdough"]
-    assert record["suggested_tags"][0] == {"tag": "bread", "score": 0.9}
-    assert (record["model"], record["threshold"], record["top_k"]) == ("tiny", 0.25, 5)
-    assert json.loads(review.records_to_jsonl([record]).splitlines()[0]) == record
-    row = next(csv.DictReader(io.StringIO(review.records_to_csv([record]))))
-    assert row["final_tags"] == "bread yeast sourdough"
-    assert row["decisions"] == "bread=accept baking=reject yeast=accept"
-    assert row["suggested_tags"].startswith("bread:0.9000")
-
-
 def test_tags_are_parsed_and_scored_like_the_training_data():
     assert parse_tags("Food Safety, rice;  storage_lifetime") == ["food-safety", "rice", "storage-lifetime"]
     assert parse_tags("bread baking bread") == ["bread", "baking"]
@@ -256,17 +238,6 @@ def test_a_blended_model_shows_its_blend_and_the_svms_strongest_words(tiny_predi
     assert tiny_predictor.tag_evidence("Flour dough", "The loaf.", label).linear is None
 
 
-def test_batch_scoring_reports_empty_documents_by_line_and_keeps_the_rest(tiny_predictor):
-    from jman_core.data import Document
-
-    documents = [Document("1", "Bread dough", "It did not rise.", [], line=2),
-                 Document("2", "", "   ", [], line=3),
-                 Document("3", "", "The knife is dull.", [], line=4)]
-    scores, skipped = score_documents(tiny_predictor, documents)
-    assert sorted(scores) == [0, 2]
-    assert len(skipped) == 1 and skipped[0].startswith("line 3")
-
-
 # ---- the app ------------------------------------------------------------------------------------
 def test_app_tags_a_sample_document_and_draws_the_heatmap(app):
     assert not app.exception
@@ -290,33 +261,6 @@ def test_threshold_and_top_k_repartition_without_running_the_model(app):
     app.number_input(key=state.TOP_K).set_value(2).run()
     assert len(suggested(app)) == 2
     assert app.session_state[state.RESULT] is result, "moving the controls must not run the model again"
-
-
-def test_review_accept_reject_add_and_export(app, tiny_predictor):
-    app.slider(key=state.THRESHOLD).set_value(0.0)
-    app.number_input(key=state.TOP_K).set_value(2)
-    enter(app, "Why is my stock cloudy", "I simmer chicken bones in a pot. The soup is cloudy.")
-    key = app.session_state[state.RESULT].document_key
-    chosen = suggested(app)
-    assert len(chosen) == 2
-    app.radio(key=state.decision_key(key, chosen[0])).set_value(review.REJECT).run()
-    extra = next(label for label in tiny_predictor.labels if label not in chosen)
-    app.multiselect(key=state.added_tags_key(key)).select(extra).run()
-    app.text_input(key=state.new_tags_key(key)).input("Brand New Tag, sourdough_starter").run()
-    assert not app.exception
-    assert "never seen brand-new-tag, sourdough-starter" in messages(app)
-    record = review.review_record(app.session_state[state.REVIEWS][key])
-    assert record["decisions"][chosen[0]] == review.REJECT
-    assert chosen[0] not in record["final_tags"]
-    assert record["final_tags"] == [chosen[1], extra, "brand-new-tag", "sourdough-starter"]
-    assert record["model"] == "tiny" and record["title"] == "Why is my stock cloudy"
-    labels = [button.label for button in app.get("download_button")]
-    assert {"Reviews as JSONL", "Reviews as CSV", "Visualisation as HTML"} <= set(labels)
-    enter(app, "Dull knife", "The blade is dull.")  # another document, then back: the decisions are kept
-    enter(app, "Why is my stock cloudy", "I simmer chicken bones in a pot. The soup is cloudy.")
-    assert app.radio(key=state.decision_key(key, chosen[0])).value == review.REJECT
-    assert app.multiselect(key=state.added_tags_key(key)).value == [extra]
-    assert len(app.session_state[state.REVIEWS]) == 2
 
 
 def test_visualisation_html_is_standalone(tiny_predictor):
@@ -356,32 +300,6 @@ def test_empty_document_gives_a_clear_message(app):
     assert not app.exception
     assert "Both the title and the content are empty" in app.error[0].value
     assert app.session_state[state.RESULT] is None
-
-
-def test_batch_upload_tags_rows_reports_empty_ones_and_opens_a_row(app):
-    lines = ['{"title": "Dull knife", "content": "The blade will not cut.", "tags": ["knives"]}',
-             '{"title": "", "content": ""}',
-             '{"title": "Cloudy stock", "content": "I simmer the bones too hard."}']
-    app.radio(key=state.VIEW).set_value("Batch").run()
-    app.file_uploader(key=state.BATCH_FILE).set_value(("docs.jsonl", "\n".join(lines).encode(), "application/json")).run()
-    app.button(key=state.BATCH_RUN).click().run()
-    assert not app.exception
-    assert any("line 2" in warning.value for warning in app.warning)
-    table = app.get("dataframe")[0].value
-    assert list(table["line"]) == [1, 3]
-    app.selectbox(key=state.BATCH_ROW).set_value(1).run()
-    app.button(key=state.BATCH_OPEN).click().run()
-    assert app.radio(key=state.VIEW).value == "Annotate"
-    assert app.text_input(key=state.TITLE).value == "Cloudy stock"
-    assert app.session_state[state.RESULT] is not None and app.get("plotly_chart")
-
-
-def test_malformed_batch_file_shows_the_line_and_the_fix(app):
-    app.radio(key=state.VIEW).set_value("Batch").run()
-    bad = b'{"title": "ok", "content": "fine"}\n{"title": broken\n'
-    app.file_uploader(key=state.BATCH_FILE).set_value(("bad.jsonl", bad, "application/json")).run()
-    assert not app.exception
-    assert "line 2" in app.error[0].value and "Fix:" in app.error[0].value
 
 
 def test_no_checkpoint_explains_how_to_get_one(tmp_path, monkeypatch):

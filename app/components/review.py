@@ -1,88 +1,169 @@
-"""Review: accept or reject each suggested tag, add tags, and export the reviewed documents."""
+"""Review one document: accept or reject each proposed tag, add tags, mark it reviewed or skipped, undo.
+
+Every click is one write to the workspace database (app.curation.click); the panel is drawn from the
+database each time, so a reload, a second tab or a server restart shows the same decisions.
+"""
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import html
-import io
-import json
-from dataclasses import dataclass, field
 
-import pandas as pd
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from jman_core.workspace import StoredDocument, Workspace
+from jman_core.workspace.exports import export_records, to_csv, to_jsonl
+from jman_core.workspace.queue import proposals
+
 from .. import state
-from ..documents import parse_tags
+from ..curation import click, render_message, say
+from ..documents import markdown_text, parse_tags
 
-ACCEPT, REJECT = "accept", "reject"
-DECISIONS = (ACCEPT, REJECT)
-CSV_COLUMNS = ["document_id", "title", "content", "gold_tags", "suggested_tags", "decisions", "added_tags",
-               "final_tags", "model", "threshold", "top_k"]
-
-
-@dataclass
-class DocumentReview:
-    """A curator's decisions about one document's suggested tags."""
-
-    document_key: str
-    title: str
-    content: str
-    suggested: list[tuple[str, float]]  # (tag, score) of the tags the model suggested, best first
-    model: str
-    threshold: float
-    top_k: int | None = None
-    gold_tags: list[str] = field(default_factory=list)
-    decisions: dict[str, str] = field(default_factory=dict)  # tag -> "accept" | "reject"; missing = accept
-    added_tags: list[str] = field(default_factory=list)
-
-    def decision(self, label: str) -> str:
-        return self.decisions.get(label, ACCEPT)
+VERDICT_MARKS = {"accept": "✓ accepted", "reject": "✗ rejected", "add": "＋ added"}
+STATUS_MARKS = {"pending": "⏳ pending", "reviewed": "✅ reviewed", "skipped": "⏭ skipped"}
 
 
-def final_tags(review: DocumentReview) -> list[str]:
-    """Accepted suggestions in the model's order, then the added tags; no duplicates."""
-    accepted = [label for label, _ in review.suggested if review.decision(label) == ACCEPT]
-    return list(dict.fromkeys(accepted + review.added_tags))
+def tag_key(prefix: str, document_id: int, tag: str) -> str:
+    """A widget key per (document, tag) that is safe in CSS (the browser tests find buttons by it)."""
+    return f"{prefix}-{document_id}-{hashlib.sha1(tag.encode('utf-8', 'replace')).hexdigest()[:10]}"
 
 
-def review_record(review: DocumentReview) -> dict:
-    """One exported record: the document, what the model suggested, what the curator decided."""
-    return {
-        "document_id": review.document_key,
-        "title": review.title,
-        "content": review.content,
-        "gold_tags": list(review.gold_tags),
-        "suggested_tags": [{"tag": label, "score": round(float(score), 6)} for label, score in review.suggested],
-        "decisions": {label: review.decision(label) for label, _ in review.suggested},
-        "added_tags": list(review.added_tags),
-        "final_tags": final_tags(review),
-        "model": review.model,
-        "threshold": round(float(review.threshold), 4),
-        "top_k": review.top_k,
-    }
+def review_rows(scores: np.ndarray | None, labels: list[str], threshold: float, top_k: int | None,
+                verdicts: dict[str, str]) -> list[tuple[str, float | None, bool]]:
+    """(tag, score, proposed) for the proposed tags, then the decided ones no longer proposed (the threshold
+    moved, or the curator added them): moving the threshold changes proposals, never decisions."""
+    proposed = proposals(scores, labels, threshold, top_k)
+    rows = [(item.tag, item.score, True) for item in proposed]
+    shown = {item.tag for item in proposed}
+    index = {label: position for position, label in enumerate(labels)}
+    for tag in verdicts:
+        if tag not in shown:
+            score = float(scores[index[tag]]) if scores is not None and tag in index else None
+            rows.append((tag, score, False))
+    return rows
 
 
-def records_to_jsonl(records: list[dict]) -> str:
-    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+def _decide(workspace: Workspace, document_id: int, curator: str, tag: str, verdict: str, score) -> None:
+    click(workspace.decide, document_id, curator, tag, verdict, score)
 
 
-def records_to_csv(records: list[dict]) -> str:
-    """Flat CSV: tag lists joined by spaces, suggestions as tag:score, decisions as tag=decision."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
-    writer.writeheader()
-    for record in records:
-        writer.writerow({
-            **{key: record[key] for key in ("document_id", "title", "content", "model", "threshold")},
-            "top_k": "" if record["top_k"] is None else record["top_k"],
-            "gold_tags": " ".join(record["gold_tags"]),
-            "suggested_tags": " ".join(f"{item['tag']}:{item['score']:.4f}" for item in record["suggested_tags"]),
-            "decisions": " ".join(f"{tag}={decision}" for tag, decision in record["decisions"].items()),
-            "added_tags": " ".join(record["added_tags"]),
-            "final_tags": " ".join(record["final_tags"]),
-        })
-    return buffer.getvalue()
+def _accept_all(workspace: Workspace, document_id: int, curator: str, undecided, next_document) -> None:
+    if click(workspace.decide_many, document_id, curator, [(tag, "accept", score) for tag, score in undecided],
+             kind="accept-all", status="reviewed"):
+        _advance(next_document)
+
+
+def _set_status(workspace: Workspace, document_id: int, curator: str, status: str, next_document) -> None:
+    if click(workspace.set_status, document_id, curator, status):
+        _advance(next_document)
+
+
+def _advance(next_document: int | None) -> None:
+    """After a document is done, the queue moves on to the next one (in the order and filter shown)."""
+    if next_document is not None:
+        st.session_state[state.QUEUE_DOCUMENT] = next_document
+
+
+def _undo(workspace: Workspace, collection_id: int, curator: str) -> None:
+    try:
+        undone = workspace.undo(collection_id, curator)
+    except Exception as error:  # noqa: BLE001 - shown as a message
+        say("error", str(error))
+        return
+    say("info", f"Undone: {undone}." if undone else "Nothing left to undo.")
+
+
+def _add_tags(workspace: Workspace, document_id: int, curator: str, scores, labels: list[str]) -> None:
+    chosen = list(st.session_state.get(state.VOCABULARY_TAGS) or [])
+    typed = parse_tags(st.session_state.get(state.NEW_TAGS) or "")
+    tags = list(dict.fromkeys(chosen + typed))
+    if not tags:
+        say("info", "Choose or type a tag to add.")
+        return
+    index = {label: position for position, label in enumerate(labels)}
+    verdicts = [(tag, "add", float(scores[index[tag]]) if scores is not None and tag in index else None) for tag in tags]
+    click(workspace.decide_many, document_id, curator, verdicts, kind="decide")
+    st.session_state[state.VOCABULARY_TAGS] = []
+    st.session_state[state.NEW_TAGS] = ""
+    unseen = [tag for tag in tags if tag not in index]
+    if unseen:
+        say("info", f"Added. The model has never seen {', '.join(unseen)}: kept as new tags; it will suggest them "
+                    "once retrained on documents that carry them.")
+
+
+def render_tag_rows(workspace: Workspace, document: StoredDocument, rows, verdicts: dict[str, str], curator: str) -> None:
+    if not rows:
+        st.caption("No tag reaches the threshold for this document; lower it in the sidebar, or add tags below.")
+    for tag, score, proposed in rows:
+        verdict = verdicts.get(tag)
+        name, mark, accept, reject = st.columns([4, 2, 1, 1], vertical_alignment="center")
+        score_text = "—" if score is None else f"{score:.3f}"
+        name.markdown(f"**{markdown_text(tag)}** · {score_text}" + ("" if proposed else " · :gray[not proposed now]"))
+        mark.markdown(VERDICT_MARKS.get(verdict, ":gray[undecided]"))
+        accept.button("✓", key=tag_key("accept", document.id, tag), help=f"Accept {tag}",
+                      type="primary" if verdict in ("accept", "add") else "secondary",
+                      on_click=_decide, args=(workspace, document.id, curator, tag, "accept", score))
+        reject.button("✗", key=tag_key("reject", document.id, tag), help=f"Reject {tag}",
+                      type="primary" if verdict == "reject" else "secondary",
+                      on_click=_decide, args=(workspace, document.id, curator, tag, "reject", score))
+
+
+def render_additions(workspace: Workspace, document: StoredDocument, curator: str, scores, labels: list[str]) -> None:
+    left, middle, right = st.columns([3, 3, 1], vertical_alignment="bottom")
+    left.multiselect("Add tags from the model's vocabulary", labels, key=state.VOCABULARY_TAGS,
+                     placeholder=f"type to search {len(labels)} tags")
+    middle.text_input("New tags (comma or space separated)", key=state.NEW_TAGS,
+                      placeholder="e.g. fermentation, weeknight-dinner")
+    right.button("Add", key=f"add-{document.id}", on_click=_add_tags, args=(workspace, document.id, curator, scores, labels))
+
+
+def render_status_buttons(workspace: Workspace, document: StoredDocument, curator: str, rows, verdicts,
+                          next_document: int | None) -> None:
+    undecided = [(tag, score) for tag, score, proposed in rows if proposed and tag not in verdicts]
+    columns = st.columns(4)
+    columns[0].button(f"Accept {len(undecided)} proposed · reviewed", key="accept-all", type="primary",
+                      help="Accepts every proposed tag you have not decided yet and marks the document reviewed",
+                      on_click=_accept_all, args=(workspace, document.id, curator, undecided, next_document))
+    columns[1].button("Mark reviewed", key="mark-reviewed", on_click=_set_status,
+                      args=(workspace, document.id, curator, "reviewed", next_document))
+    columns[2].button("Skip", key="mark-skipped", on_click=_set_status,
+                      args=(workspace, document.id, curator, "skipped", next_document))
+    last = workspace.last_action(document.collection_id, curator)
+    columns[3].button("↶ Undo", key="undo", disabled=last is None, help=f"Takes back: {last}" if last else "Nothing to undo",
+                      on_click=_undo, args=(workspace, document.collection_id, curator))
+
+
+def render_review_panel(workspace: Workspace, document: StoredDocument, scores: np.ndarray | None, labels: list[str],
+                        threshold: float, top_k: int | None, curator: str, next_document: int | None = None) -> None:
+    """The tags of one document with the curator's decisions, read from the database."""
+    render_message()
+    if not curator:
+        st.info("Type your name under **Curator** in the sidebar to review: decisions are saved per curator.")
+        return
+    review = workspace.review(document.id, curator)
+    st.markdown(f"**{markdown_text(curator)}** · {STATUS_MARKS[review.status]} · final tags: "
+                + (" ".join(f":green-badge[{markdown_text(tag)}]" for tag in review.final_tags) or "none yet"))
+    rows = review_rows(scores, labels, threshold, top_k, review.verdicts)
+    render_tag_rows(workspace, document, rows, review.verdicts, curator)
+    render_additions(workspace, document, curator, scores, labels)
+    render_status_buttons(workspace, document, curator, rows, review.verdicts, next_document)
+
+
+def render_exports(workspace: Workspace, collection_id: int, curator: str, model=None, threshold: float | None = None,
+                   key: str = "") -> None:
+    """Downloads of the collection (this curator's reviews, or every curator's) as JSONL and CSV."""
+    everyone = st.toggle("Every curator's reviews", key=f"export-everyone{key}", value=not curator)
+    records = export_records(workspace, collection_id, model, threshold, None if everyone or not curator else curator)
+    reviewed = sum(record["status"] == "reviewed" for record in records)
+    st.caption(f"{len(records)} record(s), {reviewed} reviewed. The CSV is a file `jman train` reads as it is "
+               "(its tags column holds the final tags of reviewed documents).")
+    left, right = st.columns(2)
+    left.download_button("Export as JSONL", to_jsonl(records), "reviews.jsonl", "application/json",
+                         on_click="ignore", key=f"{state.DOWNLOAD_REVIEWS_JSONL}{key}")
+    right.download_button("Export as CSV", to_csv(records), "reviews.csv", "text/csv",
+                          on_click="ignore", key=f"{state.DOWNLOAD_REVIEWS_CSV}{key}")
 
 
 def visualisation_html(title: str, suggested: list[tuple[str, float]], figure: go.Figure, model: str,
@@ -101,89 +182,3 @@ def visualisation_html(title: str, suggested: list[tuple[str, float]], figure: g
         "<h2>Attention (title row, then sentences; left columns: ori and tg sentence attention)</h2>"
         + "".join(parts) + "</body></html>\n"
     )
-
-
-# ---- widgets ----------------------------------------------------------------------------------
-def current_review(result: state.AnnotationResult, prediction, model: str, top_k: int | None) -> DocumentReview:
-    """The stored review of this document brought up to date with the current suggestions."""
-    reviews = st.session_state[state.REVIEWS]
-    previous = reviews.get(result.document_key)
-    suggested = [(tag.label, tag.score) for tag in prediction.tags if tag.selected]
-    review = DocumentReview(result.document_key, result.title, result.content, suggested, model,
-                            prediction.threshold, top_k, list(result.gold_tags),
-                            dict(previous.decisions) if previous else {}, list(previous.added_tags) if previous else [])
-    reviews[result.document_key] = review
-    return review
-
-
-def _seed(key: str, value) -> None:
-    """Gives a per-document widget its stored value the first time it is drawn for that document."""
-    if key not in st.session_state:
-        st.session_state[key] = value
-
-
-def render_decisions(review: DocumentReview) -> None:
-    if not review.suggested:
-        st.caption("No suggested tag to review at this threshold; add tags below.")
-        return
-    columns = st.columns(3)
-    for index, (label, score) in enumerate(review.suggested):
-        key = state.decision_key(review.document_key, label)
-        _seed(key, review.decision(label))
-        with columns[index % 3]:
-            choice = st.radio(f"**{label}** · {score:.2f}", DECISIONS, key=key, horizontal=True,
-                              format_func=lambda option: "✓ accept" if option == ACCEPT else "✗ reject")
-        review.decisions[label] = choice
-
-
-def render_additions(review: DocumentReview, labels: list[str]) -> None:
-    vocabulary_key, new_key = state.added_tags_key(review.document_key), state.new_tags_key(review.document_key)
-    known = set(labels)
-    _seed(vocabulary_key, [tag for tag in review.added_tags if tag in known])
-    _seed(new_key, " ".join(tag for tag in review.added_tags if tag not in known))
-    left, right = st.columns(2)
-    chosen = left.multiselect("Add tags from the model's vocabulary", labels, key=vocabulary_key,
-                              placeholder=f"type to search {len(labels)} tags")
-    typed = right.text_input("New tags (comma or space separated)", key=new_key,
-                             placeholder="e.g. fermentation, weeknight-dinner")
-    new_tags = parse_tags(typed)
-    unseen = [tag for tag in new_tags if tag not in known]
-    if unseen:
-        st.warning(f"The model has never seen {', '.join(unseen)}: kept as new tags, but it will not suggest them "
-                   "until it is retrained with documents that carry them.")
-    review.added_tags = list(dict.fromkeys(chosen + new_tags))
-
-
-def render_review(result: state.AnnotationResult, prediction, labels: list[str], model: str, top_k: int | None) -> None:
-    review = current_review(result, prediction, model, top_k)
-    render_decisions(review)
-    render_additions(review, labels)
-    final = final_tags(review)
-    st.markdown("**Final tags:** " + (" ".join(f":green-badge[{tag}]" for tag in final) if final else "none"))
-
-
-def render_export(figure: go.Figure | None, result: state.AnnotationResult, prediction, model: str) -> None:
-    records = [review_record(review) for review in st.session_state[state.REVIEWS].values()]
-    st.markdown(f"**{len(records)} reviewed document(s)** in this session (every document you tag here, "
-                "with your decisions).")
-    if records:
-        st.dataframe(pd.DataFrame([{"title": record["title"][:80], "final tags": " ".join(record["final_tags"])}
-                                   for record in records]), hide_index=True, width="stretch")
-    columns = st.columns(4)
-    columns[0].download_button("Reviews as JSONL", records_to_jsonl(records), "reviews.jsonl", "application/json",
-                               on_click="ignore", disabled=not records, key=state.DOWNLOAD_REVIEWS_JSONL)
-    columns[1].download_button("Reviews as CSV", records_to_csv(records), "reviews.csv", "text/csv",
-                               on_click="ignore", disabled=not records, key=state.DOWNLOAD_REVIEWS_CSV)
-    if figure is not None:
-        suggested = [(tag.label, tag.score) for tag in prediction.tags if tag.selected]
-        columns[2].download_button(
-            "Visualisation as HTML", lambda: visualisation_html(result.title, suggested, figure, model),
-            "jman-attention.html", "text/html", on_click="ignore", key=state.DOWNLOAD_VISUALISATION)
-    columns[3].button("Clear reviews", on_click=_clear_reviews, disabled=not records, key=state.CLEAR_REVIEWS)
-
-
-def _clear_reviews() -> None:
-    """Forgets every review, including the per-document widgets' values."""
-    st.session_state[state.REVIEWS] = {}
-    for key in [key for key in st.session_state if state.is_review_widget_key(str(key))]:
-        del st.session_state[key]

@@ -78,23 +78,65 @@ def training_file(reviewed: list[Document], base_name: str | None = None, base_d
     return buffer.getvalue().encode("utf-8")
 
 
-def write_held_out(folder: str | Path, held_out: list[Document]) -> None:
-    """Keeps the held-out documents beside a job's files (atomically), for the comparison once it ends."""
+@dataclass
+class HeldOut:
+    """What a job started from the workspace kept beside its files: where its reviewed documents came from,
+    the model it is to be compared with, and the reviewed documents it never saw."""
+
+    collection_id: int
+    curator: str
+    base_model: str  # checkpoint folder of the model in use when the training started ("" if none)
+    documents: list[Document]
+
+
+def write_held_out(folder: str | Path, held_out: HeldOut) -> None:
+    """Keeps the held-out part beside a job's files (atomically), for the comparison once the job ends."""
     from ..jobs import write_json_atomic
 
-    write_json_atomic(Path(folder) / HOLDOUT_FILE, [{"id": document.id, "title": document.title,
-                                                     "content": document.content, "tags": document.tags}
-                                                    for document in held_out])
+    write_json_atomic(Path(folder) / HOLDOUT_FILE, {
+        "collection_id": held_out.collection_id, "curator": held_out.curator, "base_model": held_out.base_model,
+        "documents": [{"id": document.id, "title": document.title, "content": document.content, "tags": document.tags}
+                      for document in held_out.documents]})
 
 
-def read_held_out(folder: str | Path) -> list[Document] | None:
-    """The documents a job held out, or None when it was not started from the workspace (or the file is bad)."""
+def read_held_out(folder: str | Path) -> HeldOut | None:
+    """What a job held out, or None when it was not started from the workspace (or the file is damaged)."""
     try:
         values = json.loads((Path(folder) / HOLDOUT_FILE).read_text(encoding="utf-8"))
-        return [Document(str(value["id"]), str(value["title"]), str(value["content"]), [str(tag) for tag in value["tags"]])
-                for value in values]
+        documents = [Document(str(value["id"]), str(value["title"]), str(value["content"]),
+                              [str(tag) for tag in value["tags"]]) for value in values["documents"]]
+        return HeldOut(int(values["collection_id"]), str(values["curator"]), str(values["base_model"]), documents)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def start_training(workspace: Workspace, collection_id: int, curator: str | None, jobs_dir: str | Path,
+                   checkpoints_dir: str | Path, name: str, overrides: dict, holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
+                   base_file: tuple[str, bytes] | None = None, base_model: str = ""):
+    """Starts a training job (jman_core.jobs) on the collection's reviewed documents, a share held out.
+
+    `base_file` (name, bytes) is the model's own training file, added before the reviewed documents.
+    Returns the job's JobStatus; the held-out documents are kept in the job's folder.
+    """
+    from ..jobs import start_job
+
+    reviewed = split_reviewed(reviewed_documents(workspace, collection_id, curator), holdout_fraction)
+    data = training_file(reviewed.training, *(base_file or (None, None)))
+    status = start_job(jobs_dir, name, "reviewed.csv", data, overrides, checkpoints_dir)
+    write_held_out(status.folder, HeldOut(collection_id, curator or "", base_model, reviewed.held_out))
+    return status
+
+
+def finished_comparisons(jobs_dir: str | Path, collection_id: int) -> list[tuple[object, HeldOut]]:
+    """(JobStatus, HeldOut) of every finished job trained on this collection's reviews, newest first."""
+    from ..jobs import list_jobs
+
+    found = []
+    for status in list_jobs(jobs_dir):
+        held_out = read_held_out(status.folder)
+        if held_out is not None and held_out.collection_id == collection_id and status.state == "finished":
+            found.append((status, held_out))
+    return found
 
 
 def compare_models(predictors: dict[str, object], held_out: list[Document]) -> dict[str, dict[str, float]]:

@@ -1,0 +1,244 @@
+"""The curation workspace in the app (AppTest): reviews saved at every click, statuses, undo, the queue, bulk
+accept, clearing with confirmation, and exports. The browser flows are in test_browser_workspace.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_app import APP_FILE, TIMEOUT, enter, tiny_checkpoints, tiny_predictor  # noqa: E402,F401
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from app import state  # noqa: E402
+from app.components.review import tag_key  # noqa: E402
+from jman_core.workspace import TYPED_COLLECTION, Workspace  # noqa: E402
+from jman_core.workspace.exports import export_records  # noqa: E402
+
+BATCH = "\n".join([
+    '{"id": "a1", "title": "Dull knife", "content": "The blade will not cut. Should I use a whetstone?", "tags": ["knives"]}',
+    '{"id": "a2", "title": "", "content": ""}',
+    '{"id": "a3", "title": "Cloudy stock", "content": "I simmer the chicken bones too hard. The soup is cloudy."}',
+    '{"id": "a4", "title": "Bread did not rise", "content": "My dough with fresh yeast and flour stayed flat."}',
+]).encode()
+
+
+def new_session(tiny_checkpoints, monkeypatch, curator: str = "ann", **parameters) -> AppTest:
+    """A fresh browser session (as after a reload) on the same server files and database."""
+    monkeypatch.setenv("JMAN_CHECKPOINTS_DIR", str(tiny_checkpoints))
+    app = AppTest.from_file(APP_FILE, default_timeout=TIMEOUT)
+    app.query_params["curator"] = curator
+    for name, value in parameters.items():
+        app.query_params[name] = str(value)
+    return app.run()
+
+
+def workspace() -> Workspace:
+    return Workspace.open()
+
+
+def typed_document():
+    store = workspace()
+    collection = store.find_collection(TYPED_COLLECTION)
+    return store, collection, store.documents(collection.id)
+
+
+def upload_batch(app: AppTest, data: bytes = BATCH, name: str = "batch.jsonl") -> AppTest:
+    app.radio(key=state.VIEW).set_value("Batch").run()
+    return app.file_uploader(key=state.BATCH_FILE).set_value((name, data, "application/json")).run()
+
+
+def proposed_tags(app: AppTest, document_id: int) -> list[str]:
+    """The tags with accept buttons for this document, in the order shown."""
+    return [button.help.removeprefix("Accept ") for button in app.button
+            if button.key and button.key.startswith(f"accept-{document_id}-")]
+
+
+def test_curator_comes_from_the_url_and_suggest_is_a_proposal_not_a_decision(tiny_checkpoints, monkeypatch):
+    app = new_session(tiny_checkpoints, monkeypatch)
+    assert app.text_input(key=state.CURATOR).value == "ann"
+    app.slider(key=state.THRESHOLD).set_value(0.0).run()
+    enter(app, "Why is my stock cloudy", "I simmer chicken bones in a pot. The soup is cloudy.")
+    assert not app.exception
+    store, collection, documents = typed_document()
+    assert len(documents) == 1 and documents[0].source_id == "typed-1"
+    review = store.review(documents[0].id, "ann")
+    assert review.status == "pending" and review.verdicts == {}, "pressing Suggest tags decides nothing"
+    records = export_records(store, collection.id, curator="ann")
+    assert records[0]["status"] == "pending" and records[0]["tags"] == []
+    assert len(records[0]["suggested_tags"]) > 0
+
+
+def test_one_document_review_is_saved_at_each_click_and_undo_takes_the_last_back(tiny_checkpoints, monkeypatch):
+    app = new_session(tiny_checkpoints, monkeypatch)
+    app.slider(key=state.THRESHOLD).set_value(0.0)
+    app.number_input(key=state.TOP_K).set_value(3)
+    enter(app, "Why is my stock cloudy", "I simmer chicken bones in a pot. The soup is cloudy.")
+    document_id = app.session_state[state.RESULT].document_id
+    first, second, _ = proposed_tags(app, document_id)
+    app.button(key=tag_key("accept", document_id, first)).click().run()
+    app.button(key=tag_key("reject", document_id, second)).click().run()
+    app.multiselect(key=state.VOCABULARY_TAGS).select("equipment")
+    app.text_input(key=state.NEW_TAGS).input("Brand New Tag, sourdough_starter")
+    app.button(key=f"add-{document_id}").click().run()
+    assert not app.exception
+    assert any("never seen brand-new-tag, sourdough-starter" in info.value for info in app.info)
+    store = workspace()
+    assert store.review(document_id, "ann").verdicts == {first: "accept", second: "reject", "equipment": "add",
+                                                        "brand-new-tag": "add", "sourdough-starter": "add"}
+    app.button(key="undo").click().run()
+    assert set(store.review(document_id, "ann").verdicts) == {first, second}, "one undo takes back one click (the add)"
+    app.button(key="mark-reviewed").click().run()
+    assert store.review(document_id, "ann").status == "reviewed"
+    reloaded = new_session(tiny_checkpoints, monkeypatch, view="Batch")  # a reload: a new session, same database
+    reloaded.selectbox(key=state.COLLECTION).set_value(store.find_collection(TYPED_COLLECTION).id).run()
+    assert "1 of 1 reviewed by ann" in str(reloaded.get("progress")[0].proto)
+    assert [button.proto.type for button in reloaded.button if button.key == tag_key("accept", document_id, first)] == ["primary"]
+
+
+def test_editing_the_boxes_keeps_one_document_with_its_history(tiny_checkpoints, monkeypatch):
+    app = new_session(tiny_checkpoints, monkeypatch)
+    app.slider(key=state.THRESHOLD).set_value(0.0).run()
+    enter(app, "Dull knife", "The blade is dull.")
+    document_id = app.session_state[state.RESULT].document_id
+    tag = proposed_tags(app, document_id)[0]
+    app.button(key=tag_key("accept", document_id, tag)).click().run()
+    enter(app, "Dull chef knife", "The blade is dull and chipped.")
+    assert app.session_state[state.RESULT].document_id == document_id
+    store, _, documents = typed_document()
+    assert len(documents) == 1 and documents[0].title == "Dull chef knife"
+    assert store.revisions(document_id)[0][0] == "Dull knife"
+    assert store.review(document_id, "ann").verdicts == {tag: "accept"}, "the decisions stay with the document"
+    app.button(key="new-document").click().run()
+    enter(app, "Cloudy stock", "The soup is cloudy.")
+    assert len(typed_document()[2]) == 2
+
+
+def test_a_batch_becomes_a_collection_and_the_queue_reviews_it_without_a_rerun(tiny_checkpoints, monkeypatch):
+    app = new_session(tiny_checkpoints, monkeypatch)
+    app.slider(key=state.THRESHOLD).set_value(0.0)
+    app.number_input(key=state.TOP_K).set_value(2)
+    upload_batch(app)
+    assert not app.exception
+    assert any("id a2" in warning.value for warning in app.warning), "the empty document is named by its id"
+    store = workspace()
+    collection = store.find_collection("batch.jsonl")
+    documents = store.documents(collection.id)
+    assert [document.source_id for document in documents] == ["a1", "a2", "a3", "a4"]
+    assert app.session_state[state.QUEUE_DOCUMENT] == documents[0].id
+    tag = proposed_tags(app, documents[0].id)[0]
+    app.button(key=tag_key("reject", documents[0].id, tag)).click().run()
+    app.button(key="accept-all").click().run()  # the other proposal accepted, reviewed, and on to the next
+    review = store.review(documents[0].id, "ann")
+    assert review.status == "reviewed" and review.verdicts[tag] == "reject" and len(review.final_tags) == 1
+    assert app.session_state[state.QUEUE_DOCUMENT] == documents[1].id
+    app.button(key="mark-skipped").click().run()
+    assert store.review(documents[1].id, "ann").status == "skipped"
+    app.button(key="queue-previous").click().run()
+    app.button(key="queue-previous").click().run()
+    assert app.session_state[state.QUEUE_DOCUMENT] == documents[0].id
+    app.selectbox(key=state.QUEUE_FILTER).set_value("pending").run()
+    assert app.session_state[state.QUEUE_DOCUMENT] in {documents[2].id, documents[3].id}
+    app.number_input(key=state.QUEUE_JUMP).set_value(2).run()
+    assert app.session_state[state.QUEUE_DOCUMENT] == documents[3].id
+    assert not app.exception
+
+
+def test_moving_the_threshold_changes_proposals_never_decisions(tiny_checkpoints, monkeypatch):
+    app = new_session(tiny_checkpoints, monkeypatch)
+    app.slider(key=state.THRESHOLD).set_value(0.0)
+    upload_batch(app)
+    store = workspace()
+    first = store.documents(store.find_collection("batch.jsonl").id)[0]
+    tag = proposed_tags(app, first.id)[0]
+    app.button(key=tag_key("accept", first.id, tag)).click().run()
+    app.slider(key=state.THRESHOLD).set_value(1.0).run()
+    assert proposed_tags(app, first.id) == [tag], "a decided tag stays listed when it is no longer proposed"
+    assert store.review(first.id, "ann").verdicts == {tag: "accept"}
+
+
+def test_bulk_accept_needs_confirmation_and_one_undo_takes_it_back(tiny_checkpoints, monkeypatch):
+    app = new_session(tiny_checkpoints, monkeypatch)
+    upload_batch(app)
+    store = workspace()
+    collection = store.find_collection("batch.jsonl")
+    app.slider(key=state.BULK_MINIMUM).set_value(0.0).run()
+    assert app.button(key="bulk-accept").disabled, "bulk accept waits for the confirmation"
+    app.checkbox(key=state.BULK_CONFIRM).check().run()
+    app.button(key="bulk-accept").click().run()
+    assert not app.exception
+    reviews = store.reviews(collection.id, "ann")
+    assert len(reviews) == 3 and all(review.status == "pending" for review in reviews.values())
+    assert all(review.verdicts and set(review.verdicts.values()) == {"accept"} for review in reviews.values())
+    app.button(key="undo").click().run()
+    assert store.reviews(collection.id, "ann") == {}
+
+
+def test_clearing_asks_for_confirmation_and_undo_brings_everything_back(tiny_checkpoints, monkeypatch):
+    app = new_session(tiny_checkpoints, monkeypatch)
+    app.slider(key=state.THRESHOLD).set_value(0.0)
+    upload_batch(app)
+    app.button(key="accept-all").click().run()
+    store = workspace()
+    collection = store.find_collection("batch.jsonl")
+    assert app.button(key="clear-decisions").disabled
+    app.checkbox(key=state.CLEAR_CONFIRM).check().run()
+    app.button(key="clear-decisions").click().run()
+    assert store.reviews(collection.id, "ann") == {}
+    app.button(key="undo").click().run()
+    assert [review.status for review in store.reviews(collection.id, "ann").values()] == ["reviewed"]
+
+
+def test_two_curators_in_two_sessions_keep_their_own_decisions(tiny_checkpoints, monkeypatch):
+    ann = new_session(tiny_checkpoints, monkeypatch, "ann")
+    ann.slider(key=state.THRESHOLD).set_value(0.0)
+    upload_batch(ann)
+    store = workspace()
+    collection = store.find_collection("batch.jsonl")
+    first = store.documents(collection.id)[0]
+    tag = proposed_tags(ann, first.id)[0]
+    bob = new_session(tiny_checkpoints, monkeypatch, "bob", view="Batch", collection=collection.id)
+    bob.slider(key=state.THRESHOLD).set_value(0.0).run()
+    ann.button(key=tag_key("accept", first.id, tag)).click().run()
+    bob.button(key=tag_key("reject", first.id, tag)).click().run()
+    assert store.review(first.id, "ann").verdicts == {tag: "accept"}
+    assert store.review(first.id, "bob").verdicts == {tag: "reject"}
+    assert {record["curator"] for record in export_records(store, collection.id) if record["id"] == "a1"} == {"ann", "bob"}
+
+
+def test_exports_are_offered_and_carry_statuses(tiny_checkpoints, monkeypatch):
+    app = new_session(tiny_checkpoints, monkeypatch)
+    app.slider(key=state.THRESHOLD).set_value(0.0)
+    upload_batch(app)
+    app.button(key="accept-all").click().run()
+    labels = {button.label for button in app.get("download_button")}
+    assert {"Export as JSONL", "Export as CSV"} <= labels
+    store = workspace()
+    records = export_records(store, store.find_collection("batch.jsonl").id, curator="ann")
+    assert [record["status"] for record in records] == ["reviewed", "pending", "pending", "pending"]
+    assert json.dumps(records)  # plain data
+
+
+def test_without_a_name_the_page_asks_for_one_and_saves_nothing(tiny_checkpoints, monkeypatch):
+    app = new_session(tiny_checkpoints, monkeypatch, curator="")
+    upload_batch(app)
+    assert not app.exception
+    assert any("Type your name" in info.value for info in app.info)
+    store = workspace()
+    assert store.reviews(store.find_collection("batch.jsonl").id, None) == {}
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b'{"title": "ok", "content": "fine"}\n{"title": broken\n', "line 2"),
+    (b'{"id": "x", "title": "a", "content": "b"}\n{"id": "x", "title": "c", "content": "d"}\n', "id 'x' on lines 1, 2"),
+])
+def test_a_bad_file_gives_a_message_and_makes_no_collection(tiny_checkpoints, monkeypatch, data, expected):
+    app = new_session(tiny_checkpoints, monkeypatch)
+    upload_batch(app, data, "bad.jsonl")
+    assert not app.exception
+    assert any(expected in error.value for error in app.error)
+    assert workspace().find_collection("bad.jsonl") is None
