@@ -8,8 +8,14 @@ from typing import TypeVar
 import streamlit as st
 
 from jman_core.errors import JmanError
+from jman_core.text import markdown_literal
 
 Result = TypeVar("Result")
+
+
+def show_error(message: str) -> None:
+    """A library's message shown as text: a file or tag name in it is never Markdown (an image, a link)."""
+    st.error(markdown_literal(message))
 
 
 def show_unexpected(error: Exception, what: str) -> None:
@@ -24,7 +30,7 @@ def call_library(function: Callable[..., Result], *arguments, what: str = "runni
     try:
         return function(*arguments, **options)
     except JmanError as error:
-        st.error(str(error))
+        show_error(str(error))
     except Exception as error:  # noqa: BLE001 - the page must survive anything the library raises
         show_unexpected(error, what)
     return None

@@ -23,7 +23,7 @@ from .config import DataConfig, ModelConfig, TextConfig, TrainingConfig, from_di
 from .errors import CheckpointError, ConfigError
 from .limits import current_limits, over_limit
 from .model import JMAN, build_model
-from .text import TextPipeline
+from .text import TextPipeline, markdown_literal
 
 FORMAT_NAME = "jman-checkpoint"
 FORMAT_VERSION = 1
@@ -122,7 +122,7 @@ def _write_folder(folder: Path, model: JMAN, pipeline: TextPipeline, metadata: C
                 "tokenizer_sha256": _sha256(folder / TOKENIZER_FILE),
                 "labels_sha256": labels_fingerprint(metadata.labels), **metadata.to_json()}
     (folder / METADATA_FILE).write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
-    (folder / CARD_FILE).write_text(model_card(metadata), encoding="utf-8")
+    (folder / CARD_FILE).write_text(model_card(metadata, markdown=True), encoding="utf-8")
 
 
 def save_checkpoint(directory: str | Path, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata) -> Path:
@@ -402,12 +402,14 @@ def _metric_line(metrics: dict[str, Any]) -> str:
     return " | ".join(f"{name} {metrics[name]:.3f}" for name in names if isinstance(metrics.get(name), (int, float)))
 
 
-def model_card(metadata: CheckpointMetadata) -> str:
-    """A short human-readable summary of a checkpoint."""
+def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
+    """A short human-readable summary of a checkpoint; with `markdown`, the text users chose (the name, the
+    data source, the tags) is escaped so that Markdown shows it as it is (the saved MODEL_CARD.md, the app)."""
+    literal = markdown_literal if markdown else str
     statistics = metadata.statistics
-    top = ", ".join(f"{label} ({count})" for label, count in list(zip(metadata.labels, metadata.label_counts))[:15])
+    top = ", ".join(f"{literal(label)} ({count})" for label, count in list(zip(metadata.labels, metadata.label_counts))[:15])
     lines = [
-        f"# {metadata.name or 'JMAN model'}",
+        f"# {literal(metadata.name) or 'JMAN model'}",
         "",
         f"- Model: {metadata.model_config.variation} (hidden {metadata.model_config.hidden_size}, "
         f"embeddings {metadata.model_config.embedding_dim}, vocabulary {metadata.model_config.vocabulary_size:,} words)"
@@ -418,7 +420,7 @@ def model_card(metadata: CheckpointMetadata) -> str:
         + ("; with tag-name matching, a learned score for each tag named in the title or content (not in the paper)"
            if metadata.model_config.label_mentions else "")
         + _linear_part_note(metadata),
-        f"- Data: {metadata.data_source or 'unknown'} (fingerprint {metadata.data_fingerprint or '-'})",
+        f"- Data: {literal(metadata.data_source) or 'unknown'} (fingerprint {literal(metadata.data_fingerprint) or '-'})",
         f"- Documents: {_number(statistics.get('train'))} train / {_number(statistics.get('validation'))} validation / "
         f"{_number(statistics.get('test'))} test; {_number(statistics.get('dropped_without_label', 0))} dropped for having no label",
         f"- Labels: {len(metadata.labels)} (tags used at least {metadata.data_config.min_label_count} times); "

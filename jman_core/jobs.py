@@ -143,17 +143,18 @@ class JobAlreadyRunning(JmanError):
 
 
 def start_job(jobs_dir: str | Path, name: str, data_name: str, data: bytes, overrides: dict[str, Any],
-              checkpoints_dir: str | Path) -> JobStatus:
+              checkpoints_dir: str | Path, replace_existing: bool = False) -> JobStatus:
     """Saves the uploaded data and the settings, then starts the worker process; returns at once.
 
     `overrides` is a nested dict of config sections (data, text, model, training). Raises
-    JobAlreadyRunning if a job is active in `jobs_dir`, ConfigError for a bad model name. The check and
-    the start hold a lock on the jobs folder, so two simultaneous calls cannot both start.
+    JobAlreadyRunning if a job is active in `jobs_dir`, ConfigError for a bad model name, or for the name of
+    an existing model unless `replace_existing` (the user confirmed it). The check and the start hold a lock
+    on the jobs folder, so two simultaneous calls cannot both start.
     """
     jobs_dir = Path(jobs_dir)
     jobs_dir.mkdir(parents=True, exist_ok=True)
     with _start_lock(jobs_dir):
-        return _start_locked(jobs_dir, name, data_name, data, overrides, checkpoints_dir)
+        return _start_locked(jobs_dir, name, data_name, data, overrides, checkpoints_dir, replace_existing)
 
 
 @contextlib.contextmanager
@@ -167,7 +168,7 @@ def _start_lock(jobs_dir: Path) -> Iterator[None]:
 
 
 def _start_locked(jobs_dir: Path, name: str, data_name: str, data: bytes, overrides: dict[str, Any],
-                  checkpoints_dir: str | Path) -> JobStatus:
+                  checkpoints_dir: str | Path, replace_existing: bool) -> JobStatus:
     from .checkpoint import check_output_path
     from .config import build_config
 
@@ -179,6 +180,9 @@ def _start_locked(jobs_dir: Path, name: str, data_name: str, data: bytes, overri
         )
     output = Path(checkpoints_dir) / checked_model_name(name)
     check_output_path(output)
+    if model_exists(output) and not replace_existing:
+        raise ConfigError(f"A model named '{output.name}' exists; training would replace it at the end. "
+                          "Choose another name, or confirm that it may be replaced.")
     config = build_config(None, overrides)  # fail now, in the page, not later in the worker
     job_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
     folder = jobs_dir / job_id
@@ -198,6 +202,12 @@ def _start_locked(jobs_dir: Path, name: str, data_name: str, data: bytes, overri
     status.pid = process.pid
     _update(folder, pid=process.pid)
     return read_status(folder)
+
+
+def model_exists(output: str | Path) -> bool:
+    """Whether a checkpoint (or the remains of an interrupted save of one) is at `output`."""
+    output = Path(output)
+    return output.exists() or any(output.parent.glob(f".{output.name}.old-*")) if output.parent.exists() else False
 
 
 def checked_model_name(name: str) -> str:

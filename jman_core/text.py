@@ -62,6 +62,15 @@ def readable_text(text: str) -> str:
     return _SURROGATES.sub("\ufffd", text)
 
 
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark, as CommonMark allows
+
+
+def markdown_literal(text: str) -> str:
+    """`text` to show as itself inside Markdown: every punctuation mark escaped, line breaks as spaces, so a
+    tag or file name such as "![x](http://host/x.png)" is never an image, a link, a :badge[] or $maths$."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
 def bounded_text(text: str) -> str:
     """The first `max_text_characters` characters: more than the model and the display read, so the rest
     of a 20 MB document is never parsed, tokenised or drawn."""

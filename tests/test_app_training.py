@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import signal
 import sys
 import time
@@ -65,9 +66,10 @@ def upload(app: AppTest, name: str, data: bytes) -> AppTest:
 
 
 def texts(app: AppTest) -> str:
+    """Every message on the page as the reader sees it (user text is escaped in the Markdown source)."""
     parts = [element.value for kind in ("error", "warning", "success", "info", "caption", "markdown")
              for element in getattr(app, kind)]
-    return "\n".join(str(part) for part in parts)
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", "\n".join(str(part) for part in parts))
 
 
 def wait_for_job(app: AppTest, jobs: Path, predicate, timeout: float = 150.0):

@@ -109,7 +109,7 @@ def test_weights_load_with_safetensors_alone(checkpoint_path, predictor):
 
 def test_model_card_matches_metadata(checkpoint_path, predictor):
     card = (checkpoint_path / CARD_FILE).read_text(encoding="utf-8")
-    assert card == model_card(predictor.metadata)
+    assert card == model_card(predictor.metadata, markdown=True)
     assert card.startswith(f"# {checkpoint_path.name}")
     assert f"Decision threshold: {predictor.threshold:.2f}" in card
     assert predictor.labels[0] in card
@@ -437,3 +437,14 @@ def test_save_killed_while_writing_leaves_the_old_checkpoint_and_the_next_save_c
     load_checkpoint(target)  # the old one, untouched
     save_checkpoint(target, loaded.model, loaded.pipeline, loaded.metadata)
     assert not any(".building-" in path.name for path in tmp_path.iterdir())
+
+
+def test_model_card_shows_user_text_as_text_in_markdown(predictor):
+    from dataclasses import replace as replaced
+
+    metadata = replaced(predictor.metadata, name="![x](http://host/x.png)",
+                        labels=["![tag](http://host/t.png)", *predictor.metadata.labels[1:]])
+    card = model_card(metadata, markdown=True)
+    assert "](http" not in card and "![" not in card
+    assert "# \\!\\[x\\]" in card
+    assert model_card(metadata).startswith("# ![x](http://host/x.png)")  # the terminal gets it unchanged

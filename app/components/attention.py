@@ -7,6 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from jman_core.text import markdown_literal
+
 from .. import state
 from .heatmap import Grid, attention_grid, heatmap_figure
 
@@ -62,10 +64,7 @@ def render_unread(grid: Grid) -> None:
 
 def _plain(text: str, limit: int = 400) -> str:
     """Sentence text safe to show inside markdown (cut to `limit` characters)."""
-    shown = text if len(text) <= limit else text[:limit] + "…"
-    for character in "\\`*_[]<>#|$:~":
-        shown = shown.replace(character, "\\" + character)
-    return shown
+    return markdown_literal(text if len(text) <= limit else text[:limit]) + ("…" if len(text) > limit else "")
 
 
 def render_attention(explanation, variation: str) -> go.Figure:

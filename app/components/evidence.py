@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from jman_core.text import markdown_literal
+
 from .. import state
 from ..guard import call_library
 from .heatmap import evidence_grid, heatmap_figure, label_attention_grid
@@ -22,6 +24,7 @@ LABEL_ATTENTION_CAPTION = (
 def name_note(label: str, name_scores: dict[str, float]) -> str:
     """What tag-name matching (a model trained with it) added to the tag's score, in words."""
     written = [f"the {place} ({value:+.2f})" for place, value in name_scores.items() if value]
+    label = markdown_literal(label)
     if not written:
         return f"The name **{label}** is not among the words read, so tag-name matching added nothing to its score."
     return (f"The name **{label}** is written in {' and '.join(written)}: tag-name matching added that to its "
@@ -30,6 +33,7 @@ def name_note(label: str, name_scores: dict[str, float]) -> str:
 
 def linear_note(label: str, linear) -> str:
     """How a model with a linear part (wide and deep) blended the tag's score, in words."""
+    label = markdown_literal(label)
     network = (f"{linear.network_weight:.2f} × the network's {linear.network_score:.3f}"
                if linear.network_score is not None else "nothing from the network")
     return (f"This model blends two scores: {network} + {1 - linear.network_weight:.2f} × the word-and-pair SVM's "
@@ -74,7 +78,7 @@ def render_evidence(predictor, result: state.AnnotationResult, prediction) -> No
     evidence = cached_evidence(predictor, result, label)
     if evidence is None:
         return
-    st.markdown(f"Score of **{label}**: {evidence.score:.3f}")
+    st.markdown(f"Score of **{markdown_literal(label)}**: {evidence.score:.3f}")
     grid = evidence_grid(result.explanation.document, evidence)
     st.plotly_chart(heatmap_figure(grid), width="content", config={"displayModeBar": False},
                     key=state.EVIDENCE_CHART)
@@ -86,7 +90,7 @@ def render_evidence(predictor, result: state.AnnotationResult, prediction) -> No
         if evidence.linear.terms:
             st.dataframe(linear_terms_table(evidence.linear), hide_index=True)
     if evidence.title_word_attention is not None:
-        st.markdown(f"Where **{label}** looked")
+        st.markdown(f"Where **{markdown_literal(label)}** looked")
         st.plotly_chart(heatmap_figure(label_attention_grid(result.explanation.document, evidence)), width="content",
                         config={"displayModeBar": False}, key=state.LABEL_ATTENTION_CHART)
         st.caption(LABEL_ATTENTION_CAPTION)

@@ -182,14 +182,16 @@ def missing_attention(explanation, variation: str) -> list[str]:
 def evidence_grid(document, evidence) -> Grid:
     """The same layout for a TagEvidence: signed word evidence, and each sentence's total on the left."""
     return build_grid(document, evidence.title_word_evidence, evidence.sentence_word_evidence,
-                      {"evidence": evidence.sentence_evidence}, value_name=f"evidence for '{evidence.label}'",
+                      {"evidence": evidence.sentence_evidence},
+                      value_name=f"evidence for '{html.escape(evidence.label, quote=False)}'",
                       signed=True, side_descriptions=["sentence evidence (sum of its words)"])
 
 
 def label_attention_grid(document, evidence) -> Grid:
     """The tag's own attention (a model trained with label attention) in the same layout, no side column."""
     return build_grid(document, evidence.title_word_attention, evidence.sentence_word_attention, {},
-                      value_name=f"attention of '{evidence.label}'", signed=False, whole_document=True)
+                      value_name=f"attention of '{html.escape(evidence.label, quote=False)}'", signed=False,
+                      whole_document=True)
 
 
 # ---- drawing ----------------------------------------------------------------------------------

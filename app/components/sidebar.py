@@ -5,16 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from jman_core.checkpoint import read_metadata
+from jman_core.checkpoint import model_card, read_metadata
 from jman_core.errors import JmanError
+from jman_core.text import markdown_literal
 
 from .. import state
-from ..models import CheckpointEntry, card_markdown, checkpoints_directory, default_entry, test_metrics_rows
+from ..models import CheckpointEntry, checkpoints_directory, default_entry, test_metrics_rows
 
 
 def render_no_model() -> None:
     directory = checkpoints_directory()
-    st.warning(f"No model found in `{directory}`.")
+    st.warning(f"No model found in {markdown_literal(str(directory))}.")
     st.markdown(
         "A model is a checkpoint folder made by `jman train` (it holds `checkpoint.json`). Put one under that "
         "folder, for example:\n\n"
@@ -41,12 +42,19 @@ def on_model_change() -> None:
 
 def summary_line(entry: CheckpointEntry) -> str:
     if entry.metadata is None:
-        return f"Unreadable: {entry.problem}"
+        return f"Unreadable: {markdown_literal(entry.problem)}"
     metadata = entry.metadata
     test = metadata.metrics.get("test") or {}
     quality = f" · test F1 {test['F1']:.2f}, P@1 {test['P@1']:.2f}" if "F1" in test and "P@1" in test else ""
     blend = " + linear SVM" if metadata.model_config.linear_part and metadata.model_config.linear_features else ""
     return f"{metadata.model_config.variation}{blend} · {len(metadata.labels)} tags{quality}"
+
+
+def _card(metadata) -> str:
+    """The model card with the names it holds escaped (a tag named like an image stays text), its title
+    demoted under the sidebar's own headings."""
+    card = model_card(metadata, markdown=True)
+    return card.replace("# ", "#### ", 1) if card.startswith("# ") else card
 
 
 def render_model_picker(entries: list[CheckpointEntry]) -> CheckpointEntry:
@@ -61,7 +69,7 @@ def render_model_picker(entries: list[CheckpointEntry]) -> CheckpointEntry:
     st.sidebar.caption(summary_line(entry))
     if entry.metadata is not None:
         with st.sidebar.expander("Model card"):
-            st.markdown(card_markdown(entry.metadata))
+            st.markdown(_card(entry.metadata))
             rows = test_metrics_rows(entry.metadata)
             if rows:
                 st.markdown("**Test metrics (%)**")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from jman_core.text import markdown_literal
+
 from ..documents import precision_recall_f1
 
 SHOWN_TAGS = 15  # rows of the ranked table beyond the selected ones
@@ -28,7 +30,7 @@ def badge_line(prediction, gold_tags: list[str]) -> str:
         return "No tag reaches the threshold; lower it or raise top-k to see suggestions."
     badges = []
     for label in prediction.selected:
-        safe = label.replace("[", "(").replace("]", ")")
+        safe = markdown_literal(label)
         badges.append(f":green-badge[✓ {safe}]" if label in gold_tags else f":blue-badge[{safe}]")
     return " ".join(badges)
 
@@ -54,4 +56,4 @@ def render_gold_scores(selected: list[str], gold_tags: list[str]) -> None:
     columns[0].metric("Precision", f"{precision:.2f}")
     columns[1].metric("Recall", f"{recall:.2f}")
     columns[2].metric("F1", f"{f1:.2f}")
-    st.caption(f"Against the gold tags: {', '.join(gold_tags)}")
+    st.caption(f"Against the gold tags: {markdown_literal(', '.join(gold_tags))}")

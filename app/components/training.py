@@ -17,12 +17,15 @@ import streamlit as st
 
 from jman_core.config import SEMANTIC_LAMBDAS, VARIATIONS, DataConfig, ExperimentConfig
 from jman_core.errors import JmanError
-from jman_core.jobs import JobStatus, cancel_job, checked_model_name, list_jobs, read_status, start_job
+from jman_core.jobs import (
+    JobStatus, cancel_job, checked_model_name, list_jobs, model_exists, read_status, start_job,
+)
+from jman_core.text import markdown_literal
 from jman_core.training import available_devices
 from jman_core.upload import SEPARATORS, UploadReport, inspect_upload
 
 from .. import state
-from ..guard import show_unexpected
+from ..guard import show_error, show_unexpected
 from ..models import REPOSITORY_ROOT, checkpoints_directory, find_checkpoints
 
 JOBS_VARIABLE = "JMAN_JOBS_DIR"
@@ -52,12 +55,31 @@ def render_training_sidebar() -> None:
                 if not st.session_state.get(state.TRAIN_NAME):
                     st.session_state[state.TRAIN_NAME] = _default_name(upload.name)
         _render_options()
+        unconfirmed = not _replacement_confirmed()
         running = _active_job()
         st.button("Start training", key=state.TRAIN_START, type="primary", on_click=_start,
-                  disabled=upload is None or running is not None,
+                  disabled=upload is None or running is not None or unconfirmed,
                   help="One training at a time per server." if running else "Trains in a separate process.")
         if running is not None:
-            st.caption(f"Training '{running.name}': {running.message}. Follow it in the Train view.")
+            st.caption(markdown_literal(f"Training '{running.name}': {running.message}.") + " Follow it in the Train view.")
+
+
+def _existing_model() -> Path | None:
+    """The model the name in the box would replace, if one exists (a bad name is for Start to refuse)."""
+    try:
+        output = checkpoints_directory() / checked_model_name(st.session_state.get(state.TRAIN_NAME) or "")
+    except JmanError:
+        return None
+    return output if model_exists(output) else None
+
+
+def _replacement_confirmed() -> bool:
+    """True unless the name is an existing model's and the user has not ticked "Replace the existing model"."""
+    existing = _existing_model()
+    if existing is None:
+        return True
+    return st.checkbox(f"Replace the existing model {markdown_literal(existing.name)}", key=state.TRAIN_REPLACE, value=False,
+                       help="Training saves over it when it finishes. Untick and choose another name to keep it.")
 
 
 def _default_name(file_name: str) -> str:
@@ -155,7 +177,7 @@ def _start() -> None:
             return
         name = checked_model_name(st.session_state.get(state.TRAIN_NAME, ""))
         job = start_job(jobs_directory(), name, upload.name, upload.getvalue(), _overrides(config),
-                        checkpoints_directory())
+                        checkpoints_directory(), replace_existing=bool(st.session_state.get(state.TRAIN_REPLACE)))
     except JmanError as error:
         st.session_state[state.TRAIN_MESSAGE] = ("error", str(error))
         return
@@ -182,7 +204,7 @@ def render_training_view() -> None:
     job = _watched_job()
     message = st.session_state.get(state.TRAIN_MESSAGE)
     if message and (message[0] == "error" or (job is not None and job.active)):
-        (st.success if message[0] == "success" else st.error)(message[1])
+        (st.success if message[0] == "success" else st.error)(markdown_literal(message[1]))
     if upload is None and job is None:
         st.info("Upload a file of tagged documents under **Train a new model** in the sidebar to train your own model. "
                 f"CSV, TSV or JSONL with a title, a content and a tags column; the JMAN text format; or a zip holding "
@@ -193,7 +215,7 @@ def render_training_view() -> None:
         except Exception as error:  # noqa: BLE001 - a bad file must never break the page
             show_unexpected(error, "reading the uploaded dataset")
     if job is not None:
-        st.subheader(f"Training '{job.name}'")
+        st.subheader(f"Training '{markdown_literal(job.name)}'")
         render_job_panel(job.folder)
     _render_earlier_runs()
 
@@ -210,7 +232,7 @@ def _watched_job() -> JobStatus | None:
 
 def _render_dataset(name: str, data: bytes) -> None:
     guessed = inspection(name, data, None)
-    st.subheader(f"Dataset: {name}")
+    st.subheader(f"Dataset: {markdown_literal(name)}")
     if guessed.columns:
         _render_column_confirmation(guessed)
         report = inspection(name, data, _data_config())
@@ -218,9 +240,9 @@ def _render_dataset(name: str, data: bytes) -> None:
         report = guessed
     st.caption(f"Format: {report.format}.")
     for problem in report.problems:
-        st.error(problem)
+        show_error(problem)
     for warning in report.warnings:
-        st.warning(warning)
+        st.warning(markdown_literal(warning))
     if report.preview:
         st.markdown("**First rows**")
         st.dataframe(pd.DataFrame(report.preview), hide_index=True, width="stretch")
@@ -298,16 +320,16 @@ def _render_progress(status: JobStatus) -> None:
             text = (f"Epoch {status.epoch} of at most {status.num_epochs}, step {status.step} of {status.steps}; "
                     f"{_duration(status.elapsed_seconds)} elapsed{left}.")
         else:
-            text = f"{status.message[:1].upper()}{status.message[1:]}…"  # before the first step: what it is doing
+            text = markdown_literal(f"{status.message[:1].upper()}{status.message[1:]}") + "…"  # before the first step
         st.progress(min(done / total, 1.0), text=text)
         st.button("Cancel training", key=state.TRAIN_CANCEL, on_click=cancel_job, args=(status.folder,),
                   help="Stops after the current step; no model is saved.")
     elif status.state == "finished":
-        st.success(f"Finished ({status.message}). Saved as `{status.checkpoint}`; it is in the model picker now.")
+        st.success(markdown_literal(f"Finished ({status.message}). Saved as {status.checkpoint}; it is in the model picker now."))
     elif status.state == "cancelled":
-        st.warning(f"Cancelled: {status.message}.")
+        st.warning(markdown_literal(f"Cancelled: {status.message}."))
     else:
-        st.error(f"Training {status.state}: {status.message}")
+        show_error(f"Training {status.state}: {status.message}")
 
 
 def _duration(seconds: float | None) -> str:
@@ -365,9 +387,11 @@ def _render_result(status: JobStatus) -> None:
         st.markdown("**The most frequent labels**")
         frame = pd.DataFrame(status.per_label).rename(columns={"support": "test documents"})
         st.dataframe(frame.style.format({"P": "{:.2f}", "R": "{:.2f}", "F1": "{:.2f}"}), hide_index=True, width="stretch")
-    if status.checkpoint:
-        st.button(f"Annotate with '{status.name}'", key=state.TRAIN_USE_MODEL, type="primary",
-                  on_click=_use_model, args=(status.checkpoint,))
+    if status.checkpoint and st.button(f"Annotate with '{markdown_literal(status.name)}'", key=state.TRAIN_USE_MODEL,
+                                       type="primary", on_click=_use_model, args=(status.checkpoint,)):
+        # The button sits in the job panel's fragment, and a click reruns only the fragment: the callback has
+        # set the model and the view, and only a whole-app rerun redraws the picker and the view radio.
+        st.rerun(scope="app")
 
 
 def _use_model(folder: str) -> None:
