@@ -22,7 +22,7 @@ from ..curation import click, render_message, say
 from ..documents import markdown_text, parse_tags
 
 VERDICT_MARKS = {"accept": "✓ accepted", "reject": "✗ rejected", "add": "＋ added"}
-STATUS_MARKS = {"pending": "⏳ pending", "reviewed": "✅ reviewed", "skipped": "⏭ skipped"}
+STATUS_MARKS = {"pending": ":orange[pending]", "reviewed": ":green[reviewed]", "skipped": ":gray[skipped]"}
 
 
 def tag_key(prefix: str, document_id: int, tag: str) -> str:
