@@ -126,7 +126,11 @@ def inspect_upload(name: str, data: bytes, config: DataConfig | None = None,
         report.problems.append(f"{inner_name}: not a CSV, TSV, JSON lines or JMAN text file (by its extension).")
         return report
     if _format_of(inner_name) != "JMAN text format":
-        report.columns, records = _raw_records(inner_name, text)
+        try:
+            report.columns, records = _raw_records(inner_name, text)
+        except DataError as error:  # a field over the limit, or CSV that cannot be parsed
+            report.problems.append(str(error))
+            return report
         report.guessed = guess_columns(report.columns)
         if config is None and report.guessed.get("tags"):
             report.tag_separator = guess_separator([r.get(report.guessed["tags"]) for r in records])
