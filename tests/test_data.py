@@ -68,7 +68,7 @@ def test_csv_with_byte_order_mark_and_messy_header(tmp_path: Path) -> None:
 
 def test_tsv(tmp_path: Path) -> None:
     documents = read_documents(write(tmp_path / "data.tsv", "id\ttitle\tcontent\ttags\n3\tA, b\tC; d\tx y\n"))
-    assert documents == [Document(id="3", title="A, b", content="C; d", tags=["x", "y"], line=2)]
+    assert documents == [Document(id="3", title="A, b", content="C; d", tags=["x", "y"], line=2, id_given=True)]
 
 
 def test_jsonl_with_list_tags_and_string_tags(tmp_path: Path) -> None:
@@ -132,7 +132,8 @@ def test_custom_column_names_and_separator(tmp_path: Path) -> None:
     )
     text = "key,headline,text,labels\nk1,H,T,Machine Learning| deep_learning |\n"
     documents = read_documents(write(tmp_path / "data.csv", text), config)
-    assert documents == [Document(id="k1", title="H", content="T", tags=["machine-learning", "deep-learning"], line=2)]
+    assert documents == [Document(id="k1", title="H", content="T", tags=["machine-learning", "deep-learning"], line=2,
+                                  id_given=True)]
 
 
 def test_normalise_tag() -> None:
