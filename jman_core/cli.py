@@ -23,6 +23,7 @@ Typical use:
   jman predict checkpoints/my-model --title "..." --content "..."  suggest tags (JSON out)
   jman evaluate checkpoints/my-model --data questions.csv          the paper's metrics on the test part
   jman baseline tfidf-lr --data questions.csv                      a non-neural baseline, same split and metrics
+  jman serve --checkpoints checkpoints                             the REST API on 127.0.0.1:8000 (docs at /docs)
 Run `jman COMMAND --help` for each command's options."""
 
 # Flag name -> (config section, type, help). Defaults come from jman_core.config, shown in --help.
@@ -179,12 +180,34 @@ def _add_checkpoint_commands(commands) -> None:
     info.add_argument("--json", action="store_true", help="print the full metadata as JSON")
 
 
+def _add_serve(commands) -> None:
+    serve = commands.add_parser(
+        "serve", help="the REST API over a folder of checkpoints (OpenAPI docs at /docs)",
+        description="Serve every checkpoint folder under --checkpoints over HTTP (suggest, suggest-batch, explain, "
+                    "feedback into the workspace); a folder added or replaced there is served without a restart. "
+                    "Set JMAN_API_KEYS to require a key, JMAN_CORS_ORIGINS to let browser pages call it.")
+    serve.add_argument("--checkpoints", default="checkpoints", help="folder of checkpoint folders (default: checkpoints)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="processes; over 1 runs gunicorn with uvicorn workers, each loading models once (default: 1)")
+    serve.add_argument("--database", help="workspace database URL for feedback (default: $JMAN_DATABASE_URL, "
+                                          "else runs/workspace.sqlite)")
+
+
+def command_serve(arguments: argparse.Namespace) -> int:
+    from .service import serve
+
+    return serve(arguments.checkpoints, arguments.host, arguments.port, arguments.workers, arguments.database)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jman", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_train(commands)
     _add_baseline(commands)
     _add_checkpoint_commands(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -372,7 +395,8 @@ def command_add_linear_part(arguments: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": command_train, "baseline": command_baseline, "evaluate": command_evaluate,
-            "predict": command_predict, "info": command_info, "add-linear-part": command_add_linear_part}
+            "predict": command_predict, "info": command_info, "add-linear-part": command_add_linear_part,
+            "serve": command_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,11 @@ class Limits:
     max_checkpoint_file_bytes: int = field(default=2048 * MEBIBYTE, metadata={"help": "bytes of one checkpoint file"})
     # Title words plus sentences x words per sentence, as a checkpoint's text settings ask to read.
     max_words_read: int = field(default=100_000, metadata={"help": "words a checkpoint may read per document"})
+    # The REST API (`jman serve`): a request body is read whole before it is parsed, so this bounds the memory
+    # of one request; it holds one document of max_document_characters (UTF-8, JSON-escaped) with room to spare.
+    max_request_bytes: int = field(default=8 * MEBIBYTE, metadata={"help": "bytes of one API request body"})
+    # Annif's suggest-batch takes 32 documents; each of ours is read up to max_text_characters per field.
+    max_batch_documents: int = field(default=32, metadata={"help": "documents in one API suggest-batch request"})
     training_threads: int = field(default_factory=_default_training_threads,
                                   metadata={"help": "CPU threads of a training started from the app"})
 
