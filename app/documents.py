@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jman_core.data import normalise_tag
+from jman_core.text import markdown_literal
 
 from .models import REPOSITORY_ROOT
 
@@ -64,11 +65,8 @@ def precision_recall_f1(predicted: list[str], gold: list[str]) -> tuple[float, f
     return precision, recall, f1
 
 
-MARKDOWN_SPECIAL = "\\`*_{}[]()<>#+-.!|$:~"
-
 
 def markdown_text(text: str, limit: int = 400) -> str:
-    """User text (a tag, a title, a name) made inert inside Markdown: shown as typed, never as a link or image."""
+    """User text (a tag, a title, a name) cut to `limit` characters and made inert inside Markdown."""
     shown = str(text) if len(str(text)) <= limit else str(text)[:limit] + "…"
-    shown = " ".join(shown.split())
-    return "".join("\\" + character if character in MARKDOWN_SPECIAL else character for character in shown)
+    return markdown_literal(shown)

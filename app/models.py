@@ -75,7 +75,7 @@ def load_predictor(folder: str, modified: float) -> Predictor:
 
 def card_markdown(metadata: CheckpointMetadata) -> str:
     """The library's model card with its title demoted so it sits under the sidebar's own headings."""
-    card = model_card(metadata)
+    card = model_card(metadata, markdown=True)  # tag and file names shown as text, never as Markdown
     return card.replace("# ", "#### ", 1) if card.startswith("# ") else card
 
 

@@ -98,6 +98,11 @@ def _add_train(commands) -> None:
     parser.add_argument("--config", help="JSON or YAML file with sections text, data, model, training (flags win)")
     parser.add_argument("--log", help="append one JSON line per epoch to this file")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of the same --output")
+    _add_training_flags(parser)
+
+
+def _add_training_flags(parser) -> None:
+    """The training switches and flags (with their defaults), shared by `train` and `workspace train`."""
     parser.add_argument("--keep_tags_as_is", action="store_true", help="do not normalise tags (case, spaces, hyphens)")
     for switch, (_, text) in TRAIN_SWITCHES.items():
         parser.add_argument(f"--{switch}", action="store_true", help=text)
@@ -180,6 +185,39 @@ def _add_checkpoint_commands(commands) -> None:
     info.add_argument("--json", action="store_true", help="print the full metadata as JSON")
 
 
+def _add_workspace(commands) -> None:
+    workspace = commands.add_parser(
+        "workspace", help="the curation workspace: list, import, export, train on reviewed documents",
+        description="The curators' workspace database (SQLite under runs/ by default, $JMAN_DATABASE_URL or "
+                    "--database for another file or PostgreSQL), shared with the app.")
+    actions = workspace.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    listing = actions.add_parser("list", help="every collection with its documents and reviews")
+    importing = actions.add_parser("import", help="a file of documents becomes a collection (ids kept)")
+    importing.add_argument("file", help="CSV, TSV, JSONL, JMAN-text or zip file of documents (tags optional)")
+    importing.add_argument("--name", help="the collection's name (default: the file's name)")
+    importing.add_argument("--model", help="checkpoint folder whose suggestions are stored for every document")
+    exporting = actions.add_parser("export", help="a collection as JSONL or CSV (the CSV trains as it is)")
+    exporting.add_argument("collection", help="the collection's name or id")
+    exporting.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    exporting.add_argument("--output", help="file to write (default: standard output)")
+    exporting.add_argument("--curator", help="only this curator's reviews (default: every curator's)")
+    exporting.add_argument("--threshold", type=float, help="threshold of the exported suggestions (default: the model's)")
+    training = actions.add_parser(
+        "train", help="train a model on a collection's reviewed documents, compared on a held-out share",
+        description="Trains on the final tags of the reviewed documents (after --base_data's documents if given), "
+                    "holding out a share of them, then compares the new model and --compare on that share.")
+    training.add_argument("collection", help="the collection's name or id")
+    training.add_argument("--output", required=True, help="checkpoint folder to write")
+    training.add_argument("--curator", help="only this curator's reviews (default: the latest review of each document)")
+    training.add_argument("--holdout", type=float, default=0.2, help="share of reviewed documents held out (default: 0.2)")
+    training.add_argument("--base_data", help="the model's own training file, added to the reviewed documents")
+    training.add_argument("--compare", help="checkpoint folder to compare with on the held-out documents")
+    training.add_argument("--config", help="JSON or YAML file with sections text, data, model, training (flags win)")
+    _add_training_flags(training)
+    for parser in (listing, importing, exporting, training):
+        parser.add_argument("--database", help="database URL (default: $JMAN_DATABASE_URL, else runs/workspace.sqlite)")
+
+
 def _add_serve(commands) -> None:
     serve = commands.add_parser(
         "serve", help="the REST API over a folder of checkpoints (OpenAPI docs at /docs)",
@@ -207,6 +245,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_baseline(commands)
     _add_checkpoint_commands(commands)
+    _add_workspace(commands)
     _add_serve(commands)
     return parser
 
@@ -394,9 +433,112 @@ def command_add_linear_part(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _open_workspace(arguments: argparse.Namespace):
+    from .workspace import Workspace
+
+    return Workspace.open(arguments.database)
+
+
+def _collection(workspace, name_or_id: str):
+    from .workspace import WorkspaceError
+
+    found = workspace.find_collection(name_or_id)
+    if found is None and name_or_id.isdigit():
+        found = next((info for info in workspace.collections() if info.id == int(name_or_id)), None)
+    if found is None:
+        names = ", ".join(repr(info.name) for info in workspace.collections()[:10]) or "none"
+        raise WorkspaceError(f"No collection {name_or_id!r} in the workspace (collections: {names}).")
+    return found
+
+
+def workspace_list(arguments: argparse.Namespace) -> int:
+    workspace = _open_workspace(arguments)
+    print("| id | collection | documents | reviewed | curators |")
+    print("|---|---|---|---|---|")
+    for info in workspace.collections():
+        reviews = workspace.reviews(info.id, None)
+        reviewed = len({document_id for (document_id, _), review in reviews.items() if review.status == "reviewed"})
+        print(f"| {info.id} | {info.name} | {info.documents} | {reviewed} | {', '.join(workspace.curators(info.id))} |")
+    return 0
+
+
+def workspace_import(arguments: argparse.Namespace) -> int:
+    from .data import read_file_bytes
+    from .workspace.scoring import import_file, register_predictor, score_collection
+
+    workspace = _open_workspace(arguments)
+    collection = import_file(workspace, Path(arguments.file).name, read_file_bytes(arguments.file), arguments.name)
+    print(f"Collection {collection.name!r} (id {collection.id}): {collection.documents} documents.")
+    if arguments.model:
+        from .predict import Predictor
+
+        predictor = Predictor.from_checkpoint(arguments.model)
+        model = register_predictor(workspace, predictor, arguments.model, Path(arguments.model).name)
+        skipped = score_collection(workspace, collection.id, predictor, model)
+        print(f"Scored by {model.name} ({model.fingerprint}); {len(skipped)} document(s) could not be scored.")
+        for message in skipped:
+            print(f"  {message}", file=sys.stderr)
+    return 0
+
+
+def workspace_export(arguments: argparse.Namespace) -> int:
+    from .workspace.exports import export_records, to_csv, to_jsonl
+
+    workspace = _open_workspace(arguments)
+    collection = _collection(workspace, arguments.collection)
+    records = export_records(workspace, collection.id, threshold=arguments.threshold, curator=arguments.curator)
+    text = (to_csv if arguments.format == "csv" else to_jsonl)(records)
+    if arguments.output:
+        from .jobs import write_text_atomic
+
+        write_text_atomic(Path(arguments.output), text)
+        print(f"Wrote {len(records)} record(s) to {arguments.output}.", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def workspace_train(arguments: argparse.Namespace) -> int:
+    from .data import read_documents_from_bytes, read_file_bytes
+    from .experiment import train_documents
+    from .training import Callbacks
+    from .workspace.learning import compare_models, reviewed_documents, split_reviewed, training_file
+
+    workspace = _open_workspace(arguments)
+    collection = _collection(workspace, arguments.collection)
+    reviewed = split_reviewed(reviewed_documents(workspace, collection.id, arguments.curator), arguments.holdout)
+    base = (Path(arguments.base_data).name, read_file_bytes(arguments.base_data)) if arguments.base_data else (None, None)
+    config = build_config(load_config_file(arguments.config) if arguments.config else {}, _flag_values(arguments))
+    documents = read_documents_from_bytes("reviewed.csv", training_file(reviewed.training, *base), config.data)
+    print(f"Training on {len(reviewed.training)} reviewed document(s)" + (f" and {len(documents) - len(reviewed.training)} "
+          f"from {arguments.base_data}" if arguments.base_data else "") + f"; {len(reviewed.held_out)} held out.",
+          file=sys.stderr)
+    printer = _ProgressPrinter(arguments.quiet)
+    result = train_documents(documents, config, Path(arguments.output),
+                             Callbacks(on_progress=printer.on_progress, on_epoch_end=printer.on_epoch_end,
+                                       on_stage=printer.on_stage), "reviewed.csv")
+    _report_training([result], Path(arguments.output))
+    if reviewed.held_out and result.checkpoint:
+        _print_comparison(arguments, result.checkpoint, reviewed.held_out, compare_models)
+    return 0
+
+
+def _print_comparison(arguments: argparse.Namespace, checkpoint, held_out, compare_models) -> None:
+    from .predict import Predictor
+
+    predictors = {"new model": Predictor.from_checkpoint(checkpoint)}
+    if arguments.compare:
+        predictors = {Path(arguments.compare).name: Predictor.from_checkpoint(arguments.compare), **predictors}
+    print(f"On the {len(held_out)} held-out reviewed document(s):")
+    _print_metrics_table(compare_models(predictors, held_out))
+
+
+WORKSPACE_ACTIONS = {"list": workspace_list, "import": workspace_import, "export": workspace_export,
+                     "train": workspace_train}
+
 COMMANDS = {"train": command_train, "baseline": command_baseline, "evaluate": command_evaluate,
             "predict": command_predict, "info": command_info, "add-linear-part": command_add_linear_part,
-            "serve": command_serve}
+            "workspace": lambda arguments: WORKSPACE_ACTIONS[arguments.action](arguments), "serve": command_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,16 +107,21 @@ def read_documents(path: str | Path, config: DataConfig | None = None, require_t
     path = Path(path)
     if path.is_dir() and any(path.glob("reut2-*.sgm")):
         return read_reuters(path)
+    return read_documents_from_bytes(str(path), read_file_bytes(path), config, require_tags)
+
+
+def read_file_bytes(path: str | Path) -> bytes:
+    """The bytes of a data file of a supported format; a missing, unreadable or special file is a DataError."""
+    path = Path(path)
     if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
         raise _unsupported_extension(str(path))
     try:
         _check_regular_file(path)
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise DataError("file not found.", path=str(path), fix="check the path.") from None
     except OSError as error:
         raise DataError(f"cannot read the file ({error.strerror}).", path=str(path)) from None
-    return read_documents_from_bytes(str(path), data, config, require_tags)
 
 
 def _check_regular_file(path: Path) -> None:

@@ -49,13 +49,14 @@ class PostgresServer:
             command = ["runuser", "-u", "postgres", "--", *command]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
 
-    def start(self) -> None:
+    def start(self, durable: bool = False) -> None:
+        """`durable`: fsync on, as a real server runs (the tests turn it off, which only costs a crash's data)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.user is not None:
             os.chown(self.folder, self.user.pw_uid, self.user.pw_gid)
         data = self.folder / "data"
         self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync={'on' if durable else 'off'}"
         self._run("pg_ctl", "-D", str(data), "-o", options, "-w", "-l", str(self.folder / "log"), "start")
 
     def stop(self) -> None:

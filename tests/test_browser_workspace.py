@@ -100,6 +100,27 @@ def decisions(database: Path, curator: str) -> dict:
     return result
 
 
+def press(page, key: str) -> None:
+    page.keyboard.press(key)
+    wait_until_idle(page)
+
+
+def check_keyboard_shortcuts(page, database: Path) -> None:
+    """N and P move, 1 accepts the first row's tag; keys typed into a box stay in the box."""
+    page.evaluate("document.activeElement && document.activeElement.blur()")  # focus on the page, not a box
+    press(page, "n")
+    page.get_by_text("Document 2 of 4 shown").wait_for()
+    press(page, "p")
+    page.get_by_text("Document 1 of 4 shown").wait_for()
+    press(page, "1")
+    assert list(decisions(database, "ann")["k1"][1].values()) == ["accept"], "key 1 did not accept the first tag"
+    page.get_by_label("New tags (comma or space separated)").fill("")
+    page.get_by_label("New tags (comma or space separated)").type("np")
+    wait_until_idle(page)
+    assert page.get_by_text("Document 1 of 4 shown").is_visible(), "typing in a box moved the queue"
+    page.get_by_label("New tags (comma or space separated)").fill("")
+
+
 def test_reviews_survive_reload_restart_and_kill_and_two_curators_keep_their_own(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -113,6 +134,7 @@ def test_reviews_survive_reload_restart_and_kill_and_two_curators_keep_their_own
             ann.set_default_timeout(WAIT_MILLISECONDS)
             ann.goto(f"{server.url}/?curator=ann", timeout=WAIT_MILLISECONDS)
             upload(ann, batch)
+            check_keyboard_shortcuts(ann, database)
             click_key(ann, "accept-all")  # first document: every proposal accepted, reviewed, next one shown
             ann.get_by_text("Document 2 of 4 shown").wait_for()
             ann.locator("[class*='st-key-reject-'] button").first.click()  # second: one tag rejected, then reviewed

@@ -262,7 +262,11 @@ def test_train_does_not_delete_a_folder_that_is_not_a_checkpoint(capsys, data_cs
 def test_info_prints_the_model_card(capsys, checkpoint_path):
     assert main(["info", str(checkpoint_path)]) == 0
     out = capsys.readouterr().out
-    assert out == (checkpoint_path / "MODEL_CARD.md").read_text(encoding="utf-8")
+    from jman_core.checkpoint import model_card, read_metadata
+
+    metadata = read_metadata(checkpoint_path)
+    assert out == model_card(metadata), "the terminal gets the card as plain text"
+    assert (checkpoint_path / "MODEL_CARD.md").read_text(encoding="utf-8") == model_card(metadata, markdown=True)
     assert "Decision threshold" in out
 
 

@@ -365,3 +365,15 @@ def test_a_password_never_appears_in_a_message():
     with pytest.raises(WorkspaceError) as caught:
         Workspace.open("postgresql+psycopg://nobody:hunter2@127.0.0.1:1/none")
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_document_put_twice_by_id_is_one_document_with_its_history(workspace):
+    collection = workspace.ensure_collection("API feedback")
+    assert workspace.ensure_collection("API feedback").id == collection.id
+    first = workspace.put_document(collection.id, "ext-1", "Title", "Body", ["bread"])
+    second = workspace.put_document(collection.id, "ext-1", "Title 2", "Body", ["bread"])
+    assert first.id == second.id and second.title == "Title 2"
+    assert workspace.revisions(first.id)[0][0] == "Title"
+    assert workspace.put_document(collection.id, "ext-2", "Other", "Body").position == 2
+    with pytest.raises(WorkspaceError, match="document id has 1 to 200"):
+        workspace.put_document(collection.id, " ", "x", "y")

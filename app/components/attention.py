@@ -10,6 +10,7 @@ import streamlit as st
 from jman_core.text import markdown_literal
 
 from .. import state
+from .figure_cache import cached_figure
 from .heatmap import Grid, attention_grid, heatmap_figure
 
 HEATMAP_CAPTION = (
@@ -72,7 +73,7 @@ def render_attention(explanation, variation: str) -> go.Figure:
     grid = attention_grid(explanation, variation)
     for message in grid.missing:
         st.info(message)
-    figure = heatmap_figure(grid)
+    figure = cached_figure(explanation, f"attention-{variation}", lambda: heatmap_figure(grid))
     st.plotly_chart(figure, width="content", config={"displayModeBar": False}, key=state.ATTENTION_CHART)
     st.caption(HEATMAP_CAPTION)
     render_unread(grid)
@@ -81,5 +82,6 @@ def render_attention(explanation, variation: str) -> go.Figure:
         st.caption("No sentence attention to compare: the content is empty or the model does not read it.")
     else:
         st.markdown("**Original vs title-guided attention per sentence**")
-        st.altair_chart(sentence_attention_chart(table), width="stretch")
+        chart = cached_figure(explanation, "sentence-bars", lambda: sentence_attention_chart(table))
+        st.altair_chart(chart, width="stretch")
     return figure

@@ -8,6 +8,7 @@ from jman_core.text import markdown_literal
 
 from .. import state
 from ..guard import call_library
+from .figure_cache import cached_figure
 from .heatmap import evidence_grid, heatmap_figure, label_attention_grid
 
 EVIDENCE_CHOICES = 10
@@ -80,7 +81,8 @@ def render_evidence(predictor, result: state.AnnotationResult, prediction) -> No
         return
     st.markdown(f"Score of **{markdown_literal(label)}**: {evidence.score:.3f}")
     grid = evidence_grid(result.explanation.document, evidence)
-    st.plotly_chart(heatmap_figure(grid), width="content", config={"displayModeBar": False},
+    figure = cached_figure(evidence, "evidence", lambda: heatmap_figure(grid))
+    st.plotly_chart(figure, width="content", config={"displayModeBar": False},
                     key=state.EVIDENCE_CHART)
     st.caption(EVIDENCE_CAPTION)
     if evidence.name_scores is not None:
@@ -91,6 +93,7 @@ def render_evidence(predictor, result: state.AnnotationResult, prediction) -> No
             st.dataframe(linear_terms_table(evidence.linear), hide_index=True)
     if evidence.title_word_attention is not None:
         st.markdown(f"Where **{markdown_literal(label)}** looked")
-        st.plotly_chart(heatmap_figure(label_attention_grid(result.explanation.document, evidence)), width="content",
+        st.plotly_chart(cached_figure(evidence, "label-attention", lambda: heatmap_figure(label_attention_grid(
+            result.explanation.document, evidence))), width="content",
                         config={"displayModeBar": False}, key=state.LABEL_ATTENTION_CHART)
         st.caption(LABEL_ATTENTION_CAPTION)

@@ -30,6 +30,9 @@ from .review import render_exports, render_review_panel
 ACCEPTED_TYPES = ["csv", "tsv", "jsonl", "json", "txt", "zip"]
 RESULTS_KEPT = 64  # explanations kept per session (a curator going back and forth redraws none of them)
 MAX_SKIPPED_LISTED = 10
+SHORTCUTS_CAPTION = ("Keys: **N** next · **P** previous · **1**-**9** accept the tag of that row · **Alt+1**-**9** "
+                     "reject it · **A** accept the proposed tags and mark reviewed · **M** mark reviewed · **S** skip · "
+                     "**U** undo (not while typing in a box)")
 
 
 @dataclass
@@ -127,9 +130,9 @@ def _jump(ids: list[int]) -> None:
 
 def render_navigation(ids: list[int], position: int) -> None:
     previous, next_, jump, _ = st.columns([1, 1, 2, 3], vertical_alignment="bottom")
-    previous.button("← Previous", key="queue-previous", disabled=position == 0,
+    previous.button("← Previous", key="queue-previous", disabled=position == 0, shortcut="P",
                     on_click=_go_to, args=(ids[max(position - 1, 0)],))
-    next_.button("Next →", key="queue-next", disabled=position >= len(ids) - 1,
+    next_.button("Next →", key="queue-next", disabled=position >= len(ids) - 1, shortcut="N",
                  on_click=_go_to, args=(ids[min(position + 1, len(ids) - 1)],))
     st.session_state[state.QUEUE_JUMP] = position + 1
     jump.number_input("Go to", min_value=1, max_value=len(ids), step=1, key=state.QUEUE_JUMP,
@@ -183,6 +186,7 @@ def render_queue_panel(workspace: Workspace, collection_id: int, scoring: Scorin
     st.session_state[state.QUEUE_DOCUMENT] = ids[position]
     remember_in_url("document", ids[position])
     render_navigation(ids, position)
+    st.caption(SHORTCUTS_CAPTION)
     document = next(item for item in documents if item.id == ids[position])
     st.caption(f"Document {position + 1} of {len(ids)} shown · id {markdown_text(document.source_id)}")
     render_document_text(document)

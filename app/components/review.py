@@ -49,9 +49,16 @@ def _decide(workspace: Workspace, document_id: int, curator: str, tag: str, verd
     click(workspace.decide, document_id, curator, tag, verdict, score)
 
 
-def _accept_all(workspace: Workspace, document_id: int, curator: str, undecided, next_document) -> None:
-    if click(workspace.decide_many, document_id, curator, [(tag, "accept", score) for tag, score in undecided],
-             kind="accept-all", status="reviewed"):
+def _accept_all(workspace: Workspace, document_id: int, curator: str, proposed: list[tuple[str, float]],
+                next_document) -> None:
+    """Accepts every proposed tag not decided yet (read at the click: the tag panel may have changed since)."""
+    try:
+        decided = workspace.review(document_id, curator).verdicts
+    except Exception as error:  # noqa: BLE001 - shown as a message
+        say("error", str(error))
+        return
+    undecided = [(tag, "accept", score) for tag, score in proposed if tag not in decided]
+    if click(workspace.decide_many, document_id, curator, undecided, kind="accept-all", status="reviewed"):
         _advance(next_document)
 
 
@@ -96,17 +103,18 @@ def _add_tags(workspace: Workspace, document_id: int, curator: str, scores, labe
 def render_tag_rows(workspace: Workspace, document: StoredDocument, rows, verdicts: dict[str, str], curator: str) -> None:
     if not rows:
         st.caption("No tag reaches the threshold for this document; lower it in the sidebar, or add tags below.")
-    for tag, score, proposed in rows:
+    for number, (tag, score, proposed) in enumerate(rows, start=1):
         verdict = verdicts.get(tag)
+        digit = str(number) if number <= 9 else None  # keys 1-9 accept the first nine rows, Alt+1-9 reject them
         name, mark, accept, reject = st.columns([4, 2, 1, 1], vertical_alignment="center")
         score_text = "—" if score is None else f"{score:.3f}"
         name.markdown(f"**{markdown_text(tag)}** · {score_text}" + ("" if proposed else " · :gray[not proposed now]"))
         mark.markdown(VERDICT_MARKS.get(verdict, ":gray[undecided]"))
         accept.button("✓", key=tag_key("accept", document.id, tag), help=f"Accept {tag}",
-                      type="primary" if verdict in ("accept", "add") else "secondary",
+                      type="primary" if verdict in ("accept", "add") else "secondary", shortcut=digit,
                       on_click=_decide, args=(workspace, document.id, curator, tag, "accept", score))
         reject.button("✗", key=tag_key("reject", document.id, tag), help=f"Reject {tag}",
-                      type="primary" if verdict == "reject" else "secondary",
+                      type="primary" if verdict == "reject" else "secondary", shortcut=digit and f"Alt+{digit}",
                       on_click=_decide, args=(workspace, document.id, curator, tag, "reject", score))
 
 
@@ -119,36 +127,44 @@ def render_additions(workspace: Workspace, document: StoredDocument, curator: st
     right.button("Add", key=f"add-{document.id}", on_click=_add_tags, args=(workspace, document.id, curator, scores, labels))
 
 
-def render_status_buttons(workspace: Workspace, document: StoredDocument, curator: str, rows, verdicts,
-                          next_document: int | None) -> None:
-    undecided = [(tag, score) for tag, score, proposed in rows if proposed and tag not in verdicts]
+def render_status_buttons(workspace: Workspace, document: StoredDocument, curator: str,
+                          proposed: list[tuple[str, float]], next_document: int | None) -> None:
     columns = st.columns(4)
-    columns[0].button(f"Accept {len(undecided)} proposed · reviewed", key="accept-all", type="primary",
+    columns[0].button("Accept proposed · reviewed", key="accept-all", type="primary", shortcut="A",
                       help="Accepts every proposed tag you have not decided yet and marks the document reviewed",
-                      on_click=_accept_all, args=(workspace, document.id, curator, undecided, next_document))
-    columns[1].button("Mark reviewed", key="mark-reviewed", on_click=_set_status,
+                      on_click=_accept_all, args=(workspace, document.id, curator, proposed, next_document))
+    columns[1].button("Mark reviewed", key="mark-reviewed", shortcut="M", on_click=_set_status,
                       args=(workspace, document.id, curator, "reviewed", next_document))
-    columns[2].button("Skip", key="mark-skipped", on_click=_set_status,
+    columns[2].button("Skip", key="mark-skipped", shortcut="S", on_click=_set_status,
                       args=(workspace, document.id, curator, "skipped", next_document))
     last = workspace.last_action(document.collection_id, curator)
-    columns[3].button("↶ Undo", key="undo", disabled=last is None, help=f"Takes back: {last}" if last else "Nothing to undo",
+    columns[3].button("↶ Undo", key="undo", disabled=last is None, shortcut="U", help=f"Takes back: {last}" if last else "Nothing to undo",
                       on_click=_undo, args=(workspace, document.collection_id, curator))
 
 
-def render_review_panel(workspace: Workspace, document: StoredDocument, scores: np.ndarray | None, labels: list[str],
-                        threshold: float, top_k: int | None, curator: str, next_document: int | None = None) -> None:
-    """The tags of one document with the curator's decisions, read from the database."""
+@st.fragment
+def render_tag_panel(workspace: Workspace, document: StoredDocument, scores: np.ndarray | None, labels: list[str],
+                     threshold: float, top_k: int | None, curator: str) -> None:
+    """The tags with their verdicts: a fragment of its own, so accept, reject and add redraw only this part."""
     render_message()
-    if not curator:
-        st.info("Type your name under **Curator** in the sidebar to review: decisions are saved per curator.")
-        return
     review = workspace.review(document.id, curator)
     st.markdown(f"**{markdown_text(curator)}** · {STATUS_MARKS[review.status]} · final tags: "
                 + (" ".join(f":green-badge[{markdown_text(tag)}]" for tag in review.final_tags) or "none yet"))
     rows = review_rows(scores, labels, threshold, top_k, review.verdicts)
     render_tag_rows(workspace, document, rows, review.verdicts, curator)
     render_additions(workspace, document, curator, scores, labels)
-    render_status_buttons(workspace, document, curator, rows, review.verdicts, next_document)
+
+
+def render_review_panel(workspace: Workspace, document: StoredDocument, scores: np.ndarray | None, labels: list[str],
+                        threshold: float, top_k: int | None, curator: str, next_document: int | None = None) -> None:
+    """One document's tags with the curator's decisions (read from the database), and its status buttons."""
+    if not curator:
+        render_message()
+        st.info("Type your name under **Curator** in the sidebar to review: decisions are saved per curator.")
+        return
+    render_tag_panel(workspace, document, scores, labels, threshold, top_k, curator)
+    proposed = [(item.tag, item.score) for item in proposals(scores, labels, threshold, top_k)]
+    render_status_buttons(workspace, document, curator, proposed, next_document)
 
 
 def render_exports(workspace: Workspace, collection_id: int, curator: str, model=None, threshold: float | None = None,

@@ -157,6 +157,24 @@ class Workspace:
             pass  # another tab created it at the same moment
         return self.find_collection(TYPED_COLLECTION)
 
+    def ensure_collection(self, name: str, kind: str = "api", source: str = "") -> CollectionInfo:
+        """The collection named `name`, created empty (of `kind`) when there is none yet."""
+        name = " ".join(str(name).split())[:200]
+        if not name:
+            raise WorkspaceError("Give the collection a name.")
+        found = self.find_collection(name)
+        if found is not None:
+            return found
+        try:
+            with self.store.session() as session:
+                session.add(schema.Collection(name=name, kind=kind[:20], source=source[:500], created=now()))
+        except WorkspaceError:
+            pass  # created by another request at the same moment
+        found = self.find_collection(name)
+        if found is None:
+            raise WorkspaceError(f"The collection {name!r} could not be created.")
+        return found
+
     # ---- documents -----------------------------------------------------------------------------
     def documents(self, collection_id: int) -> list[StoredDocument]:
         """The collection's documents in file order."""
@@ -182,6 +200,28 @@ class Workspace:
             row = schema.Document(collection_id=collection.id, source_id=f"typed-{position}", position=position,
                                   title=title, content=content, gold_tags=json.dumps(list(gold_tags)),
                                   created=stamp, updated=stamp)
+            session.add(row)
+            session.flush()
+            return _stored(row)
+
+    def put_document(self, collection_id: int, source_id: str, title: str, content: str,
+                     gold_tags: Sequence[str] | None = None) -> StoredDocument:
+        """The document with this id in the collection: added at the end, or its text updated (history kept)."""
+        source_id = str(source_id).strip()
+        if not source_id or len(source_id) > 200:
+            raise WorkspaceError("A document id has 1 to 200 characters.")
+        with self.store.session() as session:
+            found = session.scalar(select(schema.Document.id).where(schema.Document.collection_id == collection_id,
+                                                                   schema.Document.source_id == source_id))
+        if found is not None:
+            return self.edit_document(found, title, content, gold_tags)
+        with self.store.session() as session:
+            position = (session.scalar(select(func.max(schema.Document.position))
+                                       .where(schema.Document.collection_id == collection_id)) or 0) + 1
+            stamp = now()
+            row = schema.Document(collection_id=collection_id, source_id=source_id, position=position, title=title,
+                                  content=content, gold_tags=json.dumps(list(gold_tags or [])), created=stamp,
+                                  updated=stamp)
             session.add(row)
             session.flush()
             return _stored(row)
