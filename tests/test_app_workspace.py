@@ -242,3 +242,41 @@ def test_a_bad_file_gives_a_message_and_makes_no_collection(tiny_checkpoints, mo
     assert not app.exception
     assert any(expected in error.value.replace("\\", "") for error in app.error)
     assert workspace().find_collection("bad.jsonl") is None
+
+
+def test_training_on_reviewed_documents_starts_a_job_with_a_held_out_share(tiny_checkpoints, monkeypatch, tmp_path):
+    import csv
+    import io
+    import shutil
+
+    from jman_core.jobs import cancel_job, read_status
+    from jman_core.workspace.learning import read_held_out
+    from test_app import tiny_rows
+
+    checkpoints = Path(shutil.copytree(tiny_checkpoints, tmp_path / "checkpoints"))
+    monkeypatch.setenv("JMAN_JOBS_DIR", str(tmp_path / "jobs"))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["id", "title", "content", "tags"])
+    writer.writeheader()
+    writer.writerows(tiny_rows(40))
+    app = new_session(checkpoints, monkeypatch)
+    upload_batch(app, buffer.getvalue().encode(), "forty.csv")
+    store = workspace()
+    collection = store.find_collection("forty.csv")
+    for document in store.documents(collection.id):
+        store.decide_many(document.id, "ann", [(tag, "accept", None) for tag in document.gold_tags], status="reviewed")
+    app.run()
+    assert "40 document(s) reviewed with tags by ann" in " ".join(caption.value for caption in app.caption)
+    app.text_input(key=state.LEARN_NAME).input("tiny").run()
+    assert app.button(key="learn-start").disabled, "an existing model is replaced only after a confirmation"
+    app.text_input(key=state.LEARN_NAME).input("tiny-reviewed").run()
+    app.button(key="learn-start").click().run()
+    assert not app.exception
+    folder = app.session_state[state.TRAIN_JOB]
+    try:
+        assert app.radio(key=state.VIEW).value == "Train", "the page follows the training it started"
+        held_out = read_held_out(folder)
+        assert held_out.collection_id == collection.id and held_out.curator == "ann" and held_out.documents
+        assert read_status(folder).name == "tiny-reviewed"
+    finally:
+        cancel_job(folder)

@@ -377,3 +377,35 @@ def test_a_document_put_twice_by_id_is_one_document_with_its_history(workspace):
     assert workspace.put_document(collection.id, "ext-2", "Other", "Body").position == 2
     with pytest.raises(WorkspaceError, match="document id has 1 to 200"):
         workspace.put_document(collection.id, " ", "x", "y")
+
+
+def test_a_training_job_on_reviewed_documents_is_compared_on_its_held_out_share(tmp_path, data_csv, cache_dir,
+                                                                               checkpoint_path, monkeypatch):
+    from jman_core.jobs import read_status
+    from jman_core.predict import Predictor
+    from jman_core.workspace.learning import finished_comparisons, read_held_out, start_training
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    workspace = Workspace.open(f"sqlite:///{tmp_path / 'learn.sqlite'}")
+    collection = import_file(workspace, "tagged.csv", data_csv.read_bytes())
+    for document in workspace.documents(collection.id)[:120]:
+        workspace.decide_many(document.id, "ann", [(tag, "accept", None) for tag in document.gold_tags], status="reviewed")
+    overrides = {"data": {"min_label_count": 2}, "text": {"min_word_frequency": 1},
+                 "model": {"hidden_size": 8, "embedding_dim": 8},
+                 "training": {"num_epochs": 1, "batch_size": 16, "word2vec_epochs": 1, "cache_dir": str(cache_dir),
+                              "device": "cpu"}}
+    status = start_training(workspace, collection.id, "ann", tmp_path / "jobs", tmp_path / "checkpoints", "learned",
+                            overrides, 0.25, base_model=str(checkpoint_path))
+    held_out = read_held_out(status.folder)
+    assert held_out.collection_id == collection.id and held_out.base_model == str(checkpoint_path)
+    assert 10 < len(held_out.documents) < 60
+    deadline = time.monotonic() + 180
+    while read_status(status.folder).active and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert read_status(status.folder).state == "finished", (Path(status.folder) / "log.txt").read_text()[-1500:]
+    [(finished, kept)] = finished_comparisons(tmp_path / "jobs", collection.id)
+    results = compare_models({"old": Predictor.from_checkpoint(kept.base_model),
+                              "new": Predictor.from_checkpoint(finished.checkpoint)}, kept.documents)
+    assert set(results) == {"old", "new"} and all(0 <= result["F1"] <= 1 for result in results.values())
+    assert finished_comparisons(tmp_path / "jobs", collection.id + 1) == []
+    forget_stores()

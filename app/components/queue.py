@@ -245,7 +245,8 @@ def _start_learning(workspace: Workspace, collection_id: int, curator: str, mode
         status = start_training(workspace, collection_id, curator, jobs_directory(), checkpoints_directory(),
                                 st.session_state[state.LEARN_NAME], overrides,
                                 float(st.session_state[state.LEARN_HOLDOUT]),
-                                (base.name, base.getvalue()) if base is not None else None, model.folder)
+                                (base.name, base.getvalue()) if base is not None else None, model.folder,
+                                bool(st.session_state.get(state.LEARN_REPLACE)))
     except JmanError as error:
         say("error", str(error))
         return

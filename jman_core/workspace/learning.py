@@ -112,17 +112,18 @@ def read_held_out(folder: str | Path) -> HeldOut | None:
 
 def start_training(workspace: Workspace, collection_id: int, curator: str | None, jobs_dir: str | Path,
                    checkpoints_dir: str | Path, name: str, overrides: dict, holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
-                   base_file: tuple[str, bytes] | None = None, base_model: str = ""):
+                   base_file: tuple[str, bytes] | None = None, base_model: str = "", replace_existing: bool = False):
     """Starts a training job (jman_core.jobs) on the collection's reviewed documents, a share held out.
 
-    `base_file` (name, bytes) is the model's own training file, added before the reviewed documents.
+    `base_file` (name, bytes) is the model's own training file, added before the reviewed documents; an
+    existing model of that name is replaced only with `replace_existing` (the curator confirmed it).
     Returns the job's JobStatus; the held-out documents are kept in the job's folder.
     """
     from ..jobs import start_job
 
     reviewed = split_reviewed(reviewed_documents(workspace, collection_id, curator), holdout_fraction)
     data = training_file(reviewed.training, *(base_file or (None, None)))
-    status = start_job(jobs_dir, name, "reviewed.csv", data, overrides, checkpoints_dir)
+    status = start_job(jobs_dir, name, "reviewed.csv", data, overrides, checkpoints_dir, replace_existing)
     write_held_out(status.folder, HeldOut(collection_id, curator or "", base_model, reviewed.held_out))
     return status
 
