@@ -18,7 +18,9 @@ from gunicorn.app.base import BaseApplication
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from .checkpoint import METADATA_FILE, RETIRED_MARK, TOKENIZER_FILE, WEIGHTS_FILE, model_card, read_metadata
+from .checkpoint import (
+    METADATA_FILE, RETIRED_MARK, TOKENIZER_FILE, WEIGHTS_FILE, model_card, read_metadata, recover_interrupted_save,
+)
 from .errors import CheckpointError, ConfigError, DocumentError, JmanError
 from .limits import Limits, current_limits, environment_name, over_limit
 
@@ -28,6 +30,10 @@ CHECKPOINTS_VARIABLE = "JMAN_CHECKPOINTS"  # the folder served by `app_from_envi
 FEEDBACK_COLLECTION = "API feedback"  # the workspace collection feedback goes to unless the request names one
 MAX_EVIDENCE_TAGS = 10  # per-tag evidence costs one backward pass per tag
 MAX_FEEDBACK_TAGS = 200
+# An idle connection is kept longer than clients and proxies keep theirs (httpx 5 s, nginx upstreams 60 s): a
+# server that closes first races the client's next request on it, which then fails with a read error. With
+# gunicorn's default of 2 s, 5 of 2,082 requests of bench/service_load.py failed so.
+KEEP_ALIVE_SECONDS = 75
 TAG_TEXT = Field(min_length=1, max_length=200)
 
 log = logging.getLogger("jman.service")
@@ -123,6 +129,9 @@ class ModelRegistry:
         stamp = _stamp(folder)
         if stamp is None and current is not None and any(self.folder.glob(f".{name}{RETIRED_MARK}*")):
             return current  # a save is between its two renames: the old version answers
+        if stamp is None:
+            recover_interrupted_save(folder)  # a save that crashed between its renames is completed
+            stamp = _stamp(folder)
         if stamp is None:
             self._forget(name)
             raise _unknown_model(name, self.names())
@@ -475,6 +484,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, error: HTTPException):
         if error.status_code == 404:
             return _error(404, f"There is no {request.url.path[:200]}; the API is under /v1 (see /docs).")
+        if error.status_code == 405:
+            return _error(405, f"{request.method} is not allowed on {request.url.path[:200]} (see /docs).",
+                          getattr(error, "headers", None))
         return _error(error.status_code, str(error.detail), getattr(error, "headers", None))
 
     async def on_library(_request, error: JmanError):
@@ -551,12 +563,12 @@ def create_app(checkpoints_dir: str | Path, database_url: str | None = None,
         status, body = readiness(registry, settings.database_url)
         return JSONResponse(body, status_code=status)
 
-    if settings.cors_origins:
+    app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_request_bytes)  # before anything reads the body
+    if settings.cors_origins:  # added last, so outermost: its headers reach every answer, a 413 included
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
-    app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_request_bytes)  # outermost: before anything reads
     return app
 
 
@@ -578,7 +590,8 @@ def serve(checkpoints_dir: str | Path, host: str = "127.0.0.1", port: int = 8000
     if workers == 1:
         import uvicorn
 
-        uvicorn.run(create_app(checkpoints_dir, settings=settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(checkpoints_dir, settings=settings), host=host, port=port, log_level="info",
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
         return 0
     _GunicornApplication(settings, host, port, workers).run()
     return 0
@@ -614,6 +627,7 @@ class _GunicornApplication(BaseApplication):
         self.settings = settings
         self.options = {"bind": _address(host, port), "workers": workers, "worker_class": "uvicorn_worker.UvicornWorker",
                         "preload_app": False, "timeout": 120, "graceful_timeout": 30, "accesslog": "-",
+                        "keepalive": KEEP_ALIVE_SECONDS,
                         "control_socket_disable": True}  # no gunicornc socket in $HOME shared by every instance
         super().__init__()
 

@@ -277,6 +277,23 @@ def test_too_large_is_413_before_parsing(client):
                  413, "Document 2", "JMAN_MAX_DOCUMENT_CHARACTERS")
 
 
+def test_an_unexpected_failure_is_a_500_with_one_line_and_no_trace(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from jman_core.service import ServiceSettings, create_app
+
+    app = create_app(tmp_path, settings=ServiceSettings(tmp_path))
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals at /srv/jman")
+
+    with TestClient(app, raise_server_exceptions=False) as local:
+        error = assert_error(local.get("/boom"), 500, "server's log")
+        assert "secret" not in error and "RuntimeError" not in error
+        assert_error(local.delete("/health"), 405, "DELETE")
+
+
 # ----------------------------------------------------------------------------------------------------
 # API key and CORS
 
@@ -312,6 +329,14 @@ def test_a_model_copied_into_the_folder_is_listed_and_served(client, server, che
     assert body["model"] == "fresh" and body["fingerprint"] == model_fingerprint(server.folder / "fresh")
     shutil.rmtree(server.folder / "fresh")
     assert_error(client.post("/v1/models/fresh/suggest", json={"title": TITLE}), 404, "fresh")
+
+
+def test_a_save_that_crashed_between_its_renames_is_completed_and_served(client, server, checkpoint_path):
+    # what a save killed after moving the old folder away leaves: no folder, the old one beside it
+    shutil.copytree(checkpoint_path, server.folder / ".crashed.old-0123abcd")
+    body = client.post("/v1/models/crashed/suggest", json={"title": TITLE})
+    assert body.status_code == 200, body.text
+    assert (server.folder / "crashed").is_dir() and not (server.folder / ".crashed.old-0123abcd").exists()
 
 
 def test_a_model_being_replaced_keeps_answering_until_the_new_one_is_loaded(client, server, checkpoint_path):
@@ -364,6 +389,9 @@ def test_two_workers_serve_without_a_key_and_cors_opens_for_the_configured_origi
                    for body in bodies)
         allowed = opened.options("/v1/models", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
         assert allowed.headers.get("access-control-allow-origin") == ORIGIN
+        too_large = opened.post("/v1/models/tiny/suggest", headers={"Origin": ORIGIN, "Content-Type": "application/json"},
+                                content=b"[" + b" " * MAX_REQUEST_BYTES + b"]")
+        assert too_large.status_code == 413 and too_large.headers.get("access-control-allow-origin") == ORIGIN
         other = opened.get("/v1/models", headers={"Origin": "https://elsewhere.example"})
         assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
     log = open_server.log.read_text()
