@@ -1,5 +1,6 @@
 # The JMAN tagger app: docker build -t jman-tagger . && docker run -p 8501:8501 jman-tagger
-FROM python:3.11-slim
+# The REST API instead: docker build --target api -t jman-api . && docker run -p 8000:8000 -e JMAN_API_KEYS=... jman-api
+FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -26,6 +27,17 @@ COPY checkpoints/ checkpoints/
 RUN useradd --create-home --uid 10001 jman && chown -R jman /srv/jman
 USER jman
 
+# `jman serve`: two gunicorn workers with uvicorn workers (each loads a model once, on its first request), on every
+# interface of the container; set JMAN_API_KEYS to require a key, JMAN_CORS_ORIGINS for browser pages.
+FROM base AS api
+ENV OMP_NUM_THREADS=1
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://localhost:8000/health', timeout=4).status == 200 else 1)"
+CMD ["jman", "serve", "--checkpoints", "checkpoints", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+
+# The app (the default target: the last stage).
+FROM base AS app
 EXPOSE 8501
 # python:3.11-slim has no curl; the standard library asks Streamlit's health endpoint.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
