@@ -120,10 +120,13 @@ def heatmap_clicks(page, clicks: int) -> list[float]:
     for _ in range(clicks):
         caption = page.locator("text=/Document \\d+ of \\d+ shown/").inner_text()
         number = int(caption.split()[1]) + 1
+        # the first heatmap's drawn text differs from the one shown before the click
+        page.evaluate("() => { window.__heatmapBefore = (document.querySelector(\"[data-testid='stPlotlyChart']\")"
+                      " || {}).textContent || ''; }")
         condition = (f"() => document.body.textContent.includes('Document {number} of') && "
-                     "(() => { const h = document.querySelector('h4'); const title = h ? h.textContent.split(/\\s+/)[0] : '';"
-                     " const chart = document.querySelector(\"[data-testid='stPlotlyChart'] svg.main-svg\");"
-                     " return chart && chart.parentElement.parentElement.textContent.includes(title); })()")
+                     "(() => { const chart = document.querySelector(\"[data-testid='stPlotlyChart']\");"
+                     " const text = chart ? chart.textContent : '';"
+                     " return text.length > 0 && text !== window.__heatmapBefore; })()")
         timings.append(measure(page, ".st-key-queue-next button", condition))
     return timings
 

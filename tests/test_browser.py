@@ -57,7 +57,8 @@ def server(tmp_path):
     checkpoints = train_tiny_checkpoints(tmp_path)
     port = free_port()
     # one torch thread: the tiny model needs no more, and spinning threads slow a busy two-core machine badly
-    environment = dict(os.environ, JMAN_CHECKPOINTS_DIR=str(checkpoints), OMP_NUM_THREADS="1")
+    environment = dict(os.environ, JMAN_CHECKPOINTS_DIR=str(checkpoints), OMP_NUM_THREADS="1",
+                       JMAN_JOBS_DIR=str(tmp_path / "jobs"), JMAN_TRAINING_THREADS="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
          "--server.port", str(port), "--browser.gatherUsageStats", "false"],
@@ -113,3 +114,41 @@ def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
     width, height = png_size(screenshot)
     assert width >= 1000 and height >= 1000
     assert screenshot.stat().st_size > 50_000, "the screenshot is nearly empty"
+
+
+def test_browser_trains_from_the_sidebar_and_annotates_with_the_new_model(server, tmp_path):
+    """The whole sidebar flow in a real browser; "Annotate with" sits in a fragment that AppTest cannot click."""
+    import csv
+
+    from playwright.sync_api import expect, sync_playwright
+    from test_app import tiny_rows
+
+    data = tmp_path / "sidebar-tiny.csv"
+    with data.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "title", "content", "tags"])
+        writer.writeheader()
+        writer.writerows(tiny_rows(120))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGUMENTS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 2200})
+            page.set_default_timeout(WAIT_MILLISECONDS)
+            page.goto(server, timeout=WAIT_MILLISECONDS)
+            page.get_by_text("Train a new model").first.click()
+            page.locator(".st-key-train_file [data-testid='stFileUploaderDropzoneInput']").set_input_files(str(data))
+            expect(page.locator(".st-key-train_name input")).to_have_value("sidebar-tiny")
+            wait_until_idle(page)
+            epochs = page.locator(".st-key-train_epochs input")
+            epochs.fill("1")
+            epochs.press("Enter")
+            wait_until_idle(page)
+            page.locator(".st-key-train_start button").first.click()
+            use = page.locator(".st-key-train_use_model button").first
+            use.wait_for(timeout=240_000)
+            use.click()
+            expect(page.get_by_role("radio", name="One document")).to_be_checked(timeout=WAIT_MILLISECONDS)
+            # the picker (a searchable box) shows the new model
+            expect(page.locator(".st-key-model_folder input")).to_have_value("sidebar-tiny", timeout=WAIT_MILLISECONDS)
+        finally:
+            browser.close()
+    assert (tmp_path / "jobs").is_dir()
