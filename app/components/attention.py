@@ -68,20 +68,26 @@ def _plain(text: str, limit: int = 400) -> str:
     return markdown_literal(text if len(text) <= limit else text[:limit]) + ("…" if len(text) > limit else "")
 
 
+def attention_figures(explanation, variation: str):
+    """(grid, heatmap figure, bar chart or None), built once per explanation (see figure_cache)."""
+    grid = attention_grid(explanation, variation)
+    figure = cached_figure(explanation, f"attention-{variation}", lambda: heatmap_figure(grid))
+    table = sentence_attention_table(explanation)
+    chart = None if table.empty else cached_figure(explanation, "sentence-bars", lambda: sentence_attention_chart(table))
+    return grid, figure, chart
+
+
 def render_attention(explanation, variation: str) -> go.Figure:
     """Draws the section and returns the heatmap figure (for the HTML export)."""
-    grid = attention_grid(explanation, variation)
+    grid, figure, chart = attention_figures(explanation, variation)
     for message in grid.missing:
         st.info(message)
-    figure = cached_figure(explanation, f"attention-{variation}", lambda: heatmap_figure(grid))
     st.plotly_chart(figure, width="content", config={"displayModeBar": False}, key=state.ATTENTION_CHART)
     st.caption(HEATMAP_CAPTION)
     render_unread(grid)
-    table = sentence_attention_table(explanation)
-    if table.empty:
+    if chart is None:
         st.caption("No sentence attention to compare: the content is empty or the model does not read it.")
     else:
         st.markdown("**Original vs title-guided attention per sentence**")
-        chart = cached_figure(explanation, "sentence-bars", lambda: sentence_attention_chart(table))
         st.altair_chart(chart, width="stretch")
     return figure

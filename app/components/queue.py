@@ -23,7 +23,7 @@ from .. import state
 from ..curation import click, current_curator, open_workspace, remember_in_url, render_message, say
 from ..documents import markdown_text
 from ..guard import call_library, show_unexpected
-from .attention import render_attention
+from .attention import attention_figures, render_attention
 from .evidence import render_evidence
 from .review import render_exports, render_review_panel
 
@@ -101,13 +101,22 @@ def collection_data(workspace: Workspace, collection_id: int, scoring: ScoringMo
     return cache[key]
 
 
-def annotation_result(model: ModelInUse, document: StoredDocument) -> state.AnnotationResult | None:
-    """The explanation of one document (the heatmap's input), computed once per text and kept in the session."""
+def annotation_result(model: ModelInUse, document: StoredDocument, quiet: bool = False) -> state.AnnotationResult | None:
+    """The explanation of one document (the heatmap's input), computed once per text and kept in the session.
+
+    `quiet`: a failure is not shown (ahead-of-time preparation of the next document)."""
     cache = st.session_state[state.QUEUE_CACHE]
     text_digest = hashlib.sha1(f"{document.title}\x00{document.content}".encode("utf-8", "replace")).hexdigest()[:12]
     key = ("result", model.folder, document.id, text_digest)
     if key not in cache:
-        explanation = call_library(model.predictor.explain, document.title, document.content, what="explaining the document")
+        if quiet:
+            try:
+                explanation = model.predictor.explain(document.title, document.content)
+            except Exception:  # noqa: BLE001 - shown when the document itself is opened
+                return None
+        else:
+            explanation = call_library(model.predictor.explain, document.title, document.content,
+                                       what="explaining the document")
         if explanation is None:
             return None
         results = [entry for entry in cache if entry[0] == "result"]
@@ -163,6 +172,15 @@ def render_evidence_section(model: ModelInUse, document: StoredDocument) -> None
     render_evidence(model.predictor, result, prediction)
 
 
+def prepare(model: ModelInUse, document: StoredDocument | None) -> None:
+    """Builds the next document's explanation and figures after this one is drawn, so Next only sends them."""
+    if document is None or st.session_state.get(state.HIDE_HEATMAPS):
+        return
+    result = annotation_result(model, document, quiet=True)
+    if result is not None:
+        attention_figures(result.explanation, model.variation)
+
+
 @st.fragment
 def render_queue_panel(workspace: Workspace, collection_id: int, scoring: ScoringModel, model: ModelInUse) -> None:
     """Progress, filters, navigation and the current document: reruns alone on every click inside it."""
@@ -194,6 +212,7 @@ def render_queue_panel(workspace: Workspace, collection_id: int, scoring: Scorin
     render_review_panel(workspace, document, scores.get(document.id), scoring.labels, model.threshold, model.top_k,
                         curator, following)
     render_evidence_section(model, document)
+    prepare(model, next((item for item in documents if item.id == following), None))
 
 
 # ---- actions on the whole (filtered) collection -------------------------------------------------
