@@ -93,14 +93,19 @@ def measure(page, selector: str, condition: str) -> float:
 
 
 def verdict_clicks(page, clicks: int) -> list[float]:
-    """Alternates accept and reject on the first tag of the current document."""
+    """Alternates accept and reject on the first tag of the current document: until its button shows the verdict."""
     timings = []
     for number in range(clicks):
-        kind, shown = ("accept", "✓ accepted") if number % 2 == 0 else ("reject", "✗ rejected")
+        kind = "accept" if number % 2 == 0 else "reject"
         selector = f"[class*='st-key-{kind}-'] button"
-        condition = f"() => document.body.textContent.includes('{shown}')"
+        condition = (f"() => {{ const button = document.querySelector(\"{selector}\");"
+                     " return button && button.getAttribute('data-testid') === 'stBaseButton-primary'; }")
         timings.append(measure(page, selector, condition))
     return timings
+
+
+CAPTION_SHOWN = ("() => Array.from(document.querySelectorAll(\"[data-testid='stCaptionContainer']\"))"
+                 ".some((caption) => caption.textContent.startsWith('Document NUMBER of'))")
 
 
 def next_clicks(page, clicks: int) -> list[float]:
@@ -109,8 +114,7 @@ def next_clicks(page, clicks: int) -> list[float]:
     for _ in range(clicks):
         caption = page.locator("text=/Document \\d+ of \\d+ shown/").inner_text()
         number = int(caption.split()[1]) + 1
-        condition = f"() => document.body.textContent.includes('Document {number} of')"
-        timings.append(measure(page, ".st-key-queue-next button", condition))
+        timings.append(measure(page, ".st-key-queue-next button", CAPTION_SHOWN.replace("NUMBER", str(number))))
     return timings
 
 
@@ -123,7 +127,7 @@ def heatmap_clicks(page, clicks: int) -> list[float]:
         # the first heatmap's drawn text differs from the one shown before the click
         page.evaluate("() => { window.__heatmapBefore = (document.querySelector(\"[data-testid='stPlotlyChart']\")"
                       " || {}).textContent || ''; }")
-        condition = (f"() => document.body.textContent.includes('Document {number} of') && "
+        condition = (f"() => ({CAPTION_SHOWN.replace('NUMBER', str(number))})() && "
                      "(() => { const chart = document.querySelector(\"[data-testid='stPlotlyChart']\");"
                      " const text = chart ? chart.textContent : '';"
                      " return text.length > 0 && text !== window.__heatmapBefore; })()")
@@ -164,13 +168,15 @@ def main() -> None:
             page.locator(".st-key-batch_file [data-testid='stFileUploaderDropzoneInput']").set_input_files(str(data))
             page.get_by_text("Document 1 of").wait_for()
             idle(page)
-            rows.append(summary("accept / reject, heatmaps shown", verdict_clicks(page, arguments.clicks)))
-            rows.append(summary("next: document shown, heatmaps shown", next_clicks(page, arguments.clicks)))
-            rows.append(summary("next: heatmap drawn", heatmap_clicks(page, arguments.clicks)))
             page.locator(".st-key-hide_heatmaps label").click()
             idle(page)
             rows.append(summary("accept / reject, heatmaps hidden", verdict_clicks(page, arguments.clicks)))
             rows.append(summary("next: document shown, heatmaps hidden", next_clicks(page, arguments.clicks)))
+            page.locator(".st-key-hide_heatmaps label").click()
+            idle(page)
+            rows.append(summary("accept / reject, heatmaps shown", verdict_clicks(page, arguments.clicks)))
+            rows.append(summary("next: document shown, heatmaps shown", next_clicks(page, arguments.clicks)))
+            rows.append(summary("next: heatmap drawn", heatmap_clicks(page, arguments.clicks)))
             browser.close()
     finally:
         server.terminate()
