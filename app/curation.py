@@ -8,6 +8,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from jman_core.errors import JmanError
+from jman_core.text import markdown_literal
 from jman_core.workspace import Workspace, database_url, shown_url
 
 from . import state
@@ -83,10 +84,11 @@ def say(kind: str, text: str) -> None:
 
 
 def render_message() -> None:
+    """The last click's message, as text: tag and file names in it are never Markdown (a link, an image)."""
     message = st.session_state.get(state.WORKSPACE_MESSAGE)
     if message:
         kind, text = message
-        {"error": st.error, "success": st.success}.get(kind, st.info)(text)
+        {"error": st.error, "success": st.success}.get(kind, st.info)(markdown_literal(text))
         st.session_state[state.WORKSPACE_MESSAGE] = None
 
 

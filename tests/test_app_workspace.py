@@ -54,7 +54,7 @@ def upload_batch(app: AppTest, data: bytes = BATCH, name: str = "batch.jsonl") -
 
 def proposed_tags(app: AppTest, document_id: int) -> list[str]:
     """The tags with accept buttons for this document, in the order shown."""
-    return [button.help.removeprefix("Accept ") for button in app.button
+    return [button.help.removeprefix("Accept ").replace("\\", "") for button in app.button
             if button.key and button.key.startswith(f"accept-{document_id}-")]
 
 
@@ -280,3 +280,15 @@ def test_training_on_reviewed_documents_starts_a_job_with_a_held_out_share(tiny_
         assert read_status(folder).name == "tiny-reviewed"
     finally:
         cancel_job(folder)
+
+
+def test_a_hostile_tag_name_is_shown_as_text(tiny_checkpoints, monkeypatch):
+    app = new_session(tiny_checkpoints, monkeypatch)
+    upload_batch(app)
+    app.text_input(key=state.NEW_TAGS).input("![x](http://example.invalid/x.png), [link](http://example.invalid)")
+    document_id = app.session_state[state.QUEUE_DOCUMENT]
+    app.button(key=f"add-{document_id}").click().run()
+    assert not app.exception
+    shown = " ".join(element.value for element in [*app.markdown, *app.info])
+    assert "![x](" not in shown and "[link](" not in shown, "a tag name was rendered as Markdown"
+    assert "example.invalid" in shown.replace("\\", ""), "the tag is still shown, as text"

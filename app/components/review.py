@@ -110,10 +110,10 @@ def render_tag_rows(workspace: Workspace, document: StoredDocument, rows, verdic
         score_text = "—" if score is None else f"{score:.3f}"
         name.markdown(f"**{markdown_text(tag)}** · {score_text}" + ("" if proposed else " · :gray[not proposed now]"))
         mark.markdown(VERDICT_MARKS.get(verdict, ":gray[undecided]"))
-        accept.button("✓", key=tag_key("accept", document.id, tag), help=f"Accept {tag}",
+        accept.button("✓", key=tag_key("accept", document.id, tag), help=f"Accept {markdown_text(tag)}",
                       type="primary" if verdict in ("accept", "add") else "secondary", shortcut=digit,
                       on_click=_decide, args=(workspace, document.id, curator, tag, "accept", score))
-        reject.button("✗", key=tag_key("reject", document.id, tag), help=f"Reject {tag}",
+        reject.button("✗", key=tag_key("reject", document.id, tag), help=f"Reject {markdown_text(tag)}",
                       type="primary" if verdict == "reject" else "secondary", shortcut=digit and f"Alt+{digit}",
                       on_click=_decide, args=(workspace, document.id, curator, tag, "reject", score))
 
@@ -138,7 +138,8 @@ def render_status_buttons(workspace: Workspace, document: StoredDocument, curato
     columns[2].button("Skip", key="mark-skipped", shortcut="S", on_click=_set_status,
                       args=(workspace, document.id, curator, "skipped", next_document))
     last = workspace.last_action(document.collection_id, curator)
-    columns[3].button("↶ Undo", key="undo", disabled=last is None, shortcut="U", help=f"Takes back: {last}" if last else "Nothing to undo",
+    columns[3].button("↶ Undo", key="undo", disabled=last is None, shortcut="U",
+                      help=f"Takes back: {markdown_text(last)}" if last else "Nothing to undo",
                       on_click=_undo, args=(workspace, document.collection_id, curator))
 
 
