@@ -145,6 +145,7 @@ def test_browser_trains_from_the_sidebar_and_annotates_with_the_new_model(server
             page.locator(".st-key-train_start button").first.click()
             use = page.locator(".st-key-train_use_model button").first
             use.wait_for(timeout=240_000)
+            wait_until_idle(page)  # the panel redraws the whole page once the run ends: click after that
             use.click()
             expect(page.get_by_role("radio", name="One document")).to_be_checked(timeout=WAIT_MILLISECONDS)
             # the picker (a searchable box) shows the new model
