@@ -24,7 +24,7 @@ COPY app/ app/
 COPY sample_docs/ sample_docs/
 COPY checkpoints/ checkpoints/
 
-RUN useradd --create-home --uid 10001 jman && chown -R jman /srv/jman
+RUN useradd --create-home --uid 10001 jman && mkdir -p runs && chown -R jman /srv/jman  # runs/: the workspace database, jobs
 USER jman
 
 # `jman serve`: two gunicorn workers with uvicorn workers (each loads a model once, on its first request), on every
