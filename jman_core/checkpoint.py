@@ -21,6 +21,7 @@ import torch
 
 from .config import DataConfig, ModelConfig, TextConfig, TrainingConfig, from_dict, to_dict
 from .errors import CheckpointError, ConfigError
+from .domain import DOMAIN_FILE, DomainEstimator
 from .limits import current_limits, over_limit
 from .model import JMAN, build_model
 from .text import TextPipeline, markdown_literal
@@ -34,7 +35,7 @@ CARD_FILE = "MODEL_CARD.md"
 # Beside a checkpoint folder NAME while it is saved: the new one is built in .NAME.building-TOKEN, the old one
 # moves to .NAME.old-TOKEN for the instant of the swap, and .NAME.lock serialises swaps and their recovery.
 BUILDING_MARK, RETIRED_MARK, LOCK_MARK = ".building-", ".old-", ".lock"
-FINGERPRINT_KEYS = ("weights_sha256", "tokenizer_sha256", "labels_sha256")
+FINGERPRINT_KEYS = ("weights_sha256", "tokenizer_sha256", "labels_sha256", "domain_sha256")
 
 
 @dataclass
@@ -59,6 +60,7 @@ class CheckpointMetadata:
     name: str = ""
     created: str = ""
     library_versions: dict[str, str] = field(default_factory=dict)
+    note: str = ""  # a line of the model card on how the data was prepared (what tags were merged, and why)
 
     def to_json(self) -> dict[str, Any]:
         values = {key: value for key, value in self.__dict__.items()}
@@ -86,6 +88,7 @@ class LoadedCheckpoint:
     pipeline: TextPipeline
     metadata: CheckpointMetadata
     path: Path
+    domain: DomainEstimator | None = None  # None for a checkpoint saved without domain.safetensors
 
 
 def library_versions() -> dict[str, str]:
@@ -111,7 +114,9 @@ def labels_fingerprint(labels: list[str]) -> str:
     return hashlib.sha256(json.dumps(labels, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _write_folder(folder: Path, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata) -> None:
+def _write_folder(folder: Path, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata,
+                  domain: DomainEstimator | None = None) -> None:
+    from safetensors.numpy import save_file as save_arrays
     from safetensors.torch import save_file
 
     weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
@@ -120,13 +125,19 @@ def _write_folder(folder: Path, model: JMAN, pipeline: TextPipeline, metadata: C
     document = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
                 "weights_sha256": _sha256(folder / WEIGHTS_FILE),
                 "tokenizer_sha256": _sha256(folder / TOKENIZER_FILE),
-                "labels_sha256": labels_fingerprint(metadata.labels), **metadata.to_json()}
+                "labels_sha256": labels_fingerprint(metadata.labels)}
+    if domain is not None:
+        save_arrays(domain.to_tensors(), str(folder / DOMAIN_FILE))
+        document["domain_sha256"] = _sha256(folder / DOMAIN_FILE)
+    document.update(metadata.to_json())
     (folder / METADATA_FILE).write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
     (folder / CARD_FILE).write_text(model_card(metadata, markdown=True), encoding="utf-8")
 
 
-def save_checkpoint(directory: str | Path, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata) -> Path:
+def save_checkpoint(directory: str | Path, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata,
+                    domain: DomainEstimator | None = None) -> Path:
     """Writes the checkpoint folder atomically: built beside the target, then swapped in with os.replace.
+    `domain`, when given, is saved as domain.safetensors (see jman_core.domain).
 
     A crash at any point leaves the old checkpoint or the new one, never a mixture; a crash between the two
     renames of the swap leaves both beside the path, and the next load or save completes the swap
@@ -143,7 +154,7 @@ def save_checkpoint(directory: str | Path, model: JMAN, pipeline: TextPipeline, 
     building = _beside(directory, BUILDING_MARK + token)
     building.mkdir()
     try:
-        _write_folder(building, model, pipeline, metadata)
+        _write_folder(building, model, pipeline, metadata, domain)
         with _swap_lock(directory):
             _swap_in(building, directory, _beside(directory, RETIRED_MARK + token))
     finally:
@@ -234,7 +245,7 @@ def check_output_path(directory: str | Path) -> None:
 
 def _resolve_folder(path: str | Path) -> Path:
     path = Path(path)
-    if path.is_file() and path.name in (METADATA_FILE, WEIGHTS_FILE, TOKENIZER_FILE, CARD_FILE):
+    if path.is_file() and path.name in (METADATA_FILE, WEIGHTS_FILE, TOKENIZER_FILE, CARD_FILE, DOMAIN_FILE):
         path = path.parent
     recover_interrupted_save(path)
     if not path.exists():
@@ -355,7 +366,25 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     except Exception as error:
         raise CheckpointError(f"{folder} could not be loaded: {type(error).__name__}: {str(error)[:300]}") from None
     model.to(device).eval()
-    return LoadedCheckpoint(model, pipeline, metadata, folder)
+    return LoadedCheckpoint(model, pipeline, metadata, folder, load_domain(folder, document, metadata))
+
+
+def load_domain(folder: Path, document: dict[str, Any], metadata: CheckpointMetadata) -> DomainEstimator | None:
+    """The domain statistic registered in checkpoint.json (None when none is: an older checkpoint), read
+    without pickle and checked (checksum, dtypes, shapes, finite values in range) before use."""
+    expected = document.get("domain_sha256")
+    if not expected:
+        return None
+    if not isinstance(expected, str):
+        raise CheckpointError(f"{folder / METADATA_FILE} has an invalid domain_sha256; it is corrupt or was edited.")
+    _check_file(folder, DOMAIN_FILE, expected)
+    from safetensors.numpy import load_file
+
+    try:
+        return DomainEstimator.from_tensors(load_file(str(folder / DOMAIN_FILE)), metadata.model_config.vocabulary_size)
+    except Exception as error:  # noqa: BLE001 - a damaged file of any kind is one line, never a traceback
+        raise CheckpointError(f"{folder / DOMAIN_FILE} is damaged ({str(error)[:200]}); it was not loaded. "
+                              "Restore it, or rebuild it with `jman add-domain-check`.") from None
 
 
 def _check_vocabulary(folder: Path, pipeline: TextPipeline, metadata: CheckpointMetadata) -> None:
@@ -431,11 +460,24 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
         + ("from each label's log odds" if metadata.training_config.output_bias_init == "prior" else "at zero (the original code's)"),
     ]
     lines.extend(_semantics_lines(metadata))
+    if metadata.note:
+        lines.append(f"- Data preparation: {literal(metadata.note)}")
+    if statistics.get("domain_check"):
+        lines.append(_domain_line(statistics["domain_check"]))
     for split in ("test", "validation"):
         if metadata.metrics.get(split):
             lines.append(f"- {split.capitalize()} metrics at the tuned threshold: {_metric_line(metadata.metrics[split])}")
     lines.append(f"- Created {metadata.created} with {', '.join(f'{k} {v}' for k, v in metadata.library_versions.items())}")
     return "\n".join(lines) + "\n"
+
+
+def _domain_line(domain: dict[str, Any]) -> str:
+    try:
+        return (f"- Domain check: a document is flagged as unlike the training documents when its TF-IDF similarity "
+                f"to the {domain['neighbours']} closest of {domain['stored_documents']:,} stored training documents is "
+                f"below {1 - domain['threshold']:.2f} ({domain['validation_warned']:.1%} of validation documents are)")
+    except (KeyError, TypeError, ValueError):
+        return "- Domain check: stored"
 
 
 def _semantics_lines(metadata: CheckpointMetadata) -> list[str]:

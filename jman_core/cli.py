@@ -179,6 +179,14 @@ def _add_checkpoint_commands(commands) -> None:
     linear.add_argument("--output", help="where to save the blended model (default: replace the checkpoint, atomically)")
     linear.add_argument("--content_words", type=int, metavar="INT",
                         help="content words the SVM reads (0: only what the network reads; default: 1000)")
+    domain = commands.add_parser(
+        "add-domain-check", help="store what the training documents look like, to flag documents unlike them",
+        description="Measure a trained checkpoint's training documents (TF-IDF of a sample of them) and tune a "
+                    "threshold on validation, so that the Predictor and the app warn about a document unlike them. "
+                    "Needs the data file the model was trained on, to rebuild its split; the weights are kept.")
+    domain.add_argument("checkpoint", help="checkpoint folder")
+    domain.add_argument("--data", required=True, help="the dataset file the checkpoint was trained on")
+    domain.add_argument("--output", help="where to save the model (default: replace the checkpoint, atomically)")
     info = commands.add_parser("info", help="show a checkpoint's model card",
                                description="Show what a checkpoint is: data, labels, metrics, settings.")
     info.add_argument("checkpoint", help="checkpoint folder")
@@ -433,6 +441,16 @@ def command_add_linear_part(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def command_add_domain_check(arguments: argparse.Namespace) -> int:
+    from .experiment import add_domain_check
+
+    summary = add_domain_check(arguments.checkpoint, arguments.data, arguments.output).summary()
+    print(f"Saved {arguments.output or arguments.checkpoint}: {summary['stored_documents']:,} training documents stored; "
+          f"a document is flagged below similarity {1 - summary['threshold']:.2f} "
+          f"({summary['validation_warned']:.1%} of validation documents are).")
+    return 0
+
+
 def _open_workspace(arguments: argparse.Namespace):
     from .workspace import Workspace
 
@@ -538,6 +556,7 @@ WORKSPACE_ACTIONS = {"list": workspace_list, "import": workspace_import, "export
 
 COMMANDS = {"train": command_train, "baseline": command_baseline, "evaluate": command_evaluate,
             "predict": command_predict, "info": command_info, "add-linear-part": command_add_linear_part,
+            "add-domain-check": command_add_domain_check,
             "workspace": lambda arguments: WORKSPACE_ACTIONS[arguments.action](arguments), "serve": command_serve}
 
 

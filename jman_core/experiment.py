@@ -16,6 +16,7 @@ import torch
 from .baselines import fit_linear_part
 from .checkpoint import CheckpointMetadata, check_output_path, save_checkpoint
 from .config import ExperimentConfig, ModelConfig, TrainingConfig, semantic_lambdas, to_dict
+from .domain import DomainEstimator
 from .data import Document, Split, build_label_list, filter_labels, fingerprint, multi_hot, read_documents, split_documents
 from .embeddings import embedding_matrix, load_word2vec_file, train_word2vec
 from .errors import DataError
@@ -240,6 +241,10 @@ def train_documents(
     saved = None
     stopped = result.stopped_because.startswith(("stopped", "interrupted"))
     if output and result.best_epoch > 0 and _is_main_process() and (save_when_stopped or not stopped):
+        if logged.on_stage:
+            logged.on_stage("measuring the training documents for the domain check")
+        domain = fit_domain(prepared.pipeline, prepared.split)
+        statistics["domain_check"] = domain.summary()
         metadata = CheckpointMetadata(
             model_config=model_config, text_config=config.text, labels=prepared.labels,
             label_counts=prepared.label_counts, threshold=threshold, data_config=config.data,
@@ -247,10 +252,16 @@ def train_documents(
             data_source=data_source, training_seconds=training_seconds, epochs=len(result.history),
             best_epoch=result.best_epoch, stopped_because=result.stopped_because, statistics=statistics,
         )
-        saved = save_checkpoint(output, model.cpu(), prepared.pipeline, metadata)
+        saved = save_checkpoint(output, model.cpu(), prepared.pipeline, metadata, domain)
         if resume_path and resume_path.exists():
             resume_path.unlink()
     return RunResult(saved, metrics, result.history, result.stopped_because, statistics, training_seconds, threshold)
+
+
+def fit_domain(pipeline: TextPipeline, split: Split) -> DomainEstimator:
+    """The domain statistic of a split's plain-text documents: fitted on training, tuned on validation."""
+    pairs = {name: [(document.title, document.content) for document in getattr(split, name)] for name in ("train", "validation")}
+    return DomainEstimator().fit(pipeline, pairs["train"], pairs["validation"])
 
 
 def run_identity(documents: Sequence[Document], labels: list[str], config: ExperimentConfig) -> str:
@@ -293,6 +304,38 @@ def train_file(path: str | Path, config: ExperimentConfig, output: str | Path | 
     return train_documents(documents, config, output, data_source=Path(path).name, **options)
 
 
+def rebuilt_split(loaded, data: str | Path, config: ExperimentConfig) -> tuple[Split, list[tuple[str, int]], dict[str, Any]]:
+    """The split a checkpoint was trained on, rebuilt from its data file (checked by fingerprint and label list)."""
+    metadata = loaded.metadata
+    documents = read_documents(data, metadata.data_config)
+    if metadata.data_fingerprint and fingerprint(documents) != metadata.data_fingerprint:
+        raise DataError(f"{Path(data).name} is not the data this model was trained on (its fingerprint differs "
+                        f"from the checkpoint's {metadata.data_fingerprint}).",
+                        fix=f"give the file it was trained on ({metadata.data_source or 'see its model card'}).")
+    split, label_list, statistics = split_and_filter(documents, config)
+    if [label for label, _ in label_list] != list(metadata.labels):
+        raise DataError("The data gives a different tag list from the checkpoint's, so its split cannot be rebuilt.",
+                        fix="give the file the model was trained on, unchanged.")
+    return split, label_list, statistics
+
+
+def add_domain_check(checkpoint: str | Path, data: str | Path, output: str | Path | None = None) -> DomainEstimator:
+    """Fits the domain statistic (see jman_core.domain) onto a trained checkpoint from the data it was trained on:
+    the same split rebuilt, fitted on its training part, the threshold tuned on validation. The weights,
+    tokenizer and metrics are kept; saved to `output` (default: in place, atomically)."""
+    from .checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint)
+    metadata = loaded.metadata
+    config = ExperimentConfig(text=metadata.text_config, data=metadata.data_config, model=metadata.model_config,
+                              training=replace(metadata.training_config, device="cpu"))
+    split, _, _ = rebuilt_split(loaded, data, config)
+    domain = fit_domain(loaded.pipeline, split)
+    updated = replace(metadata, statistics={**metadata.statistics, "domain_check": domain.summary()})
+    save_checkpoint(output or loaded.path, loaded.model.cpu(), loaded.pipeline, updated, domain)
+    return domain
+
+
 def add_linear_part(checkpoint: str | Path, data: str | Path, output: str | Path | None = None,
                     content_words: int | None = None) -> RunResult:
     """Fits a linear part (see baselines.fit_linear_part) onto a trained checkpoint without retraining its
@@ -303,19 +346,11 @@ def add_linear_part(checkpoint: str | Path, data: str | Path, output: str | Path
 
     loaded = load_checkpoint(checkpoint)
     metadata = loaded.metadata
-    documents = read_documents(data, metadata.data_config)
-    if metadata.data_fingerprint and fingerprint(documents) != metadata.data_fingerprint:
-        raise DataError(f"{Path(data).name} is not the data this model was trained on (its fingerprint differs "
-                        f"from the checkpoint's {metadata.data_fingerprint}).",
-                        fix=f"give the file it was trained on ({metadata.data_source or 'see its model card'}).")
     words = ModelConfig().linear_content_words if content_words is None else content_words
     model_config = replace(metadata.model_config, linear_part=True, linear_content_words=words)
     config = ExperimentConfig(text=metadata.text_config, data=metadata.data_config, model=model_config,
                               training=replace(metadata.training_config, device="cpu"))
-    split, label_list, statistics = split_and_filter(documents, config)
-    if [label for label, _ in label_list] != list(metadata.labels):
-        raise DataError("The data gives a different tag list from the checkpoint's, so its split cannot be rebuilt.",
-                        fix="give the file the model was trained on, unchanged.")
+    split, _, statistics = rebuilt_split(loaded, data, config)
     prepared = PreparedData(split, list(metadata.labels), list(metadata.label_counts), loaded.pipeline,
                             *(encode_dataset(loaded.pipeline, getattr(split, name), metadata.labels, words)
                               for name in ("train", "validation", "test")), statistics=statistics)
@@ -327,5 +362,5 @@ def add_linear_part(checkpoint: str | Path, data: str | Path, output: str | Path
     updated = replace(metadata, model_config=model_config, threshold=threshold, metrics=metrics, training_seconds=seconds,
                       statistics={**metadata.statistics, **linear_statistics, "per_label_test": per_label},
                       created="", library_versions={})
-    saved = save_checkpoint(output or loaded.path, model.cpu(), loaded.pipeline, updated)
+    saved = save_checkpoint(output or loaded.path, model.cpu(), loaded.pipeline, updated, loaded.domain)
     return RunResult(saved, metrics, [], metadata.stopped_because, updated.statistics, seconds, threshold)

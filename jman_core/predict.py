@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointMetadata, load_checkpoint
+from .domain import DomainCheck, DomainEstimator
 from .errors import DocumentError
 from .model import JMAN, JMANOutput
 from .text import EncodedDocument, TextPipeline
@@ -55,6 +56,7 @@ class Explanation:
     title_guided_sentence_attention: list[float] | None
     warnings: list[str] = field(default_factory=list)
     scores: np.ndarray | None = None  # (L,) in the order of the predictor's labels, for `Predictor.rank`
+    domain: DomainCheck | None = None  # how far the document lies from the training documents (None: not stored)
 
 
 @dataclass
@@ -101,6 +103,14 @@ def _select(scores: np.ndarray, labels: Sequence[str], threshold: float, top_k: 
     return Prediction(tags, threshold, top_k)
 
 
+DOMAIN_WARNING_START = "This reads unlike what the model was trained on"
+
+
+def domain_warning(check: DomainCheck) -> str:
+    """The warning for an unusual document: "This reads unlike what the model was trained on: ..."."""
+    return f"{DOMAIN_WARNING_START}: {check.reason}"
+
+
 def _document_warnings(document: EncodedDocument, max_sentences: int) -> list[str]:
     warnings = []
     if not document.title.tokens:
@@ -122,10 +132,12 @@ def _document_warnings(document: EncodedDocument, max_sentences: int) -> list[st
 class Predictor:
     """Suggests tags for a title and a content; safe to call from several threads (no state changes)."""
 
-    def __init__(self, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata, device: str = "cpu"):
+    def __init__(self, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata, device: str = "cpu",
+                 domain: DomainEstimator | None = None):
         self.model = model.to(device).eval()
         self.pipeline = pipeline
         self.metadata = metadata
+        self.domain = domain  # None: the checkpoint stores no domain statistic, so no document is checked
         self.device = torch.device(device)
         self.labels: list[str] = list(metadata.labels)
         self.threshold: float = float(metadata.threshold)
@@ -133,7 +145,7 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> "Predictor":
         loaded = load_checkpoint(path, device)
-        return cls(loaded.model, loaded.pipeline, loaded.metadata, device)
+        return cls(loaded.model, loaded.pipeline, loaded.metadata, device, loaded.domain)
 
     def _encode(self, title: str | None, content: str | None) -> EncodedDocument:
         if not isinstance(title or "", str) or not isinstance(content or "", str):
@@ -200,6 +212,18 @@ class Predictor:
                 results[index] = self.rank(row, threshold, top_k)
         return results
 
+    def domain_checks(self, documents: Iterable[tuple[str | None, str | None]]) -> list[DomainCheck | None]:
+        """How far each (title, content) lies from the training documents; None for every one when the
+        checkpoint stores no domain statistic. Raises DocumentError for an empty document."""
+        encoded = [self._encode(title, content) for title, content in documents]
+        if self.domain is None:
+            return [None] * len(encoded)
+        return self.domain.checks(self.pipeline, [(document.title_text, document.content_text) for document in encoded])
+
+    def domain_check(self, title: str | None, content: str | None) -> DomainCheck | None:
+        """`domain_checks` of one document."""
+        return self.domain_checks([(title, content)])[0]
+
     def rank(self, scores: np.ndarray, threshold: float | None = None, top_k: int | None = None) -> Prediction:
         """Re-partitions already computed scores (no model run): used by sliders in the app."""
         return _select(np.asarray(scores), self.labels, self.threshold if threshold is None else threshold, top_k)
@@ -221,6 +245,8 @@ class Predictor:
         if output.sentence_word_attention is not None:
             matrix = output.sentence_word_attention[0].float().cpu()
             word_attention = [matrix[row, :length].tolist() for row, length in enumerate(sentence_lengths)]
+        domain = self.domain.checks(self.pipeline, [(document.title_text, document.content_text)])[0] if self.domain else None
+        warnings = _document_warnings(document, self.pipeline.config.max_sentences)
         return Explanation(
             prediction=self.rank(scores, threshold, top_k),
             document=document,
@@ -228,8 +254,9 @@ class Predictor:
             sentence_word_attention=word_attention,
             original_sentence_attention=trimmed(output.original_sentence_attention, len(sentence_lengths)),
             title_guided_sentence_attention=trimmed(output.title_guided_sentence_attention, len(sentence_lengths)),
-            warnings=_document_warnings(document, self.pipeline.config.max_sentences),
+            warnings=[domain_warning(domain)] + warnings if domain and domain.unusual else warnings,
             scores=scores,
+            domain=domain,
         )
 
     def tag_evidence(self, title: str | None, content: str | None, label: str) -> TagEvidence:

@@ -86,7 +86,7 @@ def test_metadata_describes_the_training_run(trained, predictor):
 
 def test_folder_holds_the_documented_files_and_no_pickle(checkpoint_path):
     names = {path.name for path in checkpoint_path.iterdir()}
-    assert names == {WEIGHTS_FILE, METADATA_FILE, TOKENIZER_FILE, CARD_FILE}
+    assert names == {WEIGHTS_FILE, METADATA_FILE, TOKENIZER_FILE, CARD_FILE, "domain.safetensors"}
     for path in checkpoint_path.iterdir():
         assert path.suffix not in (".pt", ".pth", ".pkl", ".pickle", ".bin")
         head = path.read_bytes()[:2]
@@ -277,7 +277,7 @@ def test_failed_save_leaves_previous_checkpoint_intact(checkpoint_path, tmp_path
     before = {path.name: path.read_bytes() for path in target.iterdir()}
     loaded = load_checkpoint(target)
 
-    def failing_write(folder, model, pipeline, metadata):
+    def failing_write(folder, model, pipeline, metadata, domain=None):
         from safetensors.torch import save_file
 
         save_file({"x": torch.zeros(1)}, str(folder / WEIGHTS_FILE))
