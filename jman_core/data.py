@@ -43,7 +43,7 @@ class Document:
     content: str
     tags: list[str]
     line: int = 0
-    part: str = ""  # "train" or "test" when the source defines its own split (Reuters ModApte), else ""
+    part: str = ""  # "train", "validation" or "test" when the source defines its own split (Reuters, CiteULike-a), else ""
     id_given: bool = False  # whether `id` came from the file's id column (else it is the row's number)
 
 
@@ -107,6 +107,8 @@ def read_documents(path: str | Path, config: DataConfig | None = None, require_t
     path = Path(path)
     if path.is_dir() and any(path.glob("reut2-*.sgm")):
         return read_reuters(path)
+    if path.is_dir() and (path / CITEULIKE_TAGS).is_file():
+        return read_citeulike(path)
     return read_documents_from_bytes(str(path), read_file_bytes(path), config, require_tags)
 
 
@@ -563,6 +565,9 @@ def _predefined_parts(documents: list[Document], config: DataConfig, seed: int) 
         raise DataError("the predefined split needs documents marked as test; none are.",
                         fix="use --split random or canonical for this file.")
     rest = [index for index in range(len(documents)) if index not in test]
+    validation = {index for index in rest if documents[index].part == "validation"}
+    if validation:  # the source names its validation part too (CiteULike-a's canonical split)
+        return test, rest, validation
     random.Random(seed).shuffle(rest)
     validation_size = round(config.validation_fraction * len(rest))
     return test, sorted(rest), set(rest[:validation_size])
@@ -694,3 +699,75 @@ def read_reuters(folder: str | Path) -> list[Document]:
                                       _reuters_text(_sgml_field(body, "TITLE")), _reuters_text(_sgml_field(body, "BODY")),
                                       topics, part=split.group(1).lower()))
     return documents
+
+
+# ---------------------------------------------------------------------------------------------------
+# CiteULike-a (Wang, Chen & Li 2013): every title, the abstracts of a subset, raw user tags
+
+CITEULIKE_TAGS = "item-tag.dat"
+CITEULIKE_TAG_NAMES = "tags.dat"
+CITEULIKE_TITLES = "partial-topicmodelsvb-titles/citeutitles.txt"
+CITEULIKE_ABSTRACTS = "partial-hebatef-citeulike-CDL/raw-data.csv"
+CITEULIKE_TEST = "test-articles.txt"
+_LATEX_SYMBOLS = {"textless": "<", "textgreater": ">", "textendash": "-", "textemdash": "-", "&": "&", "%": "%",
+                  "_": "_", "$": "$", "#": "#"}
+_LATEX_COMMAND = re.compile(r"\\+([a-zA-Z]+|[&%_$#])")
+_LATEX_ACCENT = re.compile(r"\\+[\'\"^`~=.vcuH]\{?([a-zA-Z])\}?")
+
+
+def bibtex_text(text: str) -> str:
+    """BibTeX-style text made plain: accents to their letter ({\\'a} -> a), \\& -> &, \\textless -> <,
+    other commands to their name (\\mu -> mu), braces removed, spaces collapsed."""
+    text = _LATEX_ACCENT.sub(r"\1", text.replace("\\{", "").replace("\\}", ""))
+    text = _LATEX_COMMAND.sub(lambda match: _LATEX_SYMBOLS.get(match.group(1), match.group(1)), text)
+    return " ".join(text.replace("{", "").replace("}", "").replace("\\", " ").split())
+
+
+def read_citeulike(folder: str | Path) -> list[Document]:
+    """CiteULike-a's 16,980 articles (id = 0-based article index): every title, the abstract where the
+    partial raw-data.csv has one (its rows mapped by title, in order), tags normalised by `normalise_tag`.
+    `part` follows the canonical split: "test" for test-articles.txt, "validation" for index % 10 == 1
+    among the rest, else "train" (use it with split="predefined")."""
+    folder = Path(folder)
+    try:
+        titles = (folder / CITEULIKE_TITLES).read_text(encoding="utf-8").split("\n")[:-1]
+        tag_names = (folder / CITEULIKE_TAG_NAMES).read_text(encoding="utf-8").split("\n")
+        tag_lines = (folder / CITEULIKE_TAGS).read_text(encoding="utf-8").split("\n")
+        test = {int(line) for line in (folder / CITEULIKE_TEST).read_text(encoding="utf-8").split()}
+        abstracts = _citeulike_abstracts(folder / CITEULIKE_ABSTRACTS, titles)
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read the CiteULike-a folder ({error}).", path=str(folder),
+                        fix="give the citeulike-a folder of ../shared/datasets, unchanged.") from None
+    singular = plural_tag_merges(tag_names)
+    documents = []
+    for index, title in enumerate(titles):
+        tags = [tag_names[int(number)] for number in tag_lines[index].split()[1:]]
+        part = "test" if index in test else "validation" if index % 10 == 1 else "train"
+        cleaned = list(dict.fromkeys(singular.get(tag, tag) for tag in map(normalise_tag, tags) if tag))
+        documents.append(Document(str(index), bibtex_text(title), abstracts.get(index, ""), cleaned, index + 1, part, True))
+    return documents
+
+
+def plural_tag_merges(tag_names: list[str]) -> dict[str, str]:
+    """{plural: singular} for normalised tags ending in "s" whose singular is also a tag ("networks" ->
+    "network", "gene-networks" -> "gene-network"); -ss, -us, -is and -ics endings are left alone
+    ("analysis", "genomics" are not plurals)."""
+    names = {normalise_tag(name) for name in tag_names}
+    return {name: name[:-1] for name in names
+            if len(name) > 3 and name[-2].isalpha() and not name.endswith(("ss", "us", "is", "ics")) and name.endswith("s")
+            and name[:-1] in names}
+
+
+def _citeulike_abstracts(path: Path, titles: list[str]) -> dict[int, str]:
+    """{article index: abstract} for the rows of the partial raw-data.csv, each matched to the first article
+    with the same title after the previous match (the rows are an order-preserving subset)."""
+    positions: dict[str, list[int]] = collections.defaultdict(list)
+    for index, title in enumerate(titles):
+        positions[" ".join(title.split())].append(index)
+    abstracts, last = {}, -1
+    for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline="")):
+        later = [index for index in positions.get(" ".join(row["raw.title"].split()), []) if index > last]
+        if later and row["raw.abstract"].strip():
+            last = later[0]
+            abstracts[last] = bibtex_text(row["raw.abstract"])
+    return abstracts
