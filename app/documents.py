@@ -24,10 +24,11 @@ class SampleDocument:
     content: str
     tags: list[str] = field(default_factory=list)
     domain: str = ""
+    models: list[str] = field(default_factory=list)  # the checkpoint folders it was written for
 
 
 def read_samples(directory: Path = SAMPLE_DIRECTORY) -> list[SampleDocument]:
-    """The sample documents (JSON files with title, content, tags, domain), sorted by file name."""
+    """The sample documents (JSON files with title, content, tags, domain, models), sorted by file name."""
     samples = []
     for path in sorted(directory.glob("*.json")):
         try:
@@ -35,8 +36,16 @@ def read_samples(directory: Path = SAMPLE_DIRECTORY) -> list[SampleDocument]:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             continue  # a broken sample is left out rather than breaking the page
         samples.append(SampleDocument(path.stem, str(values.get("title", "")), str(values.get("content", "")),
-                                      [str(tag) for tag in values.get("tags", [])], str(values.get("domain", ""))))
+                                      [str(tag) for tag in values.get("tags", [])], str(values.get("domain", "")),
+                                      [str(model) for model in values.get("models", []) if isinstance(model, str)]))
     return samples
+
+
+def samples_for_model(samples: list[SampleDocument], model_folder: str) -> list[SampleDocument]:
+    """The samples written for the model in `model_folder` (a checkpoint folder's name or path) first, then the
+    others, each group in its original order."""
+    name = Path(model_folder).name
+    return sorted(samples, key=lambda sample: name not in sample.models)
 
 
 def document_key(title: str, content: str) -> str:

@@ -14,6 +14,7 @@ from ..documents import MAX_INPUT_CHARACTERS, cap_text, document_key, parse_tags
 from ..guard import call_library
 from .attention import render_attention
 from .document_input import render_document_input
+from .domain import other_warnings, render_domain_warning
 from .evidence import render_evidence
 from .review import render_exports, render_review_panel, visualisation_html
 from .tags import render_tags
@@ -81,6 +82,7 @@ def follow_sample_choice() -> None:
 
 
 def render_messages(result: state.AnnotationResult) -> None:
+    render_domain_warning(result.explanation)
     title, content, gold_tags, _ = current_inputs()
     if (title, content) != (result.title, result.content):
         st.info("The boxes have changed since these tags were suggested: press **Suggest tags** to update them.")
@@ -88,7 +90,7 @@ def render_messages(result: state.AnnotationResult) -> None:
         result.gold_tags = gold_tags
     for notice in result.notices:
         st.info(notice)
-    for warning in result.explanation.warnings:
+    for warning in other_warnings(result.explanation):
         st.warning(warning)
 
 
@@ -97,7 +99,7 @@ def render_annotate(predictor, model_name: str, model_folder: str, variation: st
     follow_sample_choice()
     left, right = st.columns([5, 6], gap="large")
     with left:
-        pressed = render_document_input(read_samples())
+        pressed = render_document_input(read_samples(), model_folder)
         st.button("New document", key="new-document", on_click=start_new_document,
                   help="Empties the boxes; the next Suggest tags saves another document (until then, Suggest tags "
                        "after an edit updates the same document and keeps its earlier text)")

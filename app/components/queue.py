@@ -24,6 +24,7 @@ from ..curation import click, current_curator, open_workspace, remember_in_url, 
 from ..documents import markdown_text
 from ..guard import call_library, show_unexpected
 from .attention import attention_figures, render_attention
+from .domain import other_warnings, render_domain_mark
 from .evidence import render_evidence
 from .review import render_exports, render_review_panel
 
@@ -163,7 +164,7 @@ def render_evidence_section(model: ModelInUse, document: StoredDocument) -> None
     result = annotation_result(model, document)
     if result is None:
         return
-    for warning in result.explanation.warnings:
+    for warning in other_warnings(result.explanation):  # the domain one is the mark under the caption
         st.warning(warning)
     st.markdown("**Where the model looked**")
     render_attention(result.explanation, model.variation)
@@ -207,6 +208,7 @@ def render_queue_panel(workspace: Workspace, collection_id: int, scoring: Scorin
     st.caption(SHORTCUTS_CAPTION)
     document = next(item for item in documents if item.id == ids[position])
     st.caption(f"Document {position + 1} of {len(ids)} shown · id {markdown_text(document.source_id)}")
+    render_domain_mark(model.predictor, document.title, document.content)
     render_document_text(document)
     following = ids[position + 1] if position + 1 < len(ids) else None
     render_review_panel(workspace, document, scores.get(document.id), scoring.labels, model.threshold, model.top_k,
