@@ -461,7 +461,7 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
     ]
     lines.extend(_semantics_lines(metadata))
     if metadata.note:
-        lines.append(f"- Data preparation: {literal(metadata.note)}")
+        lines.append(f"- Data preparation: {metadata.note}")  # the library's own words, not user text
     if statistics.get("domain_check"):
         lines.append(_domain_line(statistics["domain_check"]))
     for split in ("test", "validation"):

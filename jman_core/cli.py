@@ -318,7 +318,7 @@ def _print_metrics_table(rows: dict[str, dict[str, float]]) -> None:
 
 
 def command_train(arguments: argparse.Namespace) -> int:
-    from .data import read_documents
+    from .data import data_note, read_documents
     from .experiment import train_documents
     from .training import Callbacks
 
@@ -340,7 +340,7 @@ def command_train(arguments: argparse.Namespace) -> int:
             print(f"Fold {fold + 1} of {config.data.kfold}", file=sys.stderr)
         fold_output = output if len(folds) == 1 else output.parent / f"{output.name}-fold{fold}"
         results.append(train_documents(documents, fold_config, fold_output, callbacks, Path(arguments.data).name,
-                                       arguments.log, arguments.resume))
+                                       arguments.log, arguments.resume, note=data_note(arguments.data)))
     if main_process:
         _report_training(results, output)
     return 0

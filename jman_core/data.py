@@ -748,6 +748,19 @@ def read_citeulike(folder: str | Path) -> list[Document]:
     return documents
 
 
+def data_note(path: str | Path) -> str:
+    """What a reader did to a source beyond reading it, for the model card ("" for an ordinary file)."""
+    path = Path(path)
+    if not (path.is_dir() and (path / CITEULIKE_TAGS).is_file()):
+        return ""
+    merges = plural_tag_merges((path / CITEULIKE_TAG_NAMES).read_text(encoding="utf-8").split("\n"))
+    return ("CiteULike-a: titles of all 16,980 articles, abstracts for the 1,903 of the partial raw-data.csv matched "
+            "by title, BibTeX braces and escapes removed. Raw user tags unified for case, '_', '-' and spaces; "
+            f"besides, {len(merges):,} plural tags were merged into their singular when both are tags (networks -> "
+            "network), because users wrote both for one subject and neither can be learned from the other; no other "
+            "merge (no stemming, no synonyms).")
+
+
 def plural_tag_merges(tag_names: list[str]) -> dict[str, str]:
     """{plural: singular} for normalised tags ending in "s" whose singular is also a tag ("networks" ->
     "network", "gene-networks" -> "gene-network"); -ss, -us, -is and -ics endings are left alone

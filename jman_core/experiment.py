@@ -202,6 +202,7 @@ def train_documents(
     log_path: str | Path | None = None,
     resume: bool = False,
     save_when_stopped: bool = True,
+    note: str = "",
 ) -> RunResult:
     """Prepares the data, trains, tunes the threshold, evaluates on the test part and saves a checkpoint.
 
@@ -250,7 +251,7 @@ def train_documents(
             label_counts=prepared.label_counts, threshold=threshold, data_config=config.data,
             training_config=training_config, metrics=metrics, data_fingerprint=fingerprint(documents),
             data_source=data_source, training_seconds=training_seconds, epochs=len(result.history),
-            best_epoch=result.best_epoch, stopped_because=result.stopped_because, statistics=statistics,
+            best_epoch=result.best_epoch, stopped_because=result.stopped_because, statistics=statistics, note=note,
         )
         saved = save_checkpoint(output, model.cpu(), prepared.pipeline, metadata, domain)
         if resume_path and resume_path.exists():

@@ -15,7 +15,7 @@ from app.components.document_input import sample_label
 from app.documents import SAMPLE_DIRECTORY, read_samples, samples_for_model
 from jman_core.checkpoint import load_checkpoint
 from jman_core.cli import main
-from jman_core.data import bibtex_text, plural_tag_merges, read_citeulike, read_documents, split_documents
+from jman_core.data import bibtex_text, data_note, plural_tag_merges, read_citeulike, read_documents, split_documents
 from jman_core.domain import DOMAIN_FILE
 from jman_core.errors import CheckpointError, DataError
 from jman_core.experiment import train_documents
@@ -61,7 +61,7 @@ def test_samples_of_the_model_come_first_and_the_others_say_whose(tmp_path):
 def test_every_shipped_sample_names_models_and_the_academic_model_has_abstracts():
     samples = read_samples(SAMPLE_DIRECTORY)
     checkpoints = {path.name for path in (SAMPLE_DIRECTORY.parent / "checkpoints").iterdir()}
-    assert all(set(sample.models) <= checkpoints | {"citeulike-a"} for sample in samples)
+    assert all(set(sample.models) <= checkpoints for sample in samples)
     assert sum("citeulike-a" in sample.models for sample in samples) >= 3
     assert samples_for_model(samples, "stackexchange-cooking")[0].models == ["stackexchange-cooking"]
 
@@ -186,6 +186,12 @@ def test_read_citeulike_marks_the_canonical_parts(tmp_path):
     split = split_documents(documents, tiny_config("unused").data.__class__(split="predefined"), seed=1)
     assert [document.id for document in split.test] == ["0", "5"]
     assert {document.id for document in split.validation} == {"1", "11", "21"}
+
+
+def test_the_model_card_says_what_the_reader_merged(tmp_path):
+    folder = write_citeulike(tmp_path / "citeulike-a")
+    assert "1 plural tags were merged" in data_note(folder)
+    assert data_note(write_csv(tmp_path / "plain.csv", make_rows(8))) == ""
 
 
 def test_read_citeulike_names_a_missing_file(tmp_path):
