@@ -16,8 +16,8 @@ import torch
 from .baselines import fit_linear_part
 from .checkpoint import CheckpointMetadata, check_output_path, save_checkpoint
 from .config import ExperimentConfig, ModelConfig, TrainingConfig, semantic_lambdas, to_dict
-from .domain import DomainEstimator
 from .data import Document, Split, build_label_list, filter_labels, fingerprint, multi_hot, read_documents, split_documents
+from .domain import DomainEstimator
 from .embeddings import embedding_matrix, load_word2vec_file, train_word2vec
 from .errors import DataError
 from .losses import LabelSemantics

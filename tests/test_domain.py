@@ -220,3 +220,22 @@ def test_the_page_shows_the_domain_warning_above_the_tags(two_topic_model, monke
     assert not page.exception
     assert page.warning[0].value.startswith(f"**{DOMAIN_WARNING_START}: ")
     assert sum(DOMAIN_WARNING_START in str(element.value) for element in page.warning) == 1
+
+
+def queue_mark_page(folder: str, title: str, content: str) -> None:
+    from app.components.domain import render_domain_mark
+    from jman_core.predict import Predictor
+
+    render_domain_mark(Predictor.from_checkpoint(folder), title, content)
+
+
+def test_the_review_queue_marks_only_an_unusual_document(two_topic_model):
+    from streamlit.testing.v1 import AppTest
+
+    football = TOPICS["football"]
+    for (title, content), marked in (((" ".join(football["title"]), " ".join(football["content"]) + "."), True),
+                                     (pairs(topic_rows(("cooking",), 8, 3))[0], False), (("", ""), False)):
+        page = AppTest.from_function(queue_mark_page, args=(str(two_topic_model[0]), title, content), default_timeout=30).run()
+        assert not page.exception
+        assert [element.value.startswith("Unlike the model's training documents") for element in page.warning] == (
+            [True] if marked else [])
