@@ -292,3 +292,16 @@ def test_a_hostile_tag_name_is_shown_as_text(tiny_checkpoints, monkeypatch):
     shown = " ".join(element.value for element in [*app.markdown, *app.info])
     assert "![x](" not in shown and "[link](" not in shown, "a tag name was rendered as Markdown"
     assert "example.invalid" in shown.replace("\\", ""), "the tag is still shown, as text"
+
+
+def test_the_comparison_table_puts_both_models_side_by_side(tiny_checkpoints):
+    from app.components.queue import comparison_table
+    from jman_core.data import read_documents_from_bytes
+    from jman_core.workspace.learning import HeldOut
+
+    held_out = HeldOut(1, "ann", str(tiny_checkpoints / "tiny"), read_documents_from_bytes(
+        "h.csv", b"id,title,content,tags\n1,Dull knife,The blade is dull,knives\n2,Cloudy stock,Simmer bones,stock\n"))
+    table = comparison_table("job", str(tiny_checkpoints / "tiny"), str(tiny_checkpoints / "tiny"), held_out)
+    assert list(table.columns) == ["model in use when training started", "new model"]
+    assert list(table.index) == ["P@1", "P@3", "nDCG@3", "P", "R", "F1"]
+    assert table.iloc[:, 0].tolist() == table.iloc[:, 1].tolist(), "the same model scores the same"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -302,7 +302,6 @@ def render_learning(workspace: Workspace, collection_id: int, model: ModelInUse,
 @st.cache_data(show_spinner="Comparing the models on the held-out reviewed documents…", max_entries=16)
 def comparison_table(job_folder: str, checkpoint: str, base_model: str, _held_out) -> pd.DataFrame:
     from ..models import load_predictor, modification_time
-    from pathlib import Path
 
     predictors = {}
     if base_model and Path(base_model).is_dir():
