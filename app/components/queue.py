@@ -309,7 +309,7 @@ def comparison_table(job_folder: str, checkpoint: str, base_model: str, _held_ou
     predictors["new model"] = load_predictor(checkpoint, modification_time(Path(checkpoint)))
     results = compare_models(predictors, _held_out.documents)
     names = ["P@1", "P@3", "nDCG@3", "P", "R", "F1"]
-    return pd.DataFrame({name: [f"{100 * results[model][name]:.1f}" for name in names] for model in results},
+    return pd.DataFrame({model: [f"{100 * results[model][name]:.1f}" for name in names] for model in results},
                         index=names)
 
 

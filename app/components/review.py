@@ -170,16 +170,27 @@ def render_review_panel(workspace: Workspace, document: StoredDocument, scores: 
 
 def render_exports(workspace: Workspace, collection_id: int, curator: str, model=None, threshold: float | None = None,
                    key: str = "") -> None:
-    """Downloads of the collection (this curator's reviews, or every curator's) as JSONL and CSV."""
+    """Downloads of the collection (this curator's reviews, or every curator's) as JSONL and CSV.
+
+    The files are built when a button is pressed, not at every rerun of the page (a large collection's
+    export takes a while)."""
     everyone = st.toggle("Every curator's reviews", key=f"export-everyone{key}", value=not curator)
-    records = export_records(workspace, collection_id, model, threshold, None if everyone or not curator else curator)
-    reviewed = sum(record["status"] == "reviewed" for record in records)
-    st.caption(f"{len(records)} record(s), {reviewed} reviewed. The CSV is a file `jman train` reads as it is "
+    chosen = None if everyone or not curator else curator
+    reviews = workspace.reviews(collection_id, chosen)
+    documents = workspace.collection(collection_id).documents
+    touched = {document_id if chosen else document_id[0] for document_id in reviews}
+    count = documents if chosen else documents - len(touched) + len(reviews)
+    reviewed = sum(review.status == "reviewed" for review in reviews.values())
+    st.caption(f"{count} record(s), {reviewed} reviewed. The CSV is a file `jman train` reads as it is "
                "(its tags column holds the final tags of reviewed documents).")
+
+    def records() -> list[dict]:
+        return export_records(workspace, collection_id, model, threshold, chosen)
+
     left, right = st.columns(2)
-    left.download_button("Export as JSONL", to_jsonl(records), "reviews.jsonl", "application/json",
+    left.download_button("Export as JSONL", lambda: to_jsonl(records()), "reviews.jsonl", "application/json",
                          on_click="ignore", key=f"{state.DOWNLOAD_REVIEWS_JSONL}{key}")
-    right.download_button("Export as CSV", to_csv(records), "reviews.csv", "text/csv",
+    right.download_button("Export as CSV", lambda: to_csv(records()), "reviews.csv", "text/csv",
                           on_click="ignore", key=f"{state.DOWNLOAD_REVIEWS_CSV}{key}")
 
 
