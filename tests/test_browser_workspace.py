@@ -121,6 +121,18 @@ def check_keyboard_shortcuts(page, database: Path) -> None:
     page.get_by_label("New tags (comma or space separated)").fill("")
 
 
+def download_export(page, folder: Path) -> list[dict]:
+    """The Export expander's CSV, as a browser downloads it (the file is built when the button is pressed)."""
+    import csv
+
+    page.get_by_text("Export", exact=True).click()
+    with page.expect_download(timeout=WAIT_MILLISECONDS) as download:
+        page.locator(".st-key-download_reviews_csv-queue button").click()
+    path = folder / "export.csv"
+    download.value.save_as(path)
+    return list(csv.DictReader(path.open(encoding="utf-8")))
+
+
 def test_reviews_survive_reload_restart_and_kill_and_two_curators_keep_their_own(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -141,6 +153,7 @@ def test_reviews_survive_reload_restart_and_kill_and_two_curators_keep_their_own
             wait_until_idle(ann)
             click_key(ann, "mark-reviewed")
             expect(reviewed_text(ann, 2, 4, "ann")).to_be_visible()
+            exported = download_export(ann, tmp_path)
             before = decisions(database, "ann")
             assert before["k1"][0] == "reviewed" and before["s2"][0] == "reviewed"
             assert "reject" in before["s2"][1].values()
@@ -166,6 +179,8 @@ def test_reviews_survive_reload_restart_and_kill_and_two_curators_keep_their_own
             expect(reviewed_text(ann, 2, 4, "ann")).to_be_visible(timeout=WAIT_MILLISECONDS)
         finally:
             browser.close()
+    assert [(row["id"], row["status"]) for row in exported if row["curator"] == "ann"][:2] == [
+        ("k1", "reviewed"), ("s2", "reviewed")], "the downloaded CSV carries the statuses"
     assert [status for status, _ in decisions(database, "bob").values()].count("skipped") == 1
     after = decisions(database, "ann")
     assert after["k1"] == before["k1"] and after["s2"][0] == "reviewed", "bob's click changed nothing of ann's"
