@@ -15,9 +15,9 @@ import streamlit as st  # noqa: E402
 from app import state  # noqa: E402
 from app.components.annotate import render_annotate  # noqa: E402
 from app.components.queue import ModelInUse, render_queue  # noqa: E402
-from app.curation import VIEW_PARAMETER, remember_in_url, render_curator_box, seed_from_url  # noqa: E402
 from app.components.sidebar import render_model_picker, render_no_model, render_selection_controls  # noqa: E402
 from app.components.training import render_training_sidebar, render_training_view  # noqa: E402
+from app.curation import VIEW_PARAMETER, remember_in_url, render_curator_box, seed_from_url  # noqa: E402
 from app.guard import call_library, show_unexpected  # noqa: E402
 from app.models import checkpoints_directory, find_checkpoints, load_predictor, modification_time  # noqa: E402
 

@@ -24,8 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jman_core.baselines import TfidfClassifier, document_text  # noqa: E402
 from jman_core.data import filter_labels, multi_hot, read_documents, split_documents  # noqa: E402
-from jman_core.metrics import (example_based_metrics, precision_at_k, predictions_at_threshold,  # noqa: E402
-                                tune_blend_weight, tune_threshold)
+from jman_core.metrics import (  # noqa: E402
+    example_based_metrics,
+    precision_at_k,
+    predictions_at_threshold,
+    tune_blend_weight,
+    tune_threshold,
+)
 from jman_core.predict import Predictor  # noqa: E402
 from jman_core.text import to_plain_text  # noqa: E402
 

@@ -15,7 +15,6 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 

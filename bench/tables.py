@@ -28,9 +28,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -183,7 +182,7 @@ def store(spec: RunSpec, row: dict, epochs: list[dict], threads: int, path: str,
     record = {"site": spec.site, "model": spec.name, "seed": spec.seed, "settings": json.loads(spec.settings_json),
               "row": row, "epochs": epochs, "command": command, "machine": machine(), "threads": threads,
               "bigru_path": path, "code": code_version(),
-              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+              "finished": datetime.now(UTC).isoformat(timespec="seconds")}
     spec.path.parent.mkdir(parents=True, exist_ok=True)
     temporary = spec.path.with_suffix(".tmp")
     temporary.write_text(json.dumps(record, indent=1), encoding="utf-8")

@@ -3,7 +3,13 @@
 __version__ = "0.1.0"
 
 from .config import (  # noqa: E402
-    VARIATIONS, DataConfig, ExperimentConfig, ModelConfig, TextConfig, TrainingConfig, build_config,
+    VARIATIONS,
+    DataConfig,
+    ExperimentConfig,
+    ModelConfig,
+    TextConfig,
+    TrainingConfig,
+    build_config,
 )
 from .errors import CheckpointError, ConfigError, DataError, DocumentError, JmanError  # noqa: E402
 

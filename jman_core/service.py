@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from .checkpoint import (
-    METADATA_FILE, RETIRED_MARK, TOKENIZER_FILE, WEIGHTS_FILE, model_card, read_metadata, recover_interrupted_save,
+    METADATA_FILE,
+    RETIRED_MARK,
+    TOKENIZER_FILE,
+    WEIGHTS_FILE,
+    model_card,
+    read_metadata,
+    recover_interrupted_save,
 )
 from .errors import CheckpointError, ConfigError, DocumentError, JmanError
 from .limits import Limits, current_limits, environment_name, over_limit
@@ -51,7 +57,7 @@ class ServiceSettings:
     limits: Limits = field(default_factory=current_limits)
 
     @classmethod
-    def from_environment(cls, checkpoints_dir: str | Path, database_url: str | None = None) -> "ServiceSettings":
+    def from_environment(cls, checkpoints_dir: str | Path, database_url: str | None = None) -> ServiceSettings:
         return cls(Path(checkpoints_dir), database_url, _listed(API_KEYS_VARIABLE), _listed(CORS_VARIABLE),
                    current_limits())
 

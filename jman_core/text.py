@@ -210,7 +210,7 @@ class TextPipeline:
         return tokenizer
 
     @classmethod
-    def build(cls, texts: Iterable[str], config: TextConfig) -> "TextPipeline":
+    def build(cls, texts: Iterable[str], config: TextConfig) -> TextPipeline:
         """Learns the vocabulary from plain training texts (words seen at least min_word_frequency times)."""
         tokenizer = cls._empty_tokenizer(config)
         trainer = WordLevelTrainer(
@@ -226,7 +226,7 @@ class TextPipeline:
         return self.tokenizer.to_str()
 
     @classmethod
-    def from_json(cls, tokenizer_json: str, config: TextConfig) -> "TextPipeline":
+    def from_json(cls, tokenizer_json: str, config: TextConfig) -> TextPipeline:
         return cls(Tokenizer.from_str(tokenizer_json), config)
 
     @property

@@ -10,8 +10,13 @@ from typing import Any
 
 from .config import DataConfig, ExperimentConfig
 from .data import (
-    csv_rows, decode_text, read_zip_member,
-    Document, count_labels, dataset_statistics, read_documents_from_bytes,
+    Document,
+    count_labels,
+    csv_rows,
+    dataset_statistics,
+    decode_text,
+    read_documents_from_bytes,
+    read_zip_member,
 )
 from .errors import DataError, JmanError
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_app import APP_FILE, TIMEOUT, enter, tiny_checkpoints, tiny_predictor  # noqa: E402,F401
-
 from streamlit.testing.v1 import AppTest  # noqa: E402
+from test_app import APP_FILE, TIMEOUT, enter, tiny_checkpoints, tiny_predictor  # noqa: E402,F401
 
 from app import state  # noqa: E402
 from app.components.review import tag_key  # noqa: E402
@@ -249,9 +248,10 @@ def test_training_on_reviewed_documents_starts_a_job_with_a_held_out_share(tiny_
     import io
     import shutil
 
+    from test_app import tiny_rows
+
     from jman_core.jobs import cancel_job, read_status
     from jman_core.workspace.learning import read_held_out
-    from test_app import tiny_rows
 
     checkpoints = Path(shutil.copytree(tiny_checkpoints, tmp_path / "checkpoints"))
     monkeypatch.setenv("JMAN_JOBS_DIR", str(tmp_path / "jobs"))

@@ -10,18 +10,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TOPICS, make_rows, tiny_config, write_csv
 
 from app.components.document_input import sample_label
 from app.documents import SAMPLE_DIRECTORY, read_samples, samples_for_model
 from jman_core.checkpoint import load_checkpoint
 from jman_core.cli import main
-from jman_core.data import bibtex_text, data_note, plural_tag_merges, read_citeulike, read_documents, split_documents
+from jman_core.data import (
+    bibtex_text,
+    data_note,
+    plural_tag_merges,
+    read_citeulike,
+    read_documents,
+    split_documents,
+)
 from jman_core.domain import DOMAIN_FILE
 from jman_core.errors import CheckpointError, DataError
 from jman_core.experiment import train_documents
 from jman_core.predict import DOMAIN_WARNING_START, Predictor
-
-from conftest import TOPICS, make_rows, tiny_config, write_csv
 
 IN_TOPIC = ("cooking", "astronomy")
 

@@ -12,7 +12,12 @@ import pytest
 
 from jman_core.errors import ConfigError
 from jman_core.jobs import (
-    JobAlreadyRunning, cancel_job, checked_model_name, list_jobs, read_status, start_job,
+    JobAlreadyRunning,
+    cancel_job,
+    checked_model_name,
+    list_jobs,
+    read_status,
+    start_job,
 )
 
 

@@ -203,7 +203,7 @@ def test_csv_export_neutralises_formulas(workspace):
 
 
 def test_reviewed_documents_train_and_are_held_out_stably(workspace):
-    collection = import_file(workspace, "many.csv", "id,title,content\n".encode() + b"".join(
+    collection = import_file(workspace, "many.csv", b"id,title,content\n" + b"".join(
         f"{number},Title {number},Content {number}\n".encode() for number in range(40)))
     for document in workspace.documents(collection.id):
         workspace.decide_many(document.id, "ann", [("bread", "accept", None)], status="reviewed")

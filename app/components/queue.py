@@ -15,7 +15,12 @@ import streamlit as st
 
 from jman_core.errors import JmanError
 from jman_core.workspace import CollectionInfo, ScoringModel, StoredDocument, Workspace
-from jman_core.workspace.learning import compare_models, finished_comparisons, reviewed_documents, start_training
+from jman_core.workspace.learning import (
+    compare_models,
+    finished_comparisons,
+    reviewed_documents,
+    start_training,
+)
 from jman_core.workspace.queue import ORDERS, STATUS_FILTERS, bulk_candidates, progress, queue
 from jman_core.workspace.scoring import import_file, register_predictor, score_collection
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import func, select, update
@@ -67,7 +67,7 @@ class Review:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def checked_curator(name: str) -> str:
@@ -87,7 +87,7 @@ class Workspace:
         self.store = store
 
     @classmethod
-    def open(cls, url: str | None = None) -> "Workspace":
+    def open(cls, url: str | None = None) -> Workspace:
         return cls(open_store(url))
 
     # ---- collections ---------------------------------------------------------------------------
