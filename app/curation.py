@@ -44,7 +44,10 @@ def seed_from_url() -> None:
         st.session_state[state.CURATOR] = parameters.get(CURATOR_PARAMETER, "")[:100]
     if st.session_state.get(state.COLLECTION) is None and parameters.get(COLLECTION_PARAMETER, "").isdigit():
         st.session_state[state.COLLECTION] = int(parameters[COLLECTION_PARAMETER])
-    if st.session_state.get(state.QUEUE_DOCUMENT) is None and parameters.get(DOCUMENT_PARAMETER, "").isdigit():
+    if (
+        st.session_state.get(state.QUEUE_DOCUMENT) is None
+        and parameters.get(DOCUMENT_PARAMETER, "").isdigit()
+    ):
         st.session_state[state.QUEUE_DOCUMENT] = int(parameters[DOCUMENT_PARAMETER])
 
 
@@ -66,10 +69,16 @@ def _on_curator_change() -> None:
 def render_curator_box() -> str:
     """The sidebar's name box; returns the curator's name ('' when none is given yet)."""
     st.sidebar.header("Curator")
-    st.sidebar.text_input("Your name", key=state.CURATOR, max_chars=100, on_change=_on_curator_change,
-                          placeholder="e.g. ann", help="Decisions are kept per curator: two curators on one collection "
-                          "never overwrite each other. The name is kept in the page's address, so a reload or a "
-                          "bookmark keeps it.")
+    st.sidebar.text_input(
+        "Your name",
+        key=state.CURATOR,
+        max_chars=100,
+        on_change=_on_curator_change,
+        placeholder="e.g. ann",
+        help="Decisions are kept per curator: two curators on one collection "
+        "never overwrite each other. The name is kept in the page's address, so a reload or a "
+        "bookmark keeps it.",
+    )
     return current_curator()
 
 

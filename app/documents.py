@@ -35,9 +35,16 @@ def read_samples(directory: Path = SAMPLE_DIRECTORY) -> list[SampleDocument]:
             values = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             continue  # a broken sample is left out rather than breaking the page
-        samples.append(SampleDocument(path.stem, str(values.get("title", "")), str(values.get("content", "")),
-                                      [str(tag) for tag in values.get("tags", [])], str(values.get("domain", "")),
-                                      [str(model) for model in values.get("models", []) if isinstance(model, str)]))
+        samples.append(
+            SampleDocument(
+                path.stem,
+                str(values.get("title", "")),
+                str(values.get("content", "")),
+                [str(tag) for tag in values.get("tags", [])],
+                str(values.get("domain", "")),
+                [str(model) for model in values.get("models", []) if isinstance(model, str)],
+            )
+        )
     return samples
 
 
@@ -72,7 +79,6 @@ def precision_recall_f1(predicted: list[str], gold: list[str]) -> tuple[float, f
     recall = correct / len(gold_set) if gold_set else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return precision, recall, f1
-
 
 
 def markdown_text(text: str, limit: int = 400) -> str:

@@ -25,7 +25,9 @@ def show_unexpected(error: Exception, what: str) -> None:
         st.code(f"{type(error).__name__}: {error}"[:2000], language=None)
 
 
-def call_library(function: Callable[..., Result], *arguments, what: str = "running the model", **options) -> Result | None:
+def call_library(
+    function: Callable[..., Result], *arguments, what: str = "running the model", **options
+) -> Result | None:
     """`function(*arguments, **options)`, or None after showing why it failed."""
     try:
         return function(*arguments, **options)

@@ -48,8 +48,14 @@ def main() -> None:
             threshold, top_k = render_selection_controls(predictor)
     render_curator_box()
     render_training_sidebar()  # before the view radio: a new upload switches the view to Train
-    view = st.radio("View", state.VIEWS, key=state.VIEW, horizontal=True, label_visibility="collapsed",
-                    format_func=VIEW_NAMES.get)
+    view = st.radio(
+        "View",
+        state.VIEWS,
+        key=state.VIEW,
+        horizontal=True,
+        label_visibility="collapsed",
+        format_func=VIEW_NAMES.get,
+    )
     remember_in_url(VIEW_PARAMETER, view)
     try:
         if view == "Train":
@@ -57,12 +63,27 @@ def main() -> None:
         elif entry is None:
             render_no_model()
         elif predictor is not None and view == "Annotate":
-            render_annotate(predictor, entry.metadata.name or entry.name, str(entry.folder),
-                            entry.metadata.model_config.variation, threshold, top_k)
+            render_annotate(
+                predictor,
+                entry.metadata.name or entry.name,
+                str(entry.folder),
+                entry.metadata.model_config.variation,
+                threshold,
+                top_k,
+            )
         elif predictor is not None:
-            render_queue(ModelInUse(predictor, str(entry.folder), entry.metadata.name or entry.name,
-                                    entry.metadata.model_config.variation, threshold, top_k))
+            render_queue(
+                ModelInUse(
+                    predictor,
+                    str(entry.folder),
+                    entry.metadata.name or entry.name,
+                    entry.metadata.model_config.variation,
+                    threshold,
+                    top_k,
+                )
+            )
     except Exception as error:  # noqa: BLE001 - the last line of defence: a message, never a traceback
         show_unexpected(error, "drawing the page")
+
 
 main()

@@ -51,9 +51,17 @@ def document_timings(predictor: Predictor, sample, repeats: int) -> dict[str, fl
     return {
         "explain": median_seconds(lambda: predictor.explain(sample.title, sample.content), repeats),
         "figures": median_seconds(lambda: build_figures(explanation, variation), repeats),
-        "explain+figures": median_seconds(lambda: build_figures(predictor.explain(sample.title, sample.content), variation), repeats),
-        "evidence+figure": median_seconds(lambda: heatmap_figure(evidence_grid(
-            explanation.document, predictor.tag_evidence(sample.title, sample.content, label))), repeats),
+        "explain+figures": median_seconds(
+            lambda: build_figures(predictor.explain(sample.title, sample.content), variation), repeats
+        ),
+        "evidence+figure": median_seconds(
+            lambda: heatmap_figure(
+                evidence_grid(
+                    explanation.document, predictor.tag_evidence(sample.title, sample.content, label)
+                )
+            ),
+            repeats,
+        ),
     }
 
 
@@ -90,12 +98,16 @@ def apptest_timings(checkpoint: Path) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, default=REPOSITORY_ROOT / "checkpoints" / "stackexchange-cooking")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=REPOSITORY_ROOT / "checkpoints" / "stackexchange-cooking"
+    )
     parser.add_argument("--repeats", type=int, default=20)
     arguments = parser.parse_args(argv)
     predictor = Predictor.from_checkpoint(arguments.checkpoint)
-    print(f"checkpoint: {arguments.checkpoint} ({predictor.metadata.model_config.variation}, "
-          f"{len(predictor.labels)} labels); median of {arguments.repeats} warm runs, milliseconds")
+    print(
+        f"checkpoint: {arguments.checkpoint} ({predictor.metadata.model_config.variation}, "
+        f"{len(predictor.labels)} labels); median of {arguments.repeats} warm runs, milliseconds"
+    )
     columns = ["explain", "figures", "explain+figures", "evidence+figure"]
     print(f"| document | {' | '.join(columns)} |\n|---|{'---:|' * len(columns)}")
     totals: dict[str, list[float]] = {column: [] for column in columns}
@@ -103,9 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         timings = in_worker_thread(document_timings, predictor, sample, arguments.repeats)
         for column in columns:
             totals[column].append(timings[column])
-        print(f"| {sample.name} | " + " | ".join(f"{1000 * timings[column]:.1f}" for column in columns) + " |")
-    print("| **median over documents** | " + " | ".join(f"**{1000 * statistics.median(totals[column]):.1f}**"
-                                                     for column in columns) + " |")
+        print(
+            f"| {sample.name} | " + " | ".join(f"{1000 * timings[column]:.1f}" for column in columns) + " |"
+        )
+    print(
+        "| **median over documents** | "
+        + " | ".join(f"**{1000 * statistics.median(totals[column]):.1f}**" for column in columns)
+        + " |"
+    )
     print("\nAppTest (one run each, seconds)")
     for name, seconds in apptest_timings(arguments.checkpoint).items():
         print(f"- {name}: {seconds:.2f} s")

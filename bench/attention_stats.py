@@ -25,7 +25,12 @@ from jman_core.data import read_documents, split_documents  # noqa: E402
 from jman_core.errors import DocumentError  # noqa: E402
 from jman_core.predict import Predictor  # noqa: E402
 
-MAPS = ("title_word_attention", "sentence_word_attention", "original_sentence_attention", "title_guided_sentence_attention")
+MAPS = (
+    "title_word_attention",
+    "sentence_word_attention",
+    "original_sentence_attention",
+    "title_guided_sentence_attention",
+)
 
 
 def distributions(explanation, name: str) -> list[list[float]]:
@@ -49,8 +54,9 @@ def checkpoint_rows(checkpoint: str, data: str, limit: int) -> list[str]:
     """One markdown row per attention map of `checkpoint` on the test part of `data`."""
     predictor = Predictor.from_checkpoint(checkpoint)
     metadata = predictor.metadata
-    documents = split_documents(read_documents(data, metadata.data_config), metadata.data_config,
-                                metadata.training_config.seed).test[:limit]
+    documents = split_documents(
+        read_documents(data, metadata.data_config), metadata.data_config, metadata.training_config.seed
+    ).test[:limit]
     measured = {name: [] for name in MAPS}
     for document in documents:
         try:
@@ -58,27 +64,38 @@ def checkpoint_rows(checkpoint: str, data: str, limit: int) -> list[str]:
         except DocumentError:
             continue  # an empty document has no attention to measure
         for name in MAPS:
-            measured[name] += [concentration(weights) for weights in distributions(explanation, name) if len(weights) >= 2]
+            measured[name] += [
+                concentration(weights) for weights in distributions(explanation, name) if len(weights) >= 2
+            ]
     rows = []
     for name, values in measured.items():
         if values:
             shares = [sum(value[index] for value in values) / len(values) for index in range(4)]
-            rows.append(f"| {Path(checkpoint).name} | {name.replace('_', ' ')} | {len(values)} | "
-                        f"{100 * shares[0]:.0f}% | {100 * shares[1]:.0f}% | {shares[2]:.2f} | {shares[3]:.2f} |")
+            rows.append(
+                f"| {Path(checkpoint).name} | {name.replace('_', ' ')} | {len(values)} | "
+                f"{100 * shares[0]:.0f}% | {100 * shares[1]:.0f}% | {shares[2]:.2f} | {shares[3]:.2f} |"
+            )
     return rows
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--checkpoints", nargs="+", required=True)
-    parser.add_argument("--data", required=True, help="the dataset the checkpoints were trained on (its test part is read)")
+    parser.add_argument(
+        "--data", required=True, help="the dataset the checkpoints were trained on (its test part is read)"
+    )
     parser.add_argument("--documents", type=int, default=1000, help="at most this many test documents")
     parser.add_argument("--output", default="", help="markdown file to write too")
     arguments = parser.parse_args()
-    lines = [f"Attention concentration on the test part of {Path(arguments.data).name}, {date.today()}, "
-             f"{platform.machine()}, command: python {' '.join(sys.argv)}", "",
-             "| checkpoint | attention | distributions | peak on the first position | peak on the last | mean largest weight | entropy / uniform |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Attention concentration on the test part of {Path(arguments.data).name}, {date.today()}, "
+        f"{platform.machine()}, command: python {' '.join(sys.argv)}",
+        "",
+        "| checkpoint | attention | distributions | peak on the first position | peak on the last | mean largest weight | entropy / uniform |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for checkpoint in arguments.checkpoints:
         lines += checkpoint_rows(checkpoint, arguments.data, arguments.documents)
     text = "\n".join(lines) + "\n"

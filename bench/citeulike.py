@@ -32,18 +32,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="../shared/datasets/citeulike-a", type=Path)
     arguments = parser.parse_args(argv)
     metadata = read_metadata(arguments.checkpoint)
-    config = ExperimentConfig(data=metadata.data_config, text=metadata.text_config, training=metadata.training_config)
+    config = ExperimentConfig(
+        data=metadata.data_config, text=metadata.text_config, training=metadata.training_config
+    )
     baseline = run_baseline("svm-linear", read_documents(arguments.data, metadata.data_config), config)
     header = " | ".join(f"{part} {column}" for part in ("validation", "test") for column in COLUMNS)
     print(f"| model | {header} | threshold |")
     print("|---|" + "---|" * (2 * len(COLUMNS) + 1))
-    print(row(f"{metadata.name} ({metadata.model_config.variation}"
-              + (" + linear part" if metadata.model_config.linear_part else "") + ")", metadata.metrics))
+    print(
+        row(
+            f"{metadata.name} ({metadata.model_config.variation}"
+            + (" + linear part" if metadata.model_config.linear_part else "")
+            + ")",
+            metadata.metrics,
+        )
+    )
     baseline.metrics["test"]["threshold"] = baseline.threshold
     print(row("linear SVM baseline (svm-linear)", baseline.metrics))
     statistics = baseline.statistics
-    print(f"\n{statistics['train']:,} training, {statistics['validation']:,} validation, {statistics['test']:,} test "
-          f"documents; {statistics['labels']:,} labels; figures in %, F1 example-based at the threshold tuned on validation.")
+    print(
+        f"\n{statistics['train']:,} training, {statistics['validation']:,} validation, {statistics['test']:,} test "
+        f"documents; {statistics['labels']:,} labels; figures in %, F1 example-based at the threshold tuned on validation."
+    )
     return 0
 
 

@@ -18,8 +18,12 @@ from jman_core.data import read_documents, split_documents
 from jman_core.experiment import _plain
 from jman_core.predict import Predictor
 
-SOURCES = {"stackexchange-biology": "stackexchange/biology.csv.zip", "stackexchange-cooking": "stackexchange/cooking.csv.zip",
-           "stackexchange-crypto": "stackexchange/crypto.csv.zip", "citeulike-a": "citeulike-a"}
+SOURCES = {
+    "stackexchange-biology": "stackexchange/biology.csv.zip",
+    "stackexchange-cooking": "stackexchange/cooking.csv.zip",
+    "stackexchange-crypto": "stackexchange/crypto.csv.zip",
+    "citeulike-a": "citeulike-a",
+}
 
 
 def test_documents(predictor: Predictor, data: Path) -> list[tuple[str, str]]:
@@ -39,24 +43,42 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", default="checkpoints", type=Path)
     parser.add_argument("--datasets", default="../shared/datasets", type=Path)
-    parser.add_argument("--models", nargs="+", default=list(SOURCES), choices=list(SOURCES), help="which shipped models")
+    parser.add_argument(
+        "--models", nargs="+", default=list(SOURCES), choices=list(SOURCES), help="which shipped models"
+    )
     arguments = parser.parse_args(argv)
     names = arguments.models
     predictors = {name: Predictor.from_checkpoint(arguments.checkpoints / name) for name in names}
     missing = [name for name, predictor in predictors.items() if predictor.domain is None]
     if missing:
-        print(f"error: no domain statistic in {', '.join(missing)}; run jman add-domain-check first.", file=sys.stderr)
+        print(
+            f"error: no domain statistic in {', '.join(missing)}; run jman add-domain-check first.",
+            file=sys.stderr,
+        )
         return 2
     tests = {name: test_documents(predictors[name], arguments.datasets / SOURCES[name]) for name in names}
     started = time.perf_counter()
-    print("| model \\ test documents of | " + " | ".join(f"{name} ({len(tests[name]):,})" for name in names) + " |")
+    print(
+        "| model \\ test documents of | "
+        + " | ".join(f"{name} ({len(tests[name]):,})" for name in names)
+        + " |"
+    )
     print("|---|" + "---|" * len(names))
     for model, predictor in predictors.items():
-        cells = [f"{flagged_share(predictor, tests[name]):.1%}" + (" (own)" if name == model else "") for name in names]
-        print(f"| {model} (flags below similarity {1 - predictor.domain.threshold_:.2f}) | " + " | ".join(cells) + " |")
+        cells = [
+            f"{flagged_share(predictor, tests[name]):.1%}" + (" (own)" if name == model else "")
+            for name in names
+        ]
+        print(
+            f"| {model} (flags below similarity {1 - predictor.domain.threshold_:.2f}) | "
+            + " | ".join(cells)
+            + " |"
+        )
     documents = len(names) * sum(len(test) for test in tests.values())
-    print(f"\nShare of each column's test documents flagged as unusual by each row's model; "
-          f"{documents:,} checks in {time.perf_counter() - started:.0f} s.")
+    print(
+        f"\nShare of each column's test documents flagged as unusual by each row's model; "
+        f"{documents:,} checks in {time.perf_counter() - started:.0f} s."
+    )
     return 0
 
 

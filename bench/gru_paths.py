@@ -66,11 +66,15 @@ def main() -> None:
     parser.add_argument("--variations", nargs="+", default=["JMAN-s", "BiGRU"])
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
-    print(f"{platform.machine()}, {arguments.threads} torch thread(s), batch {arguments.batch}, "
-          f"mean of {arguments.steps} steps\n")
+    print(
+        f"{platform.machine()}, {arguments.threads} torch thread(s), batch {arguments.batch}, "
+        f"mean of {arguments.steps} steps\n"
+    )
     print("| network | packed (s/step) | padded (s/step) | speed-up |\n|---|---|---|---|")
     for variation in arguments.variations:
-        packed, padded = (seconds_per_step(variation, path, arguments.steps, arguments.batch) for path in PATHS)
+        packed, padded = (
+            seconds_per_step(variation, path, arguments.steps, arguments.batch) for path in PATHS
+        )
         print(f"| {variation} | {packed:.2f} | {padded:.2f} | {packed / padded:.1f}x |", flush=True)
 
 

@@ -29,8 +29,16 @@ REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY_ROOT / "tests"))
 DATASET = REPOSITORY_ROOT.parent / "shared" / "datasets" / "stackexchange" / "cooking.csv.zip"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGUMENTS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                      "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGUMENTS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # Resolves with the milliseconds from the click until `condition()` holds (checked on every DOM change).
 MEASURE = """([selector, condition]) => new Promise((resolve) => {
@@ -66,11 +74,31 @@ def collection_file(count: int, folder: Path) -> Path:
 
 
 def start_server(checkpoints: Path, database: Path, port: int) -> subprocess.Popen:
-    environment = dict(os.environ, JMAN_CHECKPOINTS_DIR=str(checkpoints), JMAN_DATABASE_URL=f"sqlite:///{database}",
-                       OMP_NUM_THREADS="1")
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless",
-                                "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                               cwd=REPOSITORY_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    environment = dict(
+        os.environ,
+        JMAN_CHECKPOINTS_DIR=str(checkpoints),
+        JMAN_DATABASE_URL=f"sqlite:///{database}",
+        OMP_NUM_THREADS="1",
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app/streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPOSITORY_ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(180):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
@@ -98,14 +126,18 @@ def verdict_clicks(page, clicks: int) -> list[float]:
     for number in range(clicks):
         kind = "accept" if number % 2 == 0 else "reject"
         selector = f"[class*='st-key-{kind}-'] button"
-        condition = (f"() => {{ const button = document.querySelector(\"{selector}\");"
-                     " return button && button.getAttribute('data-testid') === 'stBaseButton-primary'; }")
+        condition = (
+            f'() => {{ const button = document.querySelector("{selector}");'
+            " return button && button.getAttribute('data-testid') === 'stBaseButton-primary'; }"
+        )
         timings.append(measure(page, selector, condition))
     return timings
 
 
-CAPTION_SHOWN = ("() => Array.from(document.querySelectorAll(\"[data-testid='stCaptionContainer']\"))"
-                 ".some((caption) => caption.textContent.startsWith('Document NUMBER of'))")
+CAPTION_SHOWN = (
+    "() => Array.from(document.querySelectorAll(\"[data-testid='stCaptionContainer']\"))"
+    ".some((caption) => caption.textContent.startsWith('Document NUMBER of'))"
+)
 
 
 def next_clicks(page, clicks: int) -> list[float]:
@@ -114,7 +146,9 @@ def next_clicks(page, clicks: int) -> list[float]:
     for _ in range(clicks):
         caption = page.locator("text=/Document \\d+ of \\d+ shown/").inner_text()
         number = int(caption.split()[1]) + 1
-        timings.append(measure(page, ".st-key-queue-next button", CAPTION_SHOWN.replace("NUMBER", str(number))))
+        timings.append(
+            measure(page, ".st-key-queue-next button", CAPTION_SHOWN.replace("NUMBER", str(number)))
+        )
     return timings
 
 
@@ -125,12 +159,16 @@ def heatmap_clicks(page, clicks: int) -> list[float]:
         caption = page.locator("text=/Document \\d+ of \\d+ shown/").inner_text()
         number = int(caption.split()[1]) + 1
         # the first heatmap's drawn text differs from the one shown before the click
-        page.evaluate("() => { window.__heatmapBefore = (document.querySelector(\"[data-testid='stPlotlyChart']\")"
-                      " || {}).textContent || ''; }")
-        condition = (f"() => ({CAPTION_SHOWN.replace('NUMBER', str(number))})() && "
-                     "(() => { const chart = document.querySelector(\"[data-testid='stPlotlyChart']\");"
-                     " const text = chart ? chart.textContent : '';"
-                     " return text.length > 0 && text !== window.__heatmapBefore; })()")
+        page.evaluate(
+            "() => { window.__heatmapBefore = (document.querySelector(\"[data-testid='stPlotlyChart']\")"
+            " || {}).textContent || ''; }"
+        )
+        condition = (
+            f"() => ({CAPTION_SHOWN.replace('NUMBER', str(number))})() && "
+            "(() => { const chart = document.querySelector(\"[data-testid='stPlotlyChart']\");"
+            " const text = chart ? chart.textContent : '';"
+            " return text.length > 0 && text !== window.__heatmapBefore; })()"
+        )
         timings.append(measure(page, ".st-key-queue-next button", condition))
     return timings
 
@@ -143,8 +181,12 @@ def summary(name: str, timings: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default=str(REPOSITORY_ROOT / "checkpoints" / "stackexchange-cooking"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--checkpoint", default=str(REPOSITORY_ROOT / "checkpoints" / "stackexchange-cooking")
+    )
     parser.add_argument("--documents", type=int, default=40)
     parser.add_argument("--clicks", type=int, default=12)
     parser.add_argument("--port", type=int, default=8765)
@@ -165,7 +207,9 @@ def main() -> None:
             page.set_default_timeout(120_000)
             page.goto(f"http://127.0.0.1:{arguments.port}/?curator=bench&view=Batch")
             idle(page)
-            page.locator(".st-key-batch_file [data-testid='stFileUploaderDropzoneInput']").set_input_files(str(data))
+            page.locator(".st-key-batch_file [data-testid='stFileUploaderDropzoneInput']").set_input_files(
+                str(data)
+            )
             page.get_by_text("Document 1 of").wait_for()
             idle(page)
             page.locator(".st-key-hide_heatmaps label").click()
@@ -184,8 +228,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
-    print(f"Queue latency in chromium, {Path(arguments.checkpoint).name}, {arguments.documents} documents, "
-          f"load average {os.getloadavg()[0]:.2f}, milliseconds from the click:")
+    print(
+        f"Queue latency in chromium, {Path(arguments.checkpoint).name}, {arguments.documents} documents, "
+        f"load average {os.getloadavg()[0]:.2f}, milliseconds from the click:"
+    )
     print("| action | median | worst | measured |")
     print("|---|---|---|---|")
     print("\n".join(rows))

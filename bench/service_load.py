@@ -56,10 +56,26 @@ def start_server(port: int, workers: int, folder: Path) -> subprocess.Popen:
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     environment.pop("JMAN_API_KEYS", None)
     log = open(folder / "server.log", "w")  # noqa: SIM115 - open while the server runs
-    return subprocess.Popen([sys.executable, "-m", "jman_core", "serve", "--checkpoints", str(REPOSITORY_ROOT / "checkpoints"),
-                             "--port", str(port), "--workers", str(workers), "--database",
-                             f"sqlite:///{folder / 'workspace.sqlite'}"],
-                            cwd=REPOSITORY_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jman_core",
+            "serve",
+            "--checkpoints",
+            str(REPOSITORY_ROOT / "checkpoints"),
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--database",
+            f"sqlite:///{folder / 'workspace.sqlite'}",
+        ],
+        cwd=REPOSITORY_ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
@@ -105,8 +121,15 @@ class MemorySampler(threading.Thread):
                 self.peaks[pid] = max(self.peaks[pid], resident_mebibytes(pid))
 
 
-async def one_client(client: httpx.AsyncClient, path: str, documents: list[dict], explain_every: int,
-                     offset: int, stop_at: float, results: Results) -> None:
+async def one_client(
+    client: httpx.AsyncClient,
+    path: str,
+    documents: list[dict],
+    explain_every: int,
+    offset: int,
+    stop_at: float,
+    results: Results,
+) -> None:
     count = offset
     while time.monotonic() < stop_at:
         kind = "explain" if count % explain_every == 0 else "suggest"
@@ -124,14 +147,22 @@ async def one_client(client: httpx.AsyncClient, path: str, documents: list[dict]
         results.latencies[kind].append(time.perf_counter() - start)
 
 
-async def run_clients(url: str, model: str, clients: int, seconds: float, explain_every: int) -> tuple[Results, float]:
+async def run_clients(
+    url: str, model: str, clients: int, seconds: float, explain_every: int
+) -> tuple[Results, float]:
     documents = sample_documents()
     results = Results()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
         start = time.monotonic()
-        await asyncio.gather(*(one_client(client, f"/v1/models/{model}", documents, explain_every, number,
-                                          start + seconds, results) for number in range(clients)))
+        await asyncio.gather(
+            *(
+                one_client(
+                    client, f"/v1/models/{model}", documents, explain_every, number, start + seconds, results
+                )
+                for number in range(clients)
+            )
+        )
         return results, time.monotonic() - start
 
 
@@ -144,7 +175,11 @@ def warm(url: str, model: str, workers: int) -> None:
             for _ in range(4):
                 client.post(f"/v1/models/{model}/{kind}", json=document).raise_for_status()
 
-    threads = [threading.Thread(target=send, args=(kind,)) for kind in ("suggest", "explain") for _ in range(2 * workers)]
+    threads = [
+        threading.Thread(target=send, args=(kind,))
+        for kind in ("suggest", "explain")
+        for _ in range(2 * workers)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -156,22 +191,42 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def report(results: Results, elapsed: float, memory: dict[int, tuple[float, float, float]], arguments,
-           load_before: str, load_after: str) -> str:
-    lines = [f"`jman serve --workers {arguments.workers}` on {arguments.model}: {arguments.clients} concurrent clients "
-             f"for {elapsed:.0f} s (every {arguments.explain_every}th request an explain), OMP_NUM_THREADS=1, "
-             f"{os.cpu_count()} cores shared with the clients.", "",
-             "| endpoint | answered | failed | requests/s | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
+def report(
+    results: Results,
+    elapsed: float,
+    memory: dict[int, tuple[float, float, float]],
+    arguments,
+    load_before: str,
+    load_after: str,
+) -> str:
+    lines = [
+        f"`jman serve --workers {arguments.workers}` on {arguments.model}: {arguments.clients} concurrent clients "
+        f"for {elapsed:.0f} s (every {arguments.explain_every}th request an explain), OMP_NUM_THREADS=1, "
+        f"{os.cpu_count()} cores shared with the clients.",
+        "",
+        "| endpoint | answered | failed | requests/s | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind in ("suggest", "explain"):
         values = results.latencies[kind]
-        lines.append(f"| {kind} | {len(values)} | {len(results.failures[kind])} | {len(values) / elapsed:.1f} | "
-                     f"{1000 * percentile(values, 0.5):.0f} | {1000 * percentile(values, 0.99):.0f} |")
+        lines.append(
+            f"| {kind} | {len(values)} | {len(results.failures[kind])} | {len(values) / elapsed:.1f} | "
+            f"{1000 * percentile(values, 0.5):.0f} | {1000 * percentile(values, 0.99):.0f} |"
+        )
     every = results.latencies["suggest"] + results.latencies["explain"]
     failed = sum(map(len, results.failures.values()))
-    lines.append(f"| all | {len(every)} | {failed} | {len(every) / elapsed:.1f} | {1000 * percentile(every, 0.5):.0f} | "
-                 f"{1000 * percentile(every, 0.99):.0f} |")
-    lines += ["", "| worker pid | RSS after warm-up MiB | peak RSS MiB | RSS at end MiB |", "|---|---|---|---|"]
-    lines += [f"| {pid} | {start:.0f} | {peak:.0f} | {end:.0f} |" for pid, (start, peak, end) in memory.items()]
+    lines.append(
+        f"| all | {len(every)} | {failed} | {len(every) / elapsed:.1f} | {1000 * percentile(every, 0.5):.0f} | "
+        f"{1000 * percentile(every, 0.99):.0f} |"
+    )
+    lines += [
+        "",
+        "| worker pid | RSS after warm-up MiB | peak RSS MiB | RSS at end MiB |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {pid} | {start:.0f} | {peak:.0f} | {end:.0f} |" for pid, (start, peak, end) in memory.items()
+    ]
     lines += ["", f"Load average before: {load_before}; after: {load_after}."]
     for kind, messages in results.failures.items():
         lines += [f"First {kind} failures: {messages[:3]}"] if messages else []
@@ -188,7 +243,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--model", default="stackexchange-cooking")
-    parser.add_argument("--explain_every", type=int, default=4, help="every Nth request of a client is an explain")
+    parser.add_argument(
+        "--explain_every", type=int, default=4, help="every Nth request of a client is an explain"
+    )
     parser.add_argument("--output", help="also write the table to this file")
     arguments = parser.parse_args()
     load_before = load_average()
@@ -203,15 +260,21 @@ def main() -> int:
             sampler = MemorySampler(pids)
             warmed = dict(sampler.peaks)
             sampler.start()
-            results, elapsed = asyncio.run(run_clients(url, arguments.model, arguments.clients, arguments.seconds,
-                                                       arguments.explain_every))
+            results, elapsed = asyncio.run(
+                run_clients(
+                    url, arguments.model, arguments.clients, arguments.seconds, arguments.explain_every
+                )
+            )
             sampler.stop.set()
             memory = {pid: (warmed[pid], sampler.peaks[pid], resident_mebibytes(pid)) for pid in pids}
         finally:
             server.terminate()
             server.wait(timeout=30)
-            complaints = [line for line in (Path(folder) / "server.log").read_text().splitlines()
-                          if "WARNING" in line or "ERROR" in line or "CRITICAL" in line]
+            complaints = [
+                line
+                for line in (Path(folder) / "server.log").read_text().splitlines()
+                if "WARNING" in line or "ERROR" in line or "CRITICAL" in line
+            ]
     table = report(results, elapsed, memory, arguments, load_before, load_average())
     print(table)
     if complaints:

@@ -47,12 +47,19 @@ def predict_latency(checkpoint: Path, documents, count: int = 50) -> float:
 
 
 def jman_row(site: str, arguments, test_documents) -> dict:
-    config = build_config(None, {
-        "data": {"split": "canonical", "min_label_count": 10},
-        "training": {"num_epochs": arguments.num_epochs, "early_stop_lr": arguments.early_stop_lr,
-                     "device": arguments.device, "cache_dir": arguments.cache_dir},
-        "model": {"variation": arguments.variation},
-    })
+    config = build_config(
+        None,
+        {
+            "data": {"split": "canonical", "min_label_count": 10},
+            "training": {
+                "num_epochs": arguments.num_epochs,
+                "early_stop_lr": arguments.early_stop_lr,
+                "device": arguments.device,
+                "cache_dir": arguments.cache_dir,
+            },
+            "model": {"variation": arguments.variation},
+        },
+    )
     if arguments.checkpoints:
         checkpoint = Path(arguments.checkpoints.format(site=site))
         report = evaluate_checkpoint(checkpoint, DATASETS / f"{site}.csv.zip", "test")
@@ -69,9 +76,16 @@ def jman_row(site: str, arguments, test_documents) -> dict:
         tuned, at_half = result.metrics["test"], result.metrics["test_at_0.5"]
         epochs, seconds = len(result.history), result.training_seconds
         docs_per_second = statistics.mean(record.documents_per_second for record in result.history)
-    return {"site": site, "model": arguments.variation, "tuned": tuned, "half": at_half, "epochs": epochs,
-            "seconds": seconds, "docs_per_second": docs_per_second,
-            "latency": predict_latency(checkpoint, test_documents)}
+    return {
+        "site": site,
+        "model": arguments.variation,
+        "tuned": tuned,
+        "half": at_half,
+        "epochs": epochs,
+        "seconds": seconds,
+        "docs_per_second": docs_per_second,
+        "latency": predict_latency(checkpoint, test_documents),
+    }
 
 
 def baseline_row(site: str) -> dict:
@@ -87,7 +101,10 @@ def baseline_row(site: str) -> dict:
     parts = {name: filter_labels(getattr(split, name), labels)[0] for name in ("train", "validation", "test")}
     started = time.perf_counter()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=200_000, sublinear_tf=True)
-    text = {name: [f"{d.title} {d.title} {to_plain_text(d.content)}" for d in docs] for name, docs in parts.items()}
+    text = {
+        name: [f"{d.title} {d.title} {to_plain_text(d.content)}" for d in docs]
+        for name, docs in parts.items()
+    }
     index = {label: i for i, label in enumerate(labels)}
 
     def targets(docs):
@@ -99,31 +116,52 @@ def baseline_row(site: str) -> dict:
     classifier = OneVsRestClassifier(LogisticRegression(C=10.0, max_iter=300), n_jobs=2)
     classifier.fit(vectorizer.fit_transform(text["train"]), targets(parts["train"]))
     seconds = time.perf_counter() - started
-    threshold, _ = tune_threshold(targets(parts["validation"]), classifier.predict_proba(vectorizer.transform(text["validation"])))
+    threshold, _ = tune_threshold(
+        targets(parts["validation"]), classifier.predict_proba(vectorizer.transform(text["validation"]))
+    )
     truth = targets(parts["test"])
     scores = classifier.predict_proba(vectorizer.transform(text["test"]))
     normaliser = float(truth.sum(1).mean())
-    return {"site": site, "model": "TF-IDF+LR", "tuned": evaluate(truth, scores, threshold, normaliser),
-            "half": evaluate(truth, scores, 0.5, normaliser), "epochs": "-", "seconds": seconds,
-            "docs_per_second": len(parts["train"]) / seconds, "latency": float("nan")}
+    return {
+        "site": site,
+        "model": "TF-IDF+LR",
+        "tuned": evaluate(truth, scores, threshold, normaliser),
+        "half": evaluate(truth, scores, 0.5, normaliser),
+        "epochs": "-",
+        "seconds": seconds,
+        "docs_per_second": len(parts["train"]) / seconds,
+        "latency": float("nan"),
+    }
 
 
 def table(rows: list[dict]) -> str:
-    header = ("| site | model | A@.5 | P@.5 | R@.5 | F1@.5 | A@t | P@t | R@t | F1@t | P@1 | nDCG@3 | epochs | "
-              "train min | train docs/s | predict ms (median, with attention) |")
+    header = (
+        "| site | model | A@.5 | P@.5 | R@.5 | F1@.5 | A@t | P@t | R@t | F1@t | P@1 | nDCG@3 | epochs | "
+        "train min | train docs/s | predict ms (median, with attention) |"
+    )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         half, tuned = row["half"], row["tuned"]
-        cells = [row["site"], row["model"], *(f"{100 * half[k]:.1f}" for k in ("A", "P", "R", "F1")),
-                 *(f"{100 * tuned[k]:.1f}" for k in ("A", "P", "R", "F1")), f"{100 * tuned['P@1']:.1f}",
-                 f"{100 * tuned['nDCG@3']:.1f}", str(row["epochs"]), f"{row['seconds'] / 60:.1f}",
-                 f"{row['docs_per_second']:.0f}", "-" if row["latency"] != row["latency"] else f"{1000 * row['latency']:.1f}"]
+        cells = [
+            row["site"],
+            row["model"],
+            *(f"{100 * half[k]:.1f}" for k in ("A", "P", "R", "F1")),
+            *(f"{100 * tuned[k]:.1f}" for k in ("A", "P", "R", "F1")),
+            f"{100 * tuned['P@1']:.1f}",
+            f"{100 * tuned['nDCG@3']:.1f}",
+            str(row["epochs"]),
+            f"{row['seconds'] / 60:.1f}",
+            f"{row['docs_per_second']:.0f}",
+            "-" if row["latency"] != row["latency"] else f"{1000 * row['latency']:.1f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sites", nargs="+", default=list(SITES), choices=SITES)
     parser.add_argument("--variation", default="JMAN-s")
     parser.add_argument("--num_epochs", type=int, default=30)
@@ -131,8 +169,12 @@ def main() -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--cache_dir", default="")
     parser.add_argument("--work_dir", default="bench/out")
-    parser.add_argument("--checkpoints", help="measure saved checkpoints instead, e.g. checkpoints/stackexchange-{site}")
-    parser.add_argument("--baseline", action="store_true", help="add the TF-IDF + logistic regression reference rows")
+    parser.add_argument(
+        "--checkpoints", help="measure saved checkpoints instead, e.g. checkpoints/stackexchange-{site}"
+    )
+    parser.add_argument(
+        "--baseline", action="store_true", help="add the TF-IDF + logistic regression reference rows"
+    )
     parser.add_argument("--output", help="also write the table (markdown) to this file")
     arguments = parser.parse_args()
     if not DATASETS.exists():
@@ -141,14 +183,18 @@ def main() -> int:
     rows = []
     for site in arguments.sites:
         config = build_config(None, {"data": {"split": "canonical"}})
-        test = split_documents(read_documents(DATASETS / f"{site}.csv.zip", config.data), config.data, 42).test
+        test = split_documents(
+            read_documents(DATASETS / f"{site}.csv.zip", config.data), config.data, 42
+        ).test
         rows.append(jman_row(site, arguments, test))
         if arguments.baseline:
             rows.append(baseline_row(site))
         print(table(rows[-2:] if arguments.baseline else rows[-1:]), file=sys.stderr)
-    text = (f"Stack Exchange, canonical split (test id % 10 == 0), labels used >= 10 times in training. "
-            f"{date.today()}, {platform.processor() or platform.machine()}, "
-            f"command: python {' '.join(sys.argv)}\n\n{table(rows)}\n")
+    text = (
+        f"Stack Exchange, canonical split (test id % 10 == 0), labels used >= 10 times in training. "
+        f"{date.today()}, {platform.processor() or platform.machine()}, "
+        f"command: python {' '.join(sys.argv)}\n\n{table(rows)}\n"
+    )
     print(text)
     if arguments.output:
         Path(arguments.output).parent.mkdir(parents=True, exist_ok=True)

@@ -38,9 +38,24 @@ RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "runs"
 SITES = ("cooking", "biology", "crypto")
 BASELINE_NAMES = ("tfidf-lr", "svm-linear", "svm-rbf", "lda")
-TABLE_II = ["tfidf-lr", "svm-linear", "svm-rbf", "lda", "BiGRU", "HAN", "JMAN-s-tg", "JMAN-s-att", "JMAN-s", "JMAN", "JMANd"]
-TABLE_III = [(network, sim, sub) for network in ("BiGRU", "HAN", "JMAN-s")
-             for sim, sub in ((0, 0), (1, 0), (0, 1), (1, 1))]
+TABLE_II = [
+    "tfidf-lr",
+    "svm-linear",
+    "svm-rbf",
+    "lda",
+    "BiGRU",
+    "HAN",
+    "JMAN-s-tg",
+    "JMAN-s-att",
+    "JMAN-s",
+    "JMAN",
+    "JMANd",
+]
+TABLE_III = [
+    (network, sim, sub)
+    for network in ("BiGRU", "HAN", "JMAN-s")
+    for sim, sub in ((0, 0), (1, 0), (0, 1), (1, 1))
+]
 TABLE_III_SUFFIX = {(0, 0): "", (1, 0): "+L_sim", (0, 1): "+L_sub", (1, 1): "+both"}
 TABLE_V = ["JMAN-s+t-only", "JMAN-s+att-only", "JMAN-s+tg-only", "JMAN-s-att", "JMAN-s-tg", "JMAN-s"]
 REUTERS_MODELS = ["svm-linear", "JMAN-s", "JMAN"]
@@ -69,7 +84,9 @@ class RunSpec:
 
     @property
     def path(self) -> Path:
-        digest = hashlib.sha256(legacy_settings_json(self.settings_json, self.model).encode()).hexdigest()[:10]
+        digest = hashlib.sha256(legacy_settings_json(self.settings_json, self.model).encode()).hexdigest()[
+            :10
+        ]
         lambdas = "" if self.lambdas is None else f"-lambdas{self.lambdas[0]}{self.lambdas[1]}"
         return RUNS / self.site / f"{self.model}{lambdas}-seed{self.seed}-{digest}.json"
 
@@ -86,7 +103,9 @@ def legacy_settings_json(settings_json: str, model: str) -> str:
     settings = json.loads(settings_json)
     for section, values in LEGACY_DEFAULTS.items():
         for name, value in values.items():
-            if name in settings.get(section, {}) and (settings[section][name] == value or model in BASELINE_NAMES):
+            if name in settings.get(section, {}) and (
+                settings[section][name] == value or model in BASELINE_NAMES
+            ):
                 del settings[section][name]
     return json.dumps(settings, sort_keys=True)
 
@@ -94,8 +113,12 @@ def legacy_settings_json(settings_json: str, model: str) -> str:
 def run_overrides(spec: RunSpec) -> dict:
     """The build_config overrides of one run: the shared settings plus its seed, variation and lambdas."""
     settings = json.loads(spec.settings_json)
-    overrides = {"data": dict(settings["data"]), "model": dict(settings["model"]), "text": dict(settings["text"]),
-                 "training": {**settings["training"], "seed": spec.seed}}
+    overrides = {
+        "data": dict(settings["data"]),
+        "model": dict(settings["model"]),
+        "text": dict(settings["text"]),
+        "training": {**settings["training"], "seed": spec.seed},
+    }
     if spec.model not in BASELINE_NAMES:
         overrides["model"]["variation"] = "JMAN" if spec.model == "JMANd" else spec.model
         overrides["training"]["dynamic_sem"] = spec.model == "JMANd"
@@ -113,7 +136,10 @@ def site_documents(site: str, data_json: str):
     from jman_core.data import read_documents, read_reuters
 
     if site != "reuters":
-        return read_documents(DATASETS / "stackexchange" / f"{site}.csv.zip", build_config(None, {"data": json.loads(data_json)}).data)
+        return read_documents(
+            DATASETS / "stackexchange" / f"{site}.csv.zip",
+            build_config(None, {"data": json.loads(data_json)}).data,
+        )
     documents = read_reuters(DATASETS / "reuters21578")
     train_topics = {tag for d in documents if d.part == "train" for tag in d.tags}
     test_topics = {tag for d in documents if d.part == "test" for tag in d.tags}
@@ -164,7 +190,12 @@ def train_one(spec: RunSpec) -> tuple[dict, list[dict], int, str] | None:
     row["Micro-F1@t"], row["Macro-F1@t"] = metrics["test"]["Micro-F1"], metrics["test"]["Macro-F1"]
     row["seconds"] = result.training_seconds or (time.monotonic() - started)
     # a neural run's epochs (losses, validation F1, learning rate) show why it stopped where it did
-    return row, [asdict(record) for record in getattr(result, "history", [])], _threads(), bigru_path(spec, config)
+    return (
+        row,
+        [asdict(record) for record in getattr(result, "history", [])],
+        _threads(),
+        bigru_path(spec, config),
+    )
 
 
 def bigru_path(spec: RunSpec, config) -> str:
@@ -179,10 +210,20 @@ def bigru_path(spec: RunSpec, config) -> str:
 
 def store(spec: RunSpec, row: dict, epochs: list[dict], threads: int, path: str, command: str) -> None:
     """Writes one run's row and epoch history atomically with what produced it."""
-    record = {"site": spec.site, "model": spec.name, "seed": spec.seed, "settings": json.loads(spec.settings_json),
-              "row": row, "epochs": epochs, "command": command, "machine": machine(), "threads": threads,
-              "bigru_path": path, "code": code_version(),
-              "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+    record = {
+        "site": spec.site,
+        "model": spec.name,
+        "seed": spec.seed,
+        "settings": json.loads(spec.settings_json),
+        "row": row,
+        "epochs": epochs,
+        "command": command,
+        "machine": machine(),
+        "threads": threads,
+        "bigru_path": path,
+        "code": code_version(),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     spec.path.parent.mkdir(parents=True, exist_ok=True)
     temporary = spec.path.with_suffix(".tmp")
     temporary.write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -217,13 +258,21 @@ def execute(specs: list[RunSpec], workers: int, threads: int, command: str) -> N
             spec = futures[future]
             outcome = future.result()
             if outcome is None:
-                print(f"{spec.site} {spec.name} seed {spec.seed}: stored or trained by another command", file=sys.stderr, flush=True)
+                print(
+                    f"{spec.site} {spec.name} seed {spec.seed}: stored or trained by another command",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 continue
             row, epochs, threads, path = outcome
             store(spec, row, epochs, threads, path, command)
             spec.path.with_suffix(".claim").unlink(missing_ok=True)
-            print(f"{spec.site} {spec.name} seed {spec.seed}: F1@t {100 * row['F1@t']:.1f}, P@1 {100 * row['P@1']:.1f}, "
-                  f"{row['seconds'] / 60:.1f} min", file=sys.stderr, flush=True)
+            print(
+                f"{spec.site} {spec.name} seed {spec.seed}: F1@t {100 * row['F1@t']:.1f}, P@1 {100 * row['P@1']:.1f}, "
+                f"{row['seconds'] / 60:.1f} min",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def collect(specs: list[RunSpec]) -> dict[str, list[dict]]:
@@ -258,8 +307,10 @@ def metric_table(title: str, summary, metrics: list[str] = METRICS) -> str:
     lines.append("| runs | " + " | ".join(str(summary[model][0]) for model in models) + " |")
     for metric in metrics:
         position = ranks(summary, metric)
-        cells = [f"{format_mean_std(*summary[model][1][metric])} ({position[model]})" if summary[model][0] else "–"
-                 for model in models]
+        cells = [
+            f"{format_mean_std(*summary[model][1][metric])} ({position[model]})" if summary[model][0] else "–"
+            for model in models
+        ]
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -275,7 +326,8 @@ def time_table(title: str, specs: list[RunSpec]) -> str:
         by_path = minutes.setdefault(spec.name, {"packed": [], "padded": [], "none": []})
         if record is not None:
             by_path[record.get("bigru_path", "none" if spec.model in BASELINE_NAMES else "packed")].append(
-                {"minutes": record["row"]["seconds"] / 60})
+                {"minutes": record["row"]["seconds"] / 60}
+            )
 
     def cell(runs: list[dict]) -> str:
         if not runs:
@@ -283,14 +335,22 @@ def time_table(title: str, specs: list[RunSpec]) -> str:
         mean, std = mean_and_std(runs)["minutes"]
         return f"{mean:.1f} ± {std:.1f} ({len(runs)})"
 
-    lines = [f"### {title}", "", "| model | non-neural (min, runs) | Bi-GRU packed (min, runs) | Bi-GRU padded (min, runs) |",
-             "|---|---|---|---|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| model | non-neural (min, runs) | Bi-GRU packed (min, runs) | Bi-GRU padded (min, runs) |",
+        "|---|---|---|---|",
+    ]
     for model, by_path in minutes.items():
-        lines.append(f"| {model} | {cell(by_path['none'])} | {cell(by_path['packed'])} | {cell(by_path['padded'])} |")
-    return "\n".join(lines) + ("\n\nMean ± std training minutes (runs). The neural networks' Bi-GRUs ran as packed "
-                                "sequences on the CPU until 2026-11-28 and over padded rows since: the same "
-                                "numbers, 1.3x faster for JMAN and 7x for the Bi-GRU baseline "
-                                "(`python bench/gru_paths.py`). Compare times within one column.")
+        lines.append(
+            f"| {model} | {cell(by_path['none'])} | {cell(by_path['packed'])} | {cell(by_path['padded'])} |"
+        )
+    return "\n".join(lines) + (
+        "\n\nMean ± std training minutes (runs). The neural networks' Bi-GRUs ran as packed "
+        "sequences on the CPU until 2026-11-28 and over padded rows since: the same "
+        "numbers, 1.3x faster for JMAN and 7x for the Bi-GRU baseline "
+        "(`python bench/gru_paths.py`). Compare times within one column."
+    )
 
 
 def plan(arguments, settings_json: str, reuters_json: str) -> list[tuple[str, str, list[RunSpec]]]:
@@ -299,19 +359,31 @@ def plan(arguments, settings_json: str, reuters_json: str) -> list[tuple[str, st
     sections = []
     for site in arguments.sites:
         if {"II", "IV"} & set(arguments.tables):
-            specs = [RunSpec(site, model, seed, settings_json) for model in arguments.models for seed in seeds]
+            specs = [
+                RunSpec(site, model, seed, settings_json) for model in arguments.models for seed in seeds
+            ]
             if "II" in arguments.tables:
-                sections.append(("metrics", f"Table II, {site} (x100, mean ± std over seeds {seeds}, rank)", specs))
+                sections.append(
+                    ("metrics", f"Table II, {site} (x100, mean ± std over seeds {seeds}, rank)", specs)
+                )
             if "IV" in arguments.tables:
                 sections.append(("time", f"Table IV, {site}: training time on this machine", specs))
         if "III" in arguments.tables:
             # the (0, 0) row is the plain network, the same run as in Table II
-            specs = [RunSpec(site, network, seed, settings_json, None if (sim, sub) == (0, 0) else (sim, sub))
-                     for network, sim, sub in TABLE_III if network in arguments.models for seed in seeds]
-            sections.append(("metrics", f"Table III, {site}: semantic regularisers (x100, seeds {seeds})", specs))
+            specs = [
+                RunSpec(site, network, seed, settings_json, None if (sim, sub) == (0, 0) else (sim, sub))
+                for network, sim, sub in TABLE_III
+                if network in arguments.models
+                for seed in seeds
+            ]
+            sections.append(
+                ("metrics", f"Table III, {site}: semantic regularisers (x100, seeds {seeds})", specs)
+            )
         if "V" in arguments.tables:
             specs = [RunSpec(site, model, seed, settings_json) for model in TABLE_V for seed in seeds]
-            sections.append(("metrics", f"Table V, {site}: multi-source components (x100, seeds {seeds})", specs))
+            sections.append(
+                ("metrics", f"Table V, {site}: multi-source components (x100, seeds {seeds})", specs)
+            )
     if "reuters" in arguments.tables:
         specs = [RunSpec("reuters", model, seed, reuters_json) for model in REUTERS_MODELS for seed in seeds]
         sections.append(("reuters", f"Reuters-21578 ModApte (90 topics), test (x100, seeds {seeds})", specs))
@@ -323,8 +395,13 @@ def render(kind: str, title: str, specs: list[RunSpec]) -> str:
         return time_table(title, specs)
     summary = summarise(collect(specs))
     if kind == "reuters":
-        table = metric_table(title, summary, ["Micro-F1", "Macro-F1", "Micro-F1@t", "Macro-F1@t", "F1@t", "P@1"])
-        return table + "\n\nMicro-F1 and Macro-F1 at 0.5; @t at the threshold tuned on validation. Published anchor: micro-F1 about 86-87 for linear SVMs on ModApte."
+        table = metric_table(
+            title, summary, ["Micro-F1", "Macro-F1", "Micro-F1@t", "Macro-F1@t", "F1@t", "P@1"]
+        )
+        return (
+            table
+            + "\n\nMicro-F1 and Macro-F1 at 0.5; @t at the threshold tuned on validation. Published anchor: micro-F1 about 86-87 for linear SVMs on ModApte."
+        )
     return metric_table(title, summary) + "\n\n" + METRICS_NOTE
 
 
@@ -353,13 +430,22 @@ def settings_study(site: str, models: list[str], reference: dict) -> str:
             threads = _command_threads(record["command"])
             key = (record["model"], settings_changes(record["settings"], reference, record["model"]), threads)
             groups.setdefault(key, []).append(record["row"])
-    lines = [f"### Settings study, {site} (x100, mean ± std over the stored runs of each setting)", "",
-             "| model | settings changed | runs | F1@t | P@1 | nDCG@3 | F1 at 0.5 | training min (torch threads) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for (model, changes, threads), rows in sorted(groups.items(), key=lambda item: (models.index(item[0][0]), item[0][1] != "as the tables", item[0][1])):
+    lines = [
+        f"### Settings study, {site} (x100, mean ± std over the stored runs of each setting)",
+        "",
+        "| model | settings changed | runs | F1@t | P@1 | nDCG@3 | F1 at 0.5 | training min (torch threads) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (model, changes, threads), rows in sorted(
+        groups.items(), key=lambda item: (models.index(item[0][0]), item[0][1] != "as the tables", item[0][1])
+    ):
         summary = mean_and_std(rows)
         cells = [format_mean_std(*summary[metric]) for metric in ("F1@t", "P@1", "nDCG@3", "F1")]
-        lines.append(f"| {model} | {changes} | {len(rows)} | " + " | ".join(cells) + f" | {summary['seconds'][0] / 60:.1f} ({threads}) |")
+        lines.append(
+            f"| {model} | {changes} | {len(rows)} | "
+            + " | ".join(cells)
+            + f" | {summary['seconds'][0] / 60:.1f} ({threads}) |"
+        )
     return "\n".join(lines)
 
 
@@ -374,10 +460,18 @@ def _command_threads(command: str) -> int:
 
 def parse_settings(arguments) -> dict:
     """The shared overrides: the paper's schedule with this command's epochs and device, then --set values."""
-    settings = {"data": {"split": "canonical", "min_label_count": 10}, "text": {}, "model": {},
-                "training": {"num_epochs": arguments.num_epochs, "early_stop_lr": arguments.early_stop_lr,
-                             "device": arguments.device, "output_bias_init": "prior"},
-                "lambdas": list(DEFAULT_LAMBDAS)}
+    settings = {
+        "data": {"split": "canonical", "min_label_count": 10},
+        "text": {},
+        "model": {},
+        "training": {
+            "num_epochs": arguments.num_epochs,
+            "early_stop_lr": arguments.early_stop_lr,
+            "device": arguments.device,
+            "output_bias_init": "prior",
+        },
+        "lambdas": list(DEFAULT_LAMBDAS),
+    }
     if arguments.quick:
         settings["training"].update(num_epochs=1, word2vec_epochs=1)
         settings["model"].update(hidden_size=16, embedding_dim=16)
@@ -385,7 +479,9 @@ def parse_settings(arguments) -> dict:
         key, _, value = assignment.partition("=")
         section, _, name = key.partition(".")
         if section not in ("data", "text", "model", "training") or not name or not value:
-            raise SystemExit(f"--set {assignment!r}: write SECTION.NAME=VALUE, SECTION one of data, text, model, training.")
+            raise SystemExit(
+                f"--set {assignment!r}: write SECTION.NAME=VALUE, SECTION one of data, text, model, training."
+            )
         try:
             settings[section][name] = json.loads(value)
         except json.JSONDecodeError:
@@ -401,8 +497,12 @@ def code_version() -> str:
 
     root = Path(__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+changes" if dirty else "")
@@ -413,22 +513,43 @@ def machine() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tables", nargs="+", default=["II", "III", "IV", "V", "reuters"],
-                        choices=["II", "III", "IV", "V", "reuters"])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--tables",
+        nargs="+",
+        default=["II", "III", "IV", "V", "reuters"],
+        choices=["II", "III", "IV", "V", "reuters"],
+    )
     parser.add_argument("--sites", nargs="+", default=list(SITES), choices=SITES)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    parser.add_argument("--models", nargs="+", default=TABLE_II, help="models of tables II and IV; Table III takes those of BiGRU, HAN, JMAN-s named here")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=TABLE_II,
+        help="models of tables II and IV; Table III takes those of BiGRU, HAN, JMAN-s named here",
+    )
     parser.add_argument("--num_epochs", type=int, default=30)
     parser.add_argument("--early_stop_lr", type=float, default=1e-3)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
-                        help="override one setting of every run, e.g. training.learning_rate=0.002 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.NAME=VALUE",
+        help="override one setting of every run, e.g. training.learning_rate=0.002 (repeatable)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="runs trained at the same time")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads per run (default: cores / workers)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads per run (default: cores / workers)"
+    )
     parser.add_argument("--report", action="store_true", help="only draw the tables from the stored runs")
-    parser.add_argument("--study", action="store_true",
-                        help="only list every stored run of --models on --sites grouped by the settings it changed")
+    parser.add_argument(
+        "--study",
+        action="store_true",
+        help="only list every stored run of --models on --sites grouped by the settings it changed",
+    )
     parser.add_argument("--output", default="", help="markdown file to write (default: tables-<tables>.md)")
     parser.add_argument("--quick", action="store_true", help="tiny settings to check the whole script runs")
     arguments = parser.parse_args()
@@ -438,22 +559,34 @@ def main() -> int:
         RUNS = RESULTS / "runs-quick"  # tiny-settings runs are checks, not results: never mixed with them
     settings = parse_settings(arguments)
     settings_json = json.dumps(settings, sort_keys=True)
-    reuters_settings = {**settings, "data": {**settings["data"], "split": "predefined", "min_label_count": 1,
-                                             "normalise_tags": False}}
+    reuters_settings = {
+        **settings,
+        "data": {**settings["data"], "split": "predefined", "min_label_count": 1, "normalise_tags": False},
+    }
     sections = plan(arguments, settings_json, json.dumps(reuters_settings, sort_keys=True))
     command = "python " + " ".join(sys.argv)
     if arguments.study:
         sections_text = [settings_study(site, arguments.models, settings) for site in arguments.sites]
-        return _write(f"Generated {date.today()} on {machine()}, command: {command}\n\n" + "\n\n".join(sections_text) + "\n",
-                      arguments.output or "settings-study.md")
+        return _write(
+            f"Generated {date.today()} on {machine()}, command: {command}\n\n"
+            + "\n\n".join(sections_text)
+            + "\n",
+            arguments.output or "settings-study.md",
+        )
     if not arguments.report:
         code_version()
         threads = arguments.threads or max(1, (os.cpu_count() or 1) // arguments.workers)
         execute([spec for _, _, specs in sections for spec in specs], arguments.workers, threads, command)
-    header = (f"Generated {date.today()} on {machine()}, command: {command}\n"
-              + (f"\nSettings given with --set (the paper's schedule otherwise; output bias from the label priors unless set): {', '.join(arguments.set)}\n" if arguments.set else ""))
+    header = f"Generated {date.today()} on {machine()}, command: {command}\n" + (
+        f"\nSettings given with --set (the paper's schedule otherwise; output bias from the label priors unless set): {', '.join(arguments.set)}\n"
+        if arguments.set
+        else ""
+    )
     text = header + "\n" + "\n\n".join(render(*section) for section in sections) + "\n"
-    return _write(text, arguments.output or f"tables-{'-'.join(arguments.tables)}{'-quick' if arguments.quick else ''}.md")
+    return _write(
+        text,
+        arguments.output or f"tables-{'-'.join(arguments.tables)}{'-quick' if arguments.quick else ''}.md",
+    )
 
 
 def _write(text: str, name: str) -> int:

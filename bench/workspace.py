@@ -76,12 +76,16 @@ def durability_rows(folder: Path, clicks: int) -> list[str]:
         server = PostgresServer(server_folder)
         server.start(durable=True)
         try:
-            rows.append(("PostgreSQL 15 (fsync on, loopback)", click_timings(server.create_database("bench"), clicks)))
+            rows.append(
+                ("PostgreSQL 15 (fsync on, loopback)", click_timings(server.create_database("bench"), clicks))
+            )
         finally:
             server.stop()
             shutil.rmtree(server_folder, ignore_errors=True)
-    return [f"| {name} | {1000 * statistics.median(values):.1f} | {1000 * percentile(values, 0.99):.1f} | {len(values)} |"
-            for name, values in rows]
+    return [
+        f"| {name} | {1000 * statistics.median(values):.1f} | {1000 * percentile(values, 0.99):.1f} | {len(values)} |"
+        for name, values in rows
+    ]
 
 
 def size_of(path: Path) -> int:
@@ -107,14 +111,16 @@ def scale_rows(folder: Path, checkpoint: str, count: int) -> list[str]:
     reviewed = review_documents(workspace, collection.id, model, predictor.threshold, 1000)
     reviewed_size = size_of(path)
     forget_stores()
-    return [f"| import {count:,} documents as a collection | {imported:.1f} s |",
-            f"| score them with {Path(checkpoint).name} ({len(predictor.labels)} tags) | {scored:.1f} s "
-            f"({count / scored:.0f} documents/s) |",
-            f"| database size per 1,000 documents imported | {empty_size / count * 1000 / 1e6:.2f} MB |",
-            f"| database size per 1,000 documents scored (every tag's score) | "
-            f"{(scored_size - empty_size) / count * 1000 / 1e6:.2f} MB |",
-            f"| database size per 1,000 documents reviewed ({reviewed} decisions) | "
-            f"{(reviewed_size - scored_size) / 1e6:.2f} MB |"]
+    return [
+        f"| import {count:,} documents as a collection | {imported:.1f} s |",
+        f"| score them with {Path(checkpoint).name} ({len(predictor.labels)} tags) | {scored:.1f} s "
+        f"({count / scored:.0f} documents/s) |",
+        f"| database size per 1,000 documents imported | {empty_size / count * 1000 / 1e6:.2f} MB |",
+        f"| database size per 1,000 documents scored (every tag's score) | "
+        f"{(scored_size - empty_size) / count * 1000 / 1e6:.2f} MB |",
+        f"| database size per 1,000 documents reviewed ({reviewed} decisions) | "
+        f"{(reviewed_size - scored_size) / 1e6:.2f} MB |",
+    ]
 
 
 def review_documents(workspace: Workspace, collection_id: int, model, threshold: float, count: int) -> int:
@@ -125,7 +131,10 @@ def review_documents(workspace: Workspace, collection_id: int, model, threshold:
     decisions = 0
     for document in workspace.documents(collection_id)[:count]:
         proposed = proposals(scores.get(document.id), model.labels, threshold)
-        verdicts = [(item.tag, "reject" if index == 0 else "accept", item.score) for index, item in enumerate(proposed)]
+        verdicts = [
+            (item.tag, "reject" if index == 0 else "accept", item.score)
+            for index, item in enumerate(proposed)
+        ]
         for tag, verdict, score in verdicts:
             workspace.decide(document.id, "bench", tag, verdict, score)
         workspace.set_status(document.id, "bench", "reviewed")
@@ -134,8 +143,12 @@ def review_documents(workspace: Workspace, collection_id: int, model, threshold:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default=str(REPOSITORY_ROOT / "checkpoints" / "stackexchange-cooking"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--checkpoint", default=str(REPOSITORY_ROOT / "checkpoints" / "stackexchange-cooking")
+    )
     parser.add_argument("--documents", type=int, default=10_000)
     parser.add_argument("--clicks", type=int, default=200)
     arguments = parser.parse_args()
@@ -145,7 +158,9 @@ def main() -> None:
         scale = scale_rows(folder, arguments.checkpoint, arguments.documents)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"Load average {os.getloadavg()[0]:.2f}; torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}.")
+    print(
+        f"Load average {os.getloadavg()[0]:.2f}; torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}."
+    )
     print("| store | click to durable, median ms | p99 ms | clicks |")
     print("|---|---|---|---|")
     print("\n".join(durability))

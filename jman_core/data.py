@@ -44,7 +44,8 @@ class Document:
     content: str
     tags: list[str]
     line: int = 0
-    part: str = ""  # "train", "validation" or "test" when the source defines its own split (Reuters, CiteULike-a), else ""
+    # "train", "validation" or "test" when the source defines its own split (Reuters, CiteULike-a), else ""
+    part: str = ""
     id_given: bool = False  # whether `id` came from the file's id column (else it is the row's number)
 
 
@@ -100,7 +101,9 @@ def spreadsheet_safe(value: str) -> str:
 # Reading files
 
 
-def read_documents(path: str | Path, config: DataConfig | None = None, require_tags: bool = True) -> list[Document]:
+def read_documents(
+    path: str | Path, config: DataConfig | None = None, require_tags: bool = True
+) -> list[Document]:
     """Reads a .csv, .tsv, .jsonl/.json, .txt (JMAN text format) or .zip holding one of them.
 
     With `require_tags=False` (documents to annotate) a missing tags column gives documents without tags.
@@ -130,8 +133,11 @@ def read_file_bytes(path: str | Path) -> bytes:
 def _check_regular_file(path: Path) -> None:
     """A device, pipe or folder (or a link to one, such as /dev/zero) is never read: it may never end."""
     if path.exists() and not path.is_file():
-        raise DataError("not a regular file (a device, a pipe or a folder); it was not read.", path=str(path),
-                        fix="give a data file.")
+        raise DataError(
+            "not a regular file (a device, a pipe or a folder); it was not read.",
+            path=str(path),
+            fix="give a data file.",
+        )
 
 
 def read_documents_from_bytes(
@@ -147,12 +153,16 @@ def read_documents_from_bytes(
     documents = _parse(name, extension, decode_text(name, data), config, require_tags)
     if not documents:
         raise DataError(
-            "the file has no documents.", path=name, fix="check that the file is not empty and holds data rows."
+            "the file has no documents.",
+            path=name,
+            fix="check that the file is not empty and holds data rows.",
         )
     return documents
 
 
-def _parse(name: str, extension: str, text: str, config: DataConfig, require_tags: bool = True) -> list[Document]:
+def _parse(
+    name: str, extension: str, text: str, config: DataConfig, require_tags: bool = True
+) -> list[Document]:
     if extension == ".csv":
         return _parse_delimited(name, text, ",", config, require_tags)
     if extension == ".tsv":
@@ -218,13 +228,17 @@ def _bounded_member(name: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo
     limit = current_limits().max_upload_uncompressed_bytes
     what = f"{member.filename} unpacked"
     if member.file_size > limit:
-        raise DataError(over_limit(what, member.file_size, "max_upload_uncompressed_bytes", "bytes"), path=name)
+        raise DataError(
+            over_limit(what, member.file_size, "max_upload_uncompressed_bytes", "bytes"), path=name
+        )
     with archive.open(member) as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
-        raise DataError(f"{what} is over the limit of {limit:,} bytes (its header said {member.file_size:,}); "
-                        f"make it smaller, or raise the limit with {environment_name('max_upload_uncompressed_bytes')}.",
-                        path=name)
+        raise DataError(
+            f"{what} is over the limit of {limit:,} bytes (its header said {member.file_size:,}); "
+            f"make it smaller, or raise the limit with {environment_name('max_upload_uncompressed_bytes')}.",
+            path=name,
+        )
     return data
 
 
@@ -296,7 +310,9 @@ def _find_column(
 # CSV and TSV
 
 
-def _parse_delimited(name: str, text: str, delimiter: str, config: DataConfig, require_tags: bool = True) -> list[Document]:
+def _parse_delimited(
+    name: str, text: str, delimiter: str, config: DataConfig, require_tags: bool = True
+) -> list[Document]:
     rows = csv_rows(name, text, delimiter)
     header = next(rows, None)
     if header is None:
@@ -331,9 +347,15 @@ def csv_rows(name: str, text: str, delimiter: str) -> Iterator[tuple[int, list[s
             return
         except csv.Error as error:
             if "field limit" in str(error):
-                raise DataError(f"a field is over the limit of {limit:,} characters.", path=name, line=next_line,
-                                fix=f"make it shorter, or raise the limit with {environment_name('max_field_characters')}.") from None
-            raise DataError(f"the record cannot be parsed as CSV ({error}).", path=name, line=next_line) from None
+                raise DataError(
+                    f"a field is over the limit of {limit:,} characters.",
+                    path=name,
+                    line=next_line,
+                    fix=f"make it shorter, or raise the limit with {environment_name('max_field_characters')}.",
+                ) from None
+            raise DataError(
+                f"the record cannot be parsed as CSV ({error}).", path=name, line=next_line
+            ) from None
         line, next_line = next_line, reader.line_num + 1
         if fields:
             yield line, fields
@@ -352,14 +374,16 @@ def _field_count_error(name: str, line: int, count: int, expected: int, delimite
 def _document_from_values(values: dict[str, Any], row_number: int, line: int, config: DataConfig) -> Document:
     """Builds a Document from the raw values of one record (keys: title, content, tags, optional id)."""
     raw_id = values.get("id")
-    return checked_size(Document(
-        id=str(row_number) if raw_id is None else _as_text(raw_id).strip(),
-        id_given=raw_id is not None,
-        title=_as_text(values["title"]),
-        content=_as_text(values["content"]),
-        tags=_clean_tags(_as_tag_list(values.get("tags"), config), config),
-        line=line,
-    ))
+    return checked_size(
+        Document(
+            id=str(row_number) if raw_id is None else _as_text(raw_id).strip(),
+            id_given=raw_id is not None,
+            title=_as_text(values["title"]),
+            content=_as_text(values["content"]),
+            tags=_clean_tags(_as_tag_list(values.get("tags"), config), config),
+            line=line,
+        )
+    )
 
 
 def checked_size(document: Document) -> Document:
@@ -399,7 +423,9 @@ def _parse_json_lines(name: str, text: str, config: DataConfig, require_tags: bo
     for line, raw in enumerate(text.split("\n"), start=1):
         if raw.strip():
             record = _json_object(name, line, raw)
-            documents.append(_document_from_json(name, line, record, len(documents) + 1, config, require_tags))
+            documents.append(
+                _document_from_json(name, line, record, len(documents) + 1, config, require_tags)
+            )
     return documents
 
 
@@ -410,12 +436,19 @@ def _json_object(name: str, line: int, raw: str) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise DataError(f"the line is not valid JSON ({error.msg}).", path=name, line=line, fix=fix) from None
     if not isinstance(record, dict):
-        raise DataError(f"the line holds a JSON {type(record).__name__}, not an object.", path=name, line=line, fix=fix)
+        raise DataError(
+            f"the line holds a JSON {type(record).__name__}, not an object.", path=name, line=line, fix=fix
+        )
     return record
 
 
 def _document_from_json(
-    name: str, line: int, record: dict[str, Any], row_number: int, config: DataConfig, require_tags: bool = True
+    name: str,
+    line: int,
+    record: dict[str, Any],
+    row_number: int,
+    config: DataConfig,
+    require_tags: bool = True,
 ) -> Document:
     by_key: dict[str, Any] = {}
     for key, value in record.items():
@@ -451,8 +484,13 @@ def _parse_text_format_line(name: str, line: int, raw: str, config: DataConfig) 
         )
     text_part, labels_part = raw.split(TEXT_FORMAT_LABELS_START, 1)
     title_part, _, content_part = readable_text(text_part).partition(TEXT_FORMAT_TITLE_END)
-    document = Document(id=str(line), title=" ".join(title_part.split()), content=" ".join(content_part.split()),
-                        tags=_clean_tags(labels_part.split(), config), line=line)
+    document = Document(
+        id=str(line),
+        title=" ".join(title_part.split()),
+        content=" ".join(content_part.split()),
+        tags=_clean_tags(labels_part.split(), config),
+        line=line,
+    )
     try:
         return checked_size(document)
     except ValueError as error:
@@ -503,9 +541,7 @@ def split_documents(documents: list[Document], config: DataConfig, seed: int) ->
     elif config.split == "predefined":
         test, rest, validation = _predefined_parts(documents, config, seed)
     else:
-        raise DataError(
-            f"unknown split {config.split!r}.", fix=f"choose one of: {', '.join(SPLIT_CHOICES)}."
-        )
+        raise DataError(f"unknown split {config.split!r}.", fix=f"choose one of: {', '.join(SPLIT_CHOICES)}.")
     if config.kfold != -1:
         validation = _kfold_validation(rest, config.kfold, config.fold, seed)
     split = _assemble(documents, test, validation)
@@ -544,11 +580,13 @@ def _integer_id(document: Document) -> int:
         raise DataError(
             f"the canonical split needs integer ids, but the document at line {document.line} has id "
             f"{document.id!r}.",
-            fix='use --split random, or give the documents integer ids.',
+            fix="use --split random, or give the documents integer ids.",
         ) from None
 
 
-def _random_parts(documents: list[Document], config: DataConfig, seed: int) -> tuple[set[int], list[int], set[int]]:
+def _random_parts(
+    documents: list[Document], config: DataConfig, seed: int
+) -> tuple[set[int], list[int], set[int]]:
     """Indices of (test, non-test, validation) from one seeded shuffle: test first, then validation."""
     _check_fractions(config)
     order = list(range(len(documents)))
@@ -559,12 +597,16 @@ def _random_parts(documents: list[Document], config: DataConfig, seed: int) -> t
     return set(order[:test_size]), rest, set(rest[:validation_size])
 
 
-def _predefined_parts(documents: list[Document], config: DataConfig, seed: int) -> tuple[set[int], list[int], set[int]]:
+def _predefined_parts(
+    documents: list[Document], config: DataConfig, seed: int
+) -> tuple[set[int], list[int], set[int]]:
     """The source's own test part (Document.part == "test"); validation a seeded fraction of the rest."""
     test = {index for index, document in enumerate(documents) if document.part == "test"}
     if not test:
-        raise DataError("the predefined split needs documents marked as test; none are.",
-                        fix="use --split random or canonical for this file.")
+        raise DataError(
+            "the predefined split needs documents marked as test; none are.",
+            fix="use --split random or canonical for this file.",
+        )
     rest = [index for index in range(len(documents)) if index not in test]
     validation = {index for index in rest if documents[index].part == "validation"}
     if validation:  # the source names its validation part too (CiteULike-a's canonical split)
@@ -642,7 +684,9 @@ def dataset_statistics(documents: list[Document], min_label_count: int) -> dict[
         "distinct_tags": len(counts),
         "mean_tags_per_document": total_tags / len(documents) if documents else 0.0,
         "labels_kept": len(kept),
-        "documents_without_kept_label": sum(1 for document in documents if not kept.intersection(document.tags)),
+        "documents_without_kept_label": sum(
+            1 for document in documents if not kept.intersection(document.tags)
+        ),
     }
 
 
@@ -696,9 +740,15 @@ def read_reuters(folder: str | Path) -> list[Document]:
             if not topics:
                 continue
             identifier = re.search(r'NEWID="(\d+)"', attributes)
-            documents.append(Document(identifier.group(1) if identifier else str(len(documents) + 1),
-                                      _reuters_text(_sgml_field(body, "TITLE")), _reuters_text(_sgml_field(body, "BODY")),
-                                      topics, part=split.group(1).lower()))
+            documents.append(
+                Document(
+                    identifier.group(1) if identifier else str(len(documents) + 1),
+                    _reuters_text(_sgml_field(body, "TITLE")),
+                    _reuters_text(_sgml_field(body, "BODY")),
+                    topics,
+                    part=split.group(1).lower(),
+                )
+            )
     return documents
 
 
@@ -710,8 +760,17 @@ CITEULIKE_TAG_NAMES = "tags.dat"
 CITEULIKE_TITLES = "partial-topicmodelsvb-titles/citeutitles.txt"
 CITEULIKE_ABSTRACTS = "partial-hebatef-citeulike-CDL/raw-data.csv"
 CITEULIKE_TEST = "test-articles.txt"
-_LATEX_SYMBOLS = {"textless": "<", "textgreater": ">", "textendash": "-", "textemdash": "-", "&": "&", "%": "%",
-                  "_": "_", "$": "$", "#": "#"}
+_LATEX_SYMBOLS = {
+    "textless": "<",
+    "textgreater": ">",
+    "textendash": "-",
+    "textemdash": "-",
+    "&": "&",
+    "%": "%",
+    "_": "_",
+    "$": "$",
+    "#": "#",
+}
 _LATEX_COMMAND = re.compile(r"\\+([a-zA-Z]+|[&%_$#])")
 _LATEX_ACCENT = re.compile(r"\\+[\'\"^`~=.vcuH]\{?([a-zA-Z])\}?")
 
@@ -737,15 +796,20 @@ def read_citeulike(folder: str | Path) -> list[Document]:
         test = {int(line) for line in (folder / CITEULIKE_TEST).read_text(encoding="utf-8").split()}
         abstracts = _citeulike_abstracts(folder / CITEULIKE_ABSTRACTS, titles)
     except (OSError, ValueError) as error:
-        raise DataError(f"cannot read the CiteULike-a folder ({error}).", path=str(folder),
-                        fix="give the citeulike-a folder of ../shared/datasets, unchanged.") from None
+        raise DataError(
+            f"cannot read the CiteULike-a folder ({error}).",
+            path=str(folder),
+            fix="give the citeulike-a folder of ../shared/datasets, unchanged.",
+        ) from None
     singular = plural_tag_merges(tag_names)
     documents = []
     for index, title in enumerate(titles):
         tags = [tag_names[int(number)] for number in tag_lines[index].split()[1:]]
         part = "test" if index in test else "validation" if index % 10 == 1 else "train"
         cleaned = list(dict.fromkeys(singular.get(tag, tag) for tag in map(normalise_tag, tags) if tag))
-        documents.append(Document(str(index), bibtex_text(title), abstracts.get(index, ""), cleaned, index + 1, part, True))
+        documents.append(
+            Document(str(index), bibtex_text(title), abstracts.get(index, ""), cleaned, index + 1, part, True)
+        )
     return documents
 
 
@@ -755,11 +819,13 @@ def data_note(path: str | Path) -> str:
     if not (path.is_dir() and (path / CITEULIKE_TAGS).is_file()):
         return ""
     merges = plural_tag_merges((path / CITEULIKE_TAG_NAMES).read_text(encoding="utf-8").split("\n"))
-    return ("CiteULike-a: titles of all 16,980 articles, abstracts for the 1,903 of the partial raw-data.csv matched "
-            "by title, BibTeX braces and escapes removed. Raw user tags unified for case, '_', '-' and spaces; "
-            f"besides, {len(merges):,} plural tags were merged into their singular when both are tags (networks -> "
-            "network), because users wrote both for one subject and neither can be learned from the other; no other "
-            "merge (no stemming, no synonyms).")
+    return (
+        "CiteULike-a: titles of all 16,980 articles, abstracts for the 1,903 of the partial raw-data.csv matched "
+        "by title, BibTeX braces and escapes removed. Raw user tags unified for case, '_', '-' and spaces; "
+        f"besides, {len(merges):,} plural tags were merged into their singular when both are tags (networks -> "
+        "network), because users wrote both for one subject and neither can be learned from the other; no other "
+        "merge (no stemming, no synonyms)."
+    )
 
 
 def plural_tag_merges(tag_names: list[str]) -> dict[str, str]:
@@ -767,9 +833,15 @@ def plural_tag_merges(tag_names: list[str]) -> dict[str, str]:
     "network", "gene-networks" -> "gene-network"); -ss, -us, -is and -ics endings are left alone
     ("analysis", "genomics" are not plurals)."""
     names = {normalise_tag(name) for name in tag_names}
-    return {name: name[:-1] for name in names
-            if len(name) > 3 and name[-2].isalpha() and not name.endswith(("ss", "us", "is", "ics")) and name.endswith("s")
-            and name[:-1] in names}
+    return {
+        name: name[:-1]
+        for name in names
+        if len(name) > 3
+        and name[-2].isalpha()
+        and not name.endswith(("ss", "us", "is", "ics"))
+        and name.endswith("s")
+        and name[:-1] in names
+    }
 
 
 def _citeulike_abstracts(path: Path, titles: list[str]) -> dict[int, str]:

@@ -54,8 +54,14 @@ def train_word2vec(
         return cached
     model = Word2Vec(
         sentences=[list(sentence) for sentence in sentences if sentence],
-        vector_size=dimension, sg=1, window=5, min_count=1, workers=workers, seed=seed,
-        epochs=epochs, hashfxn=stable_hash,
+        vector_size=dimension,
+        sg=1,
+        window=5,
+        min_count=1,
+        workers=workers,
+        seed=seed,
+        epochs=epochs,
+        hashfxn=stable_hash,
     )
     vectors = model.wv
     _write_cache(cache_file, vectors)
@@ -87,7 +93,9 @@ def _read_cache(cache_file: Path, dimension: int):
 
 
 def _write_cache(cache_file: Path, vectors) -> None:
-    words = np.frombuffer(json.dumps(list(vectors.index_to_key), ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
+    words = np.frombuffer(
+        json.dumps(list(vectors.index_to_key), ensure_ascii=False).encode("utf-8"), dtype=np.uint8
+    )
     temporary = cache_file.with_name(f".{cache_file.stem}.{os.getpid()}.npz")
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -109,8 +117,10 @@ def load_word2vec_file(path: str | Path):
             return KeyedVectors.load_word2vec_format(str(path), binary=binary)
         except Exception:  # noqa: BLE001 - gensim raises many kinds for a file in the other format
             continue
-    raise ConfigError(f"{path} is not a word2vec file in the text or binary format (gensim's own .kv/.model "
-                      "format is refused: it can run code). Save it with save_word2vec_format.")
+    raise ConfigError(
+        f"{path} is not a word2vec file in the text or binary format (gensim's own .kv/.model "
+        "format is refused: it can run code). Save it with save_word2vec_format."
+    )
 
 
 def _check_embedding_file(path: Path) -> None:
@@ -119,20 +129,30 @@ def _check_embedding_file(path: Path) -> None:
     from .limits import current_limits, over_limit
 
     if not path.exists():
-        raise ConfigError(f"Embedding file {path} does not exist. Give a word2vec file or use 'word2vec'/'random'.")
+        raise ConfigError(
+            f"Embedding file {path} does not exist. Give a word2vec file or use 'word2vec'/'random'."
+        )
     if not path.is_file():
-        raise ConfigError(f"Embedding file {path} is not a regular file (a device, a pipe or a folder); give a word2vec file.")
+        raise ConfigError(
+            f"Embedding file {path} is not a regular file (a device, a pipe or a folder); give a word2vec file."
+        )
     size = path.stat().st_size
     if size > current_limits().max_checkpoint_file_bytes:
-        raise ConfigError(f"Embedding file {path}: " + over_limit("it", size, "max_checkpoint_file_bytes", "bytes"))
+        raise ConfigError(
+            f"Embedding file {path}: " + over_limit("it", size, "max_checkpoint_file_bytes", "bytes")
+        )
     with path.open("rb") as handle:
         header = handle.readline(200).split()
     if len(header) != 2 or not all(part.isdigit() for part in header):
-        raise ConfigError(f"{path} is not a word2vec file: its first line must be '<number of words> <dimension>'.")
+        raise ConfigError(
+            f"{path} is not a word2vec file: its first line must be '<number of words> <dimension>'."
+        )
     count, dimension = int(header[0]), int(header[1])
     if count * dimension > size or dimension == 0:
-        raise ConfigError(f"{path} says it holds {count:,} vectors of {dimension:,} numbers, more than its "
-                          f"{size:,} bytes can hold; it is truncated or damaged.")
+        raise ConfigError(
+            f"{path} says it holds {count:,} vectors of {dimension:,} numbers, more than its "
+            f"{size:,} bytes can hold; it is truncated or damaged."
+        )
 
 
 def embedding_matrix(vocabulary: list[str], vectors, dimension: int, seed: int) -> tuple[np.ndarray, int]:

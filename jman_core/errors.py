@@ -12,7 +12,9 @@ class ConfigError(JmanError):
 class DataError(JmanError):
     """A dataset file is malformed, misses a column, or leaves nothing to train on."""
 
-    def __init__(self, message: str, path: str | None = None, line: int | None = None, fix: str | None = None):
+    def __init__(
+        self, message: str, path: str | None = None, line: int | None = None, fix: str | None = None
+    ):
         self.path = path
         self.line = line
         self.fix = fix

@@ -98,12 +98,21 @@ def read_status(folder: str | Path) -> JobStatus:
     try:
         values = json.loads((folder / "status.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        values = {"job_id": folder.name, "name": folder.name, "state": "died", "message": "no readable status.json"}
+        values = {
+            "job_id": folder.name,
+            "name": folder.name,
+            "state": "died",
+            "message": "no readable status.json",
+        }
     known = set(JobStatus.__dataclass_fields__)
     status = JobStatus(**{key: value for key, value in values.items() if key in known})
     status.folder = str(folder)
     if status.active and not _process_alive(status.pid):
-        grace = time.time() - (folder / "status.json").stat().st_mtime if (folder / "status.json").exists() else 99
+        grace = (
+            time.time() - (folder / "status.json").stat().st_mtime
+            if (folder / "status.json").exists()
+            else 99
+        )
         if status.state == "running" or grace > 30 or (folder / "cancel").exists():
             _ended_without_saying(folder, status)
     return status
@@ -120,7 +129,9 @@ def _ended_without_saying(folder: Path, status: JobStatus) -> None:
         status.state, status.message = "cancelled", "cancelled on request; no model was saved"
     else:
         status.state = "died"
-        status.message = "the training process ended without finishing (killed, or out of memory); no model was saved"
+        status.message = (
+            "the training process ended without finishing (killed, or out of memory); no model was saved"
+        )
 
 
 def _saved_model(folder: Path) -> str:
@@ -150,8 +161,15 @@ class JobAlreadyRunning(JmanError):
     """A second training was asked for while one is running."""
 
 
-def start_job(jobs_dir: str | Path, name: str, data_name: str, data: bytes, overrides: dict[str, Any],
-              checkpoints_dir: str | Path, replace_existing: bool = False) -> JobStatus:
+def start_job(
+    jobs_dir: str | Path,
+    name: str,
+    data_name: str,
+    data: bytes,
+    overrides: dict[str, Any],
+    checkpoints_dir: str | Path,
+    replace_existing: bool = False,
+) -> JobStatus:
     """Saves the uploaded data and the settings, then starts the worker process; returns at once.
 
     `overrides` is a nested dict of config sections (data, text, model, training). Raises
@@ -175,8 +193,15 @@ def _start_lock(jobs_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _start_locked(jobs_dir: Path, name: str, data_name: str, data: bytes, overrides: dict[str, Any],
-                  checkpoints_dir: str | Path, replace_existing: bool) -> JobStatus:
+def _start_locked(
+    jobs_dir: Path,
+    name: str,
+    data_name: str,
+    data: bytes,
+    overrides: dict[str, Any],
+    checkpoints_dir: str | Path,
+    replace_existing: bool,
+) -> JobStatus:
     from .checkpoint import check_output_path
     from .config import build_config
 
@@ -189,24 +214,42 @@ def _start_locked(jobs_dir: Path, name: str, data_name: str, data: bytes, overri
     output = Path(checkpoints_dir) / checked_model_name(name)
     check_output_path(output)
     if model_exists(output) and not replace_existing:
-        raise ConfigError(f"A model named '{output.name}' exists; training would replace it at the end. "
-                          "Choose another name, or confirm that it may be replaced.")
+        raise ConfigError(
+            f"A model named '{output.name}' exists; training would replace it at the end. "
+            "Choose another name, or confirm that it may be replaced."
+        )
     config = build_config(None, overrides)  # fail now, in the page, not later in the worker
     job_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
     folder = jobs_dir / job_id
     folder.mkdir()
     suffix = "".join(Path(data_name).suffixes[-1:]) or ".csv"
     (folder / f"data{suffix}").write_bytes(data)
-    spec = {"name": output.name, "data_file": f"data{suffix}", "data_name": data_name, "overrides": overrides,
-            "output": str(output.resolve())}
+    spec = {
+        "name": output.name,
+        "data_file": f"data{suffix}",
+        "data_name": data_name,
+        "overrides": overrides,
+        "output": str(output.resolve()),
+    }
     write_json_atomic(folder / "spec.json", spec)
-    status = JobStatus(job_id, output.name, "starting", "starting the training process",
-                       num_epochs=config.training.num_epochs, created=_now())
+    status = JobStatus(
+        job_id,
+        output.name,
+        "starting",
+        "starting the training process",
+        num_epochs=config.training.num_epochs,
+        created=_now(),
+    )
     write_json_atomic(folder / "status.json", asdict(status))
     with (folder / "log.txt").open("ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "jman_core.jobs", str(folder)], stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                   cwd=str(Path(__file__).resolve().parents[1]))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jman_core.jobs", str(folder)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=str(Path(__file__).resolve().parents[1]),
+        )
     status.pid = process.pid
     _update(folder, pid=process.pid)
     return read_status(folder)
@@ -215,13 +258,22 @@ def _start_locked(jobs_dir: Path, name: str, data_name: str, data: bytes, overri
 def model_exists(output: str | Path) -> bool:
     """Whether a checkpoint (or the remains of an interrupted save of one) is at `output`."""
     output = Path(output)
-    return output.exists() or any(output.parent.glob(f".{output.name}.old-*")) if output.parent.exists() else False
+    return (
+        output.exists() or any(output.parent.glob(f".{output.name}.old-*"))
+        if output.parent.exists()
+        else False
+    )
 
 
 def checked_model_name(name: str) -> str:
     """A model name usable as a folder name: letters, digits, '-', '_' and '.', not starting with '.'."""
     cleaned = name.strip()
-    if not cleaned or cleaned.startswith(".") or any(not (c.isalnum() or c in "-_.") for c in cleaned) or len(cleaned) > 80:
+    if (
+        not cleaned
+        or cleaned.startswith(".")
+        or any(not (c.isalnum() or c in "-_.") for c in cleaned)
+        or len(cleaned) > 80
+    ):
         raise ConfigError(
             f"Model name {name!r} cannot be a folder name. Use letters, digits, '-', '_' or '.', at most 80 characters."
         )
@@ -235,7 +287,9 @@ def cancel_job(folder: str | Path) -> None:
     status = read_status(folder)
     if status.state == "starting" and status.pid and _process_alive(status.pid):
         os.killpg(status.pid, signal.SIGTERM)  # not yet training: nothing to keep
-        _update(folder, state="cancelled", message="cancelled on request; no model was saved", finished=_now())
+        _update(
+            folder, state="cancelled", message="cancelled on request; no model was saved", finished=_now()
+        )
 
 
 def _update(folder: Path, **changes: Any) -> None:
@@ -258,14 +312,23 @@ class _Reporter:
         if now - self.last_write < 0.5 and progress.step != progress.steps:
             return
         self.last_write = now
-        _update(self.folder, state="running", message=f"epoch {progress.epoch}, step {progress.step} of {progress.steps}",
-                epoch=progress.epoch, step=progress.step, steps=progress.steps,
-                elapsed_seconds=progress.elapsed_seconds, seconds_left=self._seconds_left(progress))
+        _update(
+            self.folder,
+            state="running",
+            message=f"epoch {progress.epoch}, step {progress.step} of {progress.steps}",
+            epoch=progress.epoch,
+            step=progress.step,
+            steps=progress.steps,
+            elapsed_seconds=progress.elapsed_seconds,
+            seconds_left=self._seconds_left(progress),
+        )
 
     def _seconds_left(self, progress) -> float:
         """Time left if training runs all epochs (early stopping may end it sooner)."""
         per_step = progress.elapsed_seconds / max((progress.epoch - 1) * progress.steps + progress.step, 1)
-        remaining_steps = (self.num_epochs - progress.epoch) * progress.steps + (progress.steps - progress.step)
+        remaining_steps = (self.num_epochs - progress.epoch) * progress.steps + (
+            progress.steps - progress.step
+        )
         return per_step * remaining_steps
 
     def should_stop(self) -> bool:
@@ -286,15 +349,26 @@ def run_job(folder: str | Path) -> int:
     spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
     _update(folder, state="running", message="reading the data", pid=os.getpid())
     try:
-        torch.set_num_threads(current_limits().training_threads)  # leave the page server a core (JMAN_TRAINING_THREADS)
+        # leave the page server a core (JMAN_TRAINING_THREADS)
+        torch.set_num_threads(current_limits().training_threads)
         config = build_config(None, spec["overrides"])
         documents = read_documents(folder / spec["data_file"], config.data)
         reporter = _Reporter(folder, config.training.num_epochs)
-        callbacks = Callbacks(on_progress=reporter.on_progress, should_stop=reporter.should_stop,
-                              on_stage=lambda text: _update(folder, message=text))
+        callbacks = Callbacks(
+            on_progress=reporter.on_progress,
+            should_stop=reporter.should_stop,
+            on_stage=lambda text: _update(folder, message=text),
+        )
         _update(folder, message=f"preparing {len(documents):,} documents (vocabulary, word2vec)")
-        result = train_documents(documents, config, spec["output"], callbacks, data_source=spec["data_name"],
-                                 log_path=folder / "epochs.jsonl", save_when_stopped=False)
+        result = train_documents(
+            documents,
+            config,
+            spec["output"],
+            callbacks,
+            data_source=spec["data_name"],
+            log_path=folder / "epochs.jsonl",
+            save_when_stopped=False,
+        )
     except JmanError as error:
         _update(folder, state="failed", message=str(error), finished=_now())
         return 2
@@ -303,11 +377,19 @@ def run_job(folder: str | Path) -> int:
         _update(folder, state="failed", message=f"{type(error).__name__}: {error}", finished=_now())
         return 1
     if reporter.should_stop():
-        _update(folder, state="cancelled", message="cancelled on request; no model was saved", finished=_now())
+        _update(
+            folder, state="cancelled", message="cancelled on request; no model was saved", finished=_now()
+        )
         return 0
-    _update(folder, state="finished", message=result.stopped_because, finished=_now(),
-            checkpoint=str(result.checkpoint or ""), metrics=result.metrics,
-            per_label=result.statistics.get("per_label_test", []))
+    _update(
+        folder,
+        state="finished",
+        message=result.stopped_because,
+        finished=_now(),
+        checkpoint=str(result.checkpoint or ""),
+        metrics=result.metrics,
+        per_label=result.statistics.get("per_label_test", []),
+    )
     return 0
 
 

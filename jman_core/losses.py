@@ -79,8 +79,13 @@ class LabelSemantics(nn.Module):
     row is scaled to unit L2 norm before use, as the authors' dynamic_sem_l2.
     """
 
-    def __init__(self, similarity: torch.Tensor | None = None, subsumption: torch.Tensor | None = None,
-                 dynamic: bool = False, l2_normalise: bool = False):
+    def __init__(
+        self,
+        similarity: torch.Tensor | None = None,
+        subsumption: torch.Tensor | None = None,
+        dynamic: bool = False,
+        l2_normalise: bool = False,
+    ):
         super().__init__()
         self.dynamic = dynamic
         self.l2_normalise = l2_normalise
@@ -103,7 +108,9 @@ class LabelSemantics(nn.Module):
             dense_mb = matrix.shape[0] * matrix.shape[1] * 4 / 2**20
             if matrix.is_sparse:
                 entries = matrix._nnz()
-                lines.append(f"{name}: sparse, {entries:,} entries, {entries * 20 / 2**20:.1f} MB (dense {dense_mb:.1f} MB)")
+                lines.append(
+                    f"{name}: sparse, {entries:,} entries, {entries * 20 / 2**20:.1f} MB (dense {dense_mb:.1f} MB)"
+                )
             else:
                 lines.append(f"{name}: dense, {dense_mb:.1f} MB")
         return lines
@@ -111,4 +118,7 @@ class LabelSemantics(nn.Module):
     def matrices(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if not self.l2_normalise:
             return self.similarity, self.subsumption
-        return tuple(None if m is None else functional.normalize(m, dim=-1) for m in (self.similarity, self.subsumption))
+        return tuple(
+            None if m is None else functional.normalize(m, dim=-1)
+            for m in (self.similarity, self.subsumption)
+        )

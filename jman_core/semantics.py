@@ -26,8 +26,12 @@ class LabelPairReport:
 
 
 def label_similarity(
-    documents: Sequence[Document], labels: Sequence[str], dimension: int = 100, seed: int = 42,
-    threshold: float = 0.0, epochs: int = 20,
+    documents: Sequence[Document],
+    labels: Sequence[str],
+    dimension: int = 100,
+    seed: int = 42,
+    threshold: float = 0.0,
+    epochs: int = 20,
 ) -> np.ndarray:
     """Sim (L, L): cosine similarity of skip-gram label embeddings learned from the documents' tag sets.
 
@@ -44,8 +48,17 @@ def label_similarity(
     similarity = np.eye(len(labels), dtype=np.float32)
     if not sentences:
         return similarity
-    model = Word2Vec(sentences=sentences, vector_size=dimension, sg=1, window=10, min_count=1, workers=1,
-                     seed=seed, epochs=epochs, hashfxn=stable_hash)
+    model = Word2Vec(
+        sentences=sentences,
+        vector_size=dimension,
+        sg=1,
+        window=10,
+        min_count=1,
+        workers=1,
+        seed=seed,
+        epochs=epochs,
+        hashfxn=stable_hash,
+    )
     vectors = np.zeros((len(labels), dimension), dtype=np.float32)
     present = np.zeros(len(labels), dtype=bool)
     for index, label in enumerate(labels):
@@ -69,9 +82,13 @@ def _csv_rows(path: Path, option: str) -> list[tuple[int, list[str]]]:
     except FileNotFoundError:
         raise DataError("file not found.", path=str(path), fix=f"check the path given to {option}.") from None
     except UnicodeDecodeError:
-        raise DataError("the file is not UTF-8 text.", path=str(path), fix="re-save it as UTF-8 CSV.") from None
+        raise DataError(
+            "the file is not UTF-8 text.", path=str(path), fix="re-save it as UTF-8 CSV."
+        ) from None
     reader = csv.reader(io.StringIO(text, newline=""))
-    return [(line, row) for line, row in enumerate(reader, start=1) if row and any(cell.strip() for cell in row)]
+    return [
+        (line, row) for line, row in enumerate(reader, start=1) if row and any(cell.strip() for cell in row)
+    ]
 
 
 def _read_label_pairs(path: str | Path, labels: Sequence[str], normalise: bool, option: str, row_value):
@@ -97,7 +114,9 @@ def _read_label_pairs(path: str | Path, labels: Sequence[str], normalise: bool, 
     return matrix, report
 
 
-def read_knowledge_base(path: str | Path, labels: Sequence[str], normalise: bool = True) -> tuple[np.ndarray, LabelPairReport]:
+def read_knowledge_base(
+    path: str | Path, labels: Sequence[str], normalise: bool = True
+) -> tuple[np.ndarray, LabelPairReport]:
     """Sub (L, L) from a CSV of `hyponym,hypernym` or `hyponym,hypernym,true|false` rows (only true used).
 
     Sub[j, k] = 1 when label j is a child (hyponym) of label k. Labels are matched after the same
@@ -118,8 +137,9 @@ def _knowledge_base_row(row: list[str]) -> tuple[float | None, str]:
     return (None if len(row) == 3 and row[2].strip().lower() == "false" else 1.0), ""
 
 
-def read_similarity_file(path: str | Path, labels: Sequence[str], normalise: bool = True,
-                         threshold: float = 0.0) -> tuple[np.ndarray, LabelPairReport]:
+def read_similarity_file(
+    path: str | Path, labels: Sequence[str], normalise: bool = True, threshold: float = 0.0
+) -> tuple[np.ndarray, LabelPairReport]:
     """Sim (L, L) from a CSV of `label,label,similarity` rows (similarity in [0, 1]), used symmetrically.
 
     Pairs not in the file are 0, the diagonal is 1, and values below `threshold` become 0. Labels are
@@ -150,7 +170,10 @@ def _similarity_row(row: list[str]) -> tuple[float | None, str]:
 
 
 def infer_subsumption(
-    documents: Sequence[Document], labels: Sequence[str], min_confidence: float = 0.6, min_support: int = 5,
+    documents: Sequence[Document],
+    labels: Sequence[str],
+    min_confidence: float = 0.6,
+    min_support: int = 5,
 ) -> tuple[np.ndarray, LabelPairReport]:
     """Sub (L, L) inferred from the training tags when no knowledge base is given.
 
@@ -170,7 +193,11 @@ def infer_subsumption(
                     together[(first, second)] += 1
     subsumption = np.zeros((len(labels), len(labels)), dtype=np.float32)
     for (child, parent), count in together.items():
-        if count >= min_support and count / counts[child] >= min_confidence and counts[parent] > counts[child]:
+        if (
+            count >= min_support
+            and count / counts[child] >= min_confidence
+            and counts[parent] > counts[child]
+        ):
             subsumption[child, parent] = 1.0
     report = LabelPairReport(
         source=f"inferred from training tags (support >= {min_support}, confidence >= {min_confidence})",

@@ -32,7 +32,8 @@ from .limits import Limits, current_limits, environment_name, over_limit
 
 API_KEYS_VARIABLE = "JMAN_API_KEYS"  # comma-separated; when set, every /v1 request needs one of them
 CORS_VARIABLE = "JMAN_CORS_ORIGINS"  # comma-separated origins a browser page may call the API from
-CHECKPOINTS_VARIABLE = "JMAN_CHECKPOINTS"  # the folder served by `app_from_environment` (gunicorn, uvicorn --factory)
+# the folder served by `app_from_environment` (gunicorn, uvicorn --factory)
+CHECKPOINTS_VARIABLE = "JMAN_CHECKPOINTS"
 FEEDBACK_COLLECTION = "API feedback"  # the workspace collection feedback goes to unless the request names one
 MAX_EVIDENCE_TAGS = 10  # per-tag evidence costs one backward pass per tag
 MAX_FEEDBACK_TAGS = 200
@@ -57,9 +58,16 @@ class ServiceSettings:
     limits: Limits = field(default_factory=current_limits)
 
     @classmethod
-    def from_environment(cls, checkpoints_dir: str | Path, database_url: str | None = None) -> ServiceSettings:
-        return cls(Path(checkpoints_dir), database_url, _listed(API_KEYS_VARIABLE), _listed(CORS_VARIABLE),
-                   current_limits())
+    def from_environment(
+        cls, checkpoints_dir: str | Path, database_url: str | None = None
+    ) -> ServiceSettings:
+        return cls(
+            Path(checkpoints_dir),
+            database_url,
+            _listed(API_KEYS_VARIABLE),
+            _listed(CORS_VARIABLE),
+            current_limits(),
+        )
 
 
 def _listed(variable: str) -> tuple[str, ...]:
@@ -94,8 +102,10 @@ class ServedModel:
 def _stamp(folder: Path) -> tuple | None:
     """(size, mtime, inode) of the checkpoint's files: changes when a save swaps the folder or a copy grows it."""
     try:
-        return tuple((status.st_size, status.st_mtime_ns, status.st_ino)
-                     for status in (os.stat(folder / name) for name in (METADATA_FILE, WEIGHTS_FILE, TOKENIZER_FILE)))
+        return tuple(
+            (status.st_size, status.st_mtime_ns, status.st_ino)
+            for status in (os.stat(folder / name) for name in (METADATA_FILE, WEIGHTS_FILE, TOKENIZER_FILE))
+        )
     except OSError:
         return None
 
@@ -110,7 +120,8 @@ class ModelRegistry:
     def __init__(self, folder: Path):
         self.folder = folder
         self._models: dict[str, ServedModel] = {}
-        self._failed: dict[str, tuple[tuple, str]] = {}  # name -> (stamp, message) of a version that did not load
+        # name -> (stamp, message) of a version that did not load
+        self._failed: dict[str, tuple[tuple, str]] = {}
         self._cards: dict[str, tuple[tuple, dict[str, Any]]] = {}
         self._reloading: set[str] = set()
         self._state_lock = threading.Lock()
@@ -118,8 +129,11 @@ class ModelRegistry:
 
     def names(self) -> list[str]:
         try:
-            return sorted(path.name for path in self.folder.iterdir()
-                          if not path.name.startswith(".") and (path / METADATA_FILE).is_file())
+            return sorted(
+                path.name
+                for path in self.folder.iterdir()
+                if not path.name.startswith(".") and (path / METADATA_FILE).is_file()
+            )
         except OSError:
             return []
 
@@ -163,9 +177,15 @@ class ModelRegistry:
             metadata = read_metadata(folder)
         except CheckpointError as error:
             return {"name": name, "error": str(error)}
-        described = {"name": name, "fingerprint": model_fingerprint(folder), "variation": metadata.model_config.variation,
-                     "threshold": metadata.threshold, "created": metadata.created, "tags": list(metadata.labels),
-                     "card": model_card(metadata)}
+        described = {
+            "name": name,
+            "fingerprint": model_fingerprint(folder),
+            "variation": metadata.model_config.variation,
+            "threshold": metadata.threshold,
+            "created": metadata.created,
+            "tags": list(metadata.labels),
+            "card": model_card(metadata),
+        }
         self._cards[name] = (stamp, described)
         return described
 
@@ -239,8 +259,12 @@ class DocumentIn(_Strict):
 
 
 class Choices(_Strict):
-    limit: int | None = Field(None, ge=1, description="at most this many tags (default: all at or above the threshold)")
-    threshold: float | None = Field(None, ge=0, le=1, description="lowest score suggested (default: the model's tuned one)")
+    limit: int | None = Field(
+        None, ge=1, description="at most this many tags (default: all at or above the threshold)"
+    )
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="lowest score suggested (default: the model's tuned one)"
+    )
 
 
 class SuggestRequest(DocumentIn, Choices):
@@ -256,15 +280,22 @@ class SuggestBatchRequest(Choices):
 
 
 class ExplainRequest(SuggestRequest):
-    evidence: list[str] = Field(default_factory=list, max_length=MAX_EVIDENCE_TAGS,
-                                description="tags whose per-word and per-sentence evidence to include")
+    evidence: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_EVIDENCE_TAGS,
+        description="tags whose per-word and per-sentence evidence to include",
+    )
 
 
 class FeedbackRequest(DocumentIn):
     curator: str = Field(min_length=1, max_length=100, description="who decided")
     document_id: str = Field(min_length=1, max_length=200, description="your id for the document")
-    collection: str = Field(FEEDBACK_COLLECTION, min_length=1, max_length=200,
-                            description="the workspace collection the document is kept in")
+    collection: str = Field(
+        FEEDBACK_COLLECTION,
+        min_length=1,
+        max_length=200,
+        description="the workspace collection the document is kept in",
+    )
     accepted: list[str] = Field(default_factory=list, max_length=MAX_FEEDBACK_TAGS)
     rejected: list[str] = Field(default_factory=list, max_length=MAX_FEEDBACK_TAGS)
     added: list[str] = Field(default_factory=list, max_length=MAX_FEEDBACK_TAGS)
@@ -283,8 +314,12 @@ def _tags(prediction) -> list[dict[str, Any]]:
 
 
 def _suggestion(served: ServedModel, prediction) -> dict[str, Any]:
-    return {"model": served.name, "fingerprint": served.fingerprint, "threshold": prediction.threshold,
-            "tags": _tags(prediction)}
+    return {
+        "model": served.name,
+        "fingerprint": served.fingerprint,
+        "threshold": prediction.threshold,
+        "tags": _tags(prediction),
+    }
 
 
 def suggest(served: ServedModel, request: SuggestRequest) -> dict[str, Any]:
@@ -294,14 +329,23 @@ def suggest(served: ServedModel, request: SuggestRequest) -> dict[str, Any]:
 
 def suggest_batch(served: ServedModel, request: SuggestBatchRequest, limits: Limits) -> dict[str, Any]:
     if len(request.documents) > limits.max_batch_documents:
-        raise ApiError(413, over_limit("The batch", len(request.documents), "max_batch_documents", "documents"))
+        raise ApiError(
+            413, over_limit("The batch", len(request.documents), "max_batch_documents", "documents")
+        )
     for number, document in enumerate(request.documents, 1):
         _check_length(document, limits, f"Document {number} of the batch")
-    results = served.predictor.predict_each([(document.title, document.content) for document in request.documents],
-                                            request.threshold, request.limit)
+    results = served.predictor.predict_each(
+        [(document.title, document.content) for document in request.documents],
+        request.threshold,
+        request.limit,
+    )
     threshold = served.predictor.threshold if request.threshold is None else request.threshold
-    return {"model": served.name, "fingerprint": served.fingerprint, "threshold": threshold,
-            "results": [_batch_result(document, result) for document, result in zip(request.documents, results)]}
+    return {
+        "model": served.name,
+        "fingerprint": served.fingerprint,
+        "threshold": threshold,
+        "results": [_batch_result(document, result) for document, result in zip(request.documents, results)],
+    }
 
 
 def _batch_result(document: BatchDocument, result) -> dict[str, Any]:
@@ -314,10 +358,16 @@ def explain(served: ServedModel, request: ExplainRequest) -> dict[str, Any]:
     from .evaluation import explanation_to_dict
 
     explanation = served.predictor.explain(request.title, request.content, request.threshold, request.limit)
-    evidence = {label: asdict(served.predictor.tag_evidence(request.title, request.content, label))
-                for label in dict.fromkeys(request.evidence)}
-    return {"model": served.name, "fingerprint": served.fingerprint, **explanation_to_dict(explanation),
-            "evidence": evidence}
+    evidence = {
+        label: asdict(served.predictor.tag_evidence(request.title, request.content, label))
+        for label in dict.fromkeys(request.evidence)
+    }
+    return {
+        "model": served.name,
+        "fingerprint": served.fingerprint,
+        **explanation_to_dict(explanation),
+        "evidence": evidence,
+    }
 
 
 def feedback(served: ServedModel, request: FeedbackRequest, database_url: str | None) -> dict[str, Any]:
@@ -329,7 +379,8 @@ def feedback(served: ServedModel, request: FeedbackRequest, database_url: str | 
         curator = checked_curator(request.curator)
     except WorkspaceError as error:
         raise ApiError(422, str(error)) from None
-    scores = served.predictor.predict_proba(request.title, request.content)  # DocumentError: 400 before any write
+    # DocumentError: 400 before any write
+    scores = served.predictor.predict_proba(request.title, request.content)
     by_tag = dict(zip(served.predictor.labels, scores.tolist()))
     workspace = Workspace.open(database_url)
     collection = workspace.ensure_collection(request.collection, kind="api")
@@ -339,9 +390,16 @@ def feedback(served: ServedModel, request: FeedbackRequest, database_url: str | 
     decisions = [(tag, verdict, None if verdict == "add" else by_tag.get(tag)) for tag, verdict in verdicts]
     status = "reviewed" if request.reviewed else None
     action = workspace.decide_many(document.id, curator, decisions, kind="api", status=status)
-    return {"collection": collection.name, "collection_id": collection.id, "document": document.id,
-            "document_id": document.source_id, "curator": curator, "action": action, "decisions": len(decisions),
-            "status": status or "unchanged"}
+    return {
+        "collection": collection.name,
+        "collection_id": collection.id,
+        "document": document.id,
+        "document_id": document.source_id,
+        "curator": curator,
+        "action": action,
+        "decisions": len(decisions),
+        "status": status or "unchanged",
+    }
 
 
 def _verdicts(request: FeedbackRequest) -> list[tuple[str, str]]:
@@ -353,10 +411,15 @@ def _verdicts(request: FeedbackRequest) -> list[tuple[str, str]]:
             if not tag or len(tag) > 200:
                 raise ApiError(422, "A tag has 1 to 200 characters.")
             if verdicts.get(tag, verdict) != verdict:
-                raise ApiError(422, f"The tag {tag!r} is given two verdicts ({verdicts[tag]} and {verdict}); give it one.")
+                raise ApiError(
+                    422,
+                    f"The tag {tag!r} is given two verdicts ({verdicts[tag]} and {verdict}); give it one.",
+                )
             verdicts[tag] = verdict
     if not verdicts and not request.reviewed:
-        raise ApiError(422, "The feedback holds no decision: give accepted, rejected or added tags, or reviewed: true.")
+        raise ApiError(
+            422, "The feedback holds no decision: give accepted, rejected or added tags, or reviewed: true."
+        )
     return list(verdicts.items())
 
 
@@ -370,8 +433,12 @@ def readiness(registry: ModelRegistry, database_url: str | None) -> tuple[int, d
     database = _database_state(database_url)
     if database != "ok":
         problems.append(database)
-    body = {"status": "not ready" if problems else "ready", "models": names, "loaded": registry.loaded(),
-            "database": database}
+    body = {
+        "status": "not ready" if problems else "ready",
+        "models": names,
+        "loaded": registry.loaded(),
+        "database": database,
+    }
     if problems:
         body["error"] = " ".join(problems)
     return (503 if problems else 200), body
@@ -424,8 +491,10 @@ class BodySizeLimit:
 
     async def _refuse(self, scope, receive, send, size: int | None) -> None:
         if size is None:
-            message = (f"The request body is over the limit of {self.max_bytes:,} bytes; send less (fewer or shorter "
-                       f"documents), or raise the limit with {environment_name('max_request_bytes')}.")
+            message = (
+                f"The request body is over the limit of {self.max_bytes:,} bytes; send less (fewer or shorter "
+                f"documents), or raise the limit with {environment_name('max_request_bytes')}."
+            )
         else:
             message = over_limit("The request body", size, "max_request_bytes", "bytes")
         await _error(413, message, {"Connection": "close"})(scope, receive, send)
@@ -452,8 +521,11 @@ def _key_checker(keys: tuple[str, ...]):
             return
         given = request.headers.get("x-api-key") or _bearer(request.headers.get("authorization", ""))
         if not given:
-            raise ApiError(401, "An API key is required: send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.",
-                           {"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "An API key is required: send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.",
+                {"WWW-Authenticate": "Bearer"},
+            )
         # every key compared, in constant time, so the time taken tells nothing about which one nearly matched
         if not any([hmac.compare_digest(given.encode(), key) for key in encoded]):
             raise ApiError(401, "The API key is not valid.", {"WWW-Authenticate": "Bearer"})
@@ -484,15 +556,20 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, error: RequestValidationError):
         if "json" not in request.headers.get("content-type", "json"):
-            return _error(400, "The request body must be JSON, sent with the header Content-Type: application/json.")
+            return _error(
+                400, "The request body must be JSON, sent with the header Content-Type: application/json."
+            )
         return _error(*_validation_message(error))
 
     async def on_http(request: Request, error: HTTPException):
         if error.status_code == 404:
             return _error(404, f"There is no {request.url.path[:200]}; the API is under /v1 (see /docs).")
         if error.status_code == 405:
-            return _error(405, f"{request.method} is not allowed on {request.url.path[:200]} (see /docs).",
-                          getattr(error, "headers", None))
+            return _error(
+                405,
+                f"{request.method} is not allowed on {request.url.path[:200]} (see /docs).",
+                getattr(error, "headers", None),
+            )
         return _error(error.status_code, str(error.detail), getattr(error, "headers", None))
 
     async def on_library(_request, error: JmanError):
@@ -532,16 +609,23 @@ def _router(registry: ModelRegistry, settings: ServiceSettings) -> APIRouter:
         _check_length(request, settings.limits)
         return suggest(registry.get(name), request)
 
-    @router.post("/models/{name}/suggest-batch", summary="Tags for several documents; each gets its result or its error")
+    @router.post(
+        "/models/{name}/suggest-batch",
+        summary="Tags for several documents; each gets its result or its error",
+    )
     def suggest_many(name: str, request: SuggestBatchRequest) -> dict[str, Any]:
         return suggest_batch(registry.get(name), request, settings.limits)
 
-    @router.post("/models/{name}/explain", summary="The four attention maps, tokens with spans, per-tag evidence")
+    @router.post(
+        "/models/{name}/explain", summary="The four attention maps, tokens with spans, per-tag evidence"
+    )
     def explain_one(name: str, request: ExplainRequest) -> dict[str, Any]:
         _check_length(request, settings.limits)
         return explain(registry.get(name), request)
 
-    @router.post("/models/{name}/feedback", summary="A curator's accepted, rejected and added tags, into the workspace")
+    @router.post(
+        "/models/{name}/feedback", summary="A curator's accepted, rejected and added tags, into the workspace"
+    )
     def give_feedback(name: str, request: FeedbackRequest) -> dict[str, Any]:
         _check_length(request, settings.limits)
         return feedback(registry.get(name), request, settings.database_url)
@@ -549,13 +633,18 @@ def _router(registry: ModelRegistry, settings: ServiceSettings) -> APIRouter:
     return router
 
 
-def create_app(checkpoints_dir: str | Path, database_url: str | None = None,
-               settings: ServiceSettings | None = None) -> FastAPI:
+def create_app(
+    checkpoints_dir: str | Path, database_url: str | None = None, settings: ServiceSettings | None = None
+) -> FastAPI:
     """The API over the checkpoint folders under `checkpoints_dir`; settings default to the JMAN_* variables."""
     settings = settings or ServiceSettings.from_environment(checkpoints_dir, database_url)
     registry = ModelRegistry(settings.checkpoints_dir)
-    app = FastAPI(title="JMAN tagger", version="1", description="Tag suggestions with the attention that explains them, "
-                  "and curator feedback into the curation workspace.")
+    app = FastAPI(
+        title="JMAN tagger",
+        version="1",
+        description="Tag suggestions with the attention that explains them, "
+        "and curator feedback into the curation workspace.",
+    )
     app.state.registry = registry
     _install_error_handlers(app)
     app.include_router(_router(registry, settings))
@@ -569,12 +658,17 @@ def create_app(checkpoints_dir: str | Path, database_url: str | None = None,
         status, body = readiness(registry, settings.database_url)
         return JSONResponse(body, status_code=status)
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_request_bytes)  # before anything reads the body
+    # before anything reads the body
+    app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_request_bytes)
     if settings.cors_origins:  # added last, so outermost: its headers reach every answer, a 413 included
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
     return app
 
 
@@ -584,20 +678,33 @@ def app_from_environment() -> FastAPI:
 
 
 # ---- running it -------------------------------------------------------------------------------
-def serve(checkpoints_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-          database_url: str | None = None) -> int:
+def serve(
+    checkpoints_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    database_url: str | None = None,
+) -> int:
     """Runs the API until interrupted: uvicorn in this process, or gunicorn with `workers` uvicorn workers."""
-    settings = ServiceSettings.from_environment(checkpoints_dir, database_url)  # a bad JMAN_* value fails here
+    # a bad JMAN_* value fails here
+    settings = ServiceSettings.from_environment(checkpoints_dir, database_url)
     _check_serving(settings, host, port, workers)
     names = ModelRegistry(settings.checkpoints_dir).names()
-    print(f"Serving {len(names)} model(s) from {settings.checkpoints_dir} on http://{_address(host, port)} "
-          f"(docs at /docs; API key {'required' if settings.api_keys else 'not required'}; {workers} worker(s)).",
-          flush=True)
+    print(
+        f"Serving {len(names)} model(s) from {settings.checkpoints_dir} on http://{_address(host, port)} "
+        f"(docs at /docs; API key {'required' if settings.api_keys else 'not required'}; {workers} worker(s)).",
+        flush=True,
+    )
     if workers == 1:
         import uvicorn
 
-        uvicorn.run(create_app(checkpoints_dir, settings=settings), host=host, port=port, log_level="info",
-                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
+        uvicorn.run(
+            create_app(checkpoints_dir, settings=settings),
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
         return 0
     _GunicornApplication(settings, host, port, workers).run()
     return 0
@@ -605,8 +712,10 @@ def serve(checkpoints_dir: str | Path, host: str = "127.0.0.1", port: int = 8000
 
 def _check_serving(settings: ServiceSettings, host: str, port: int, workers: int) -> None:
     if not settings.checkpoints_dir.is_dir():
-        raise ConfigError(f"{settings.checkpoints_dir} is not a folder; give --checkpoints the folder that holds "
-                          "the checkpoint folders (each made by `jman train`).")
+        raise ConfigError(
+            f"{settings.checkpoints_dir} is not a folder; give --checkpoints the folder that holds "
+            "the checkpoint folders (each made by `jman train`)."
+        )
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port {port} is not a port; give one from 1 to 65535.")
     if workers < 1:
@@ -617,8 +726,10 @@ def _check_serving(settings: ServiceSettings, host: str, port: int, workers: int
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except OSError as error:
-        raise ConfigError(f"Cannot listen on {_address(host, port)}: {error.strerror or error}; choose another "
-                          "--port or --host, or stop the program that uses it.") from None
+        raise ConfigError(
+            f"Cannot listen on {_address(host, port)}: {error.strerror or error}; choose another "
+            "--port or --host, or stop the program that uses it."
+        ) from None
 
 
 def _address(host: str, port: int) -> str:
@@ -631,10 +742,18 @@ class _GunicornApplication(BaseApplication):
 
     def __init__(self, settings: ServiceSettings, host: str, port: int, workers: int):
         self.settings = settings
-        self.options = {"bind": _address(host, port), "workers": workers, "worker_class": "uvicorn_worker.UvicornWorker",
-                        "preload_app": False, "timeout": 120, "graceful_timeout": 30, "accesslog": "-",
-                        "keepalive": KEEP_ALIVE_SECONDS,
-                        "control_socket_disable": True}  # no gunicornc socket in $HOME shared by every instance
+        self.options = {
+            "bind": _address(host, port),
+            "workers": workers,
+            "worker_class": "uvicorn_worker.UvicornWorker",
+            "preload_app": False,
+            "timeout": 120,
+            "graceful_timeout": 30,
+            "accesslog": "-",
+            "keepalive": KEEP_ALIVE_SECONDS,
+            # no gunicornc socket in $HOME shared by every instance
+            "control_socket_disable": True,
+        }
         super().__init__()
 
     def load_config(self) -> None:

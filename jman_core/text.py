@@ -25,8 +25,27 @@ UNREAD_SENTENCES_KEPT = 20
 UNREAD_TITLE_TOKENS_KEPT = 50
 
 _BLOCK_TAGS = {
-    "p", "br", "div", "li", "ul", "ol", "pre", "blockquote", "hr", "tr", "table",
-    "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "dd", "dt",
+    "p",
+    "br",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "pre",
+    "blockquote",
+    "hr",
+    "tr",
+    "table",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "section",
+    "article",
+    "dd",
+    "dt",
 }
 _SKIPPED_TAGS = {"script", "style", "head", "title"}
 # Text counts as HTML only with a closing tag or a void element of real HTML, so that plain text such as
@@ -92,7 +111,7 @@ def _html_to_text(text: str) -> str:
     position, skip_depth = 0, 0
     while (match := _MARKUP.search(text, position)) is not None:
         if not skip_depth:
-            parts.append(html.unescape(text[position:match.start()]))
+            parts.append(html.unescape(text[position : match.start()]))
         position = match.end()
         closing, name = match.group(1) == "/", (match.group(2) or "").lower()
         if name in _RAW_TEXT_TAGS and not closing:
@@ -257,7 +276,7 @@ class TextPipeline:
                 continue
             unpunctuated = not _SENTENCE_PUNCTUATION.search(content[sentence_start:sentence_end])
             if unpunctuated and len(positions) > self.config.max_sentence_tokens:
-                groups.extend(positions[index:index + chunk] for index in range(0, len(positions), chunk))
+                groups.extend(positions[index : index + chunk] for index in range(0, len(positions), chunk))
             else:
                 groups.append(positions)
         return groups
@@ -292,22 +311,34 @@ class TextPipeline:
         groups = self._content_groups(content, starts)[: self.config.max_sentences]
         return title_ids, [[ids[position] for position in group[:limit_words]] for group in groups]
 
-    def _tokens(self, text: str, encoded: tuple[list[int], list[tuple[int, int]]], positions: Iterable[int],
-                limit: int, read: bool) -> list[Token]:
+    def _tokens(
+        self,
+        text: str,
+        encoded: tuple[list[int], list[tuple[int, int]]],
+        positions: Iterable[int],
+        limit: int,
+        read: bool,
+    ) -> list[Token]:
         ids, offsets = encoded
         tokens = []
         for rank, position in enumerate(positions):
             start, end = offsets[position]
             token_id = ids[position]
-            tokens.append(Token(text[start:end], start, end, token_id, token_id != UNKNOWN_ID, read and rank < limit))
+            tokens.append(
+                Token(text[start:end], start, end, token_id, token_id != UNKNOWN_ID, read and rank < limit)
+            )
         return tokens
 
     def encode(self, title: str | None, content: str | None) -> EncodedDocument:
         """Full encoding of raw title and content (HTML accepted) with every token's span and status."""
         title_text, content_text = to_plain_text(title), to_plain_text(content)
         title_encoded = self._encode_text(title_text)
-        title_positions = range(min(len(title_encoded[0]), self.config.max_title_tokens + UNREAD_TITLE_TOKENS_KEPT))
-        title_tokens = self._tokens(title_text, title_encoded, title_positions, self.config.max_title_tokens, True)
+        title_positions = range(
+            min(len(title_encoded[0]), self.config.max_title_tokens + UNREAD_TITLE_TOKENS_KEPT)
+        )
+        title_tokens = self._tokens(
+            title_text, title_encoded, title_positions, self.config.max_title_tokens, True
+        )
         title_segment = Segment(0, len(title_text), title_tokens, True)
         sentences: list[Segment] = []
         omitted = 0
@@ -319,7 +350,9 @@ class TextPipeline:
             omitted = max(0, len(groups) - kept)
             for index, group in enumerate(groups[:kept]):
                 read = index < self.config.max_sentences
-                tokens = self._tokens(content_text, content_encoded, group, self.config.max_sentence_tokens, read)
+                tokens = self._tokens(
+                    content_text, content_encoded, group, self.config.max_sentence_tokens, read
+                )
                 sentences.append(Segment(tokens[0].start, tokens[-1].end, tokens, read))
         cut = sum(max(0, len(text or "") - len(bounded_text(text or ""))) for text in (title, content))
         return EncodedDocument(title_text, content_text, title_segment, sentences, omitted, cut)

@@ -45,8 +45,13 @@ class UploadReport:
 
 
 def _format_of(name: str) -> str:
-    return {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON lines", ".json": "JSON lines",
-            ".txt": "JMAN text format"}.get(PurePosixPath(name).suffix.lower(), "unknown")
+    return {
+        ".csv": "CSV",
+        ".tsv": "TSV",
+        ".jsonl": "JSON lines",
+        ".json": "JSON lines",
+        ".txt": "JMAN text format",
+    }.get(PurePosixPath(name).suffix.lower(), "unknown")
 
 
 def _raw_records(name: str, text: str, limit: int = 200) -> tuple[list[str], list[dict[str, Any]]]:
@@ -78,7 +83,10 @@ def _raw_records(name: str, text: str, limit: int = 200) -> tuple[list[str], lis
 
 def guess_columns(columns: list[str]) -> dict[str, str | None]:
     lowered = {column.strip().lower(): column for column in columns}
-    return {role: next((lowered[name] for name in names if name in lowered), None) for role, names in COLUMN_NAMES.items()}
+    return {
+        role: next((lowered[name] for name in names if name in lowered), None)
+        for role, names in COLUMN_NAMES.items()
+    }
 
 
 def guess_separator(values: list[Any]) -> str:
@@ -97,7 +105,9 @@ def guess_separator(values: list[Any]) -> str:
     return votes.most_common(1)[0][0] if votes else " "
 
 
-def _preview(records: list[dict[str, Any]], guessed: dict[str, str | None], rows: int = 5) -> list[dict[str, str]]:
+def _preview(
+    records: list[dict[str, Any]], guessed: dict[str, str | None], rows: int = 5
+) -> list[dict[str, str]]:
     preview = []
     for record in records[:rows]:
         row = {}
@@ -110,8 +120,9 @@ def _preview(records: list[dict[str, Any]], guessed: dict[str, str | None], rows
     return preview
 
 
-def inspect_upload(name: str, data: bytes, config: DataConfig | None = None,
-                   experiment: ExperimentConfig | None = None) -> UploadReport:
+def inspect_upload(
+    name: str, data: bytes, config: DataConfig | None = None, experiment: ExperimentConfig | None = None
+) -> UploadReport:
     """Detects the columns of an uploaded file and checks it can be trained on with `config`.
 
     With `config` None, columns and separator are guessed; give the confirmed ones to re-check.
@@ -128,7 +139,9 @@ def inspect_upload(name: str, data: bytes, config: DataConfig | None = None,
         report.problems.append(str(error))
         return report
     if _format_of(inner_name) == "unknown":
-        report.problems.append(f"{inner_name}: not a CSV, TSV, JSON lines or JMAN text file (by its extension).")
+        report.problems.append(
+            f"{inner_name}: not a CSV, TSV, JSON lines or JMAN text file (by its extension)."
+        )
         return report
     if _format_of(inner_name) != "JMAN text format":
         try:
@@ -141,7 +154,9 @@ def inspect_upload(name: str, data: bytes, config: DataConfig | None = None,
             report.tag_separator = guess_separator([r.get(report.guessed["tags"]) for r in records])
         report.preview = _preview(records, report.guessed)
         if not records:
-            report.problems.append(f"{inner_name}: no data rows could be read (is it really {report.format}?).")
+            report.problems.append(
+                f"{inner_name}: no data rows could be read (is it really {report.format}?)."
+            )
             return report
     config = config or _config_from_guess(report)
     _check_documents(name, data, config, experiment, report)
@@ -150,13 +165,18 @@ def inspect_upload(name: str, data: bytes, config: DataConfig | None = None,
 
 def _config_from_guess(report: UploadReport) -> DataConfig:
     guessed = report.guessed
-    return DataConfig(title_column=guessed.get("title") or "title", content_column=guessed.get("content") or "content",
-                      tags_column=guessed.get("tags") or "tags", id_column=guessed.get("id") or "id",
-                      tag_separator=report.tag_separator)
+    return DataConfig(
+        title_column=guessed.get("title") or "title",
+        content_column=guessed.get("content") or "content",
+        tags_column=guessed.get("tags") or "tags",
+        id_column=guessed.get("id") or "id",
+        tag_separator=report.tag_separator,
+    )
 
 
-def _check_documents(name: str, data: bytes, config: DataConfig, experiment: ExperimentConfig | None,
-                     report: UploadReport) -> None:
+def _check_documents(
+    name: str, data: bytes, config: DataConfig, experiment: ExperimentConfig | None, report: UploadReport
+) -> None:
     try:
         documents = read_documents_from_bytes(name, data, config)
     except DataError as error:
@@ -185,19 +205,26 @@ def _row_warnings(documents: list[Document], report: UploadReport) -> None:
     no_content = [d for d in documents if not d.content.strip()]
     empty = [d for d in documents if not d.title.strip() and not d.content.strip()]
     if untagged:
-        report.warnings.append(f"{_documents(len(untagged))} without tags will be left out ({_lines(untagged)}).")
+        report.warnings.append(
+            f"{_documents(len(untagged))} without tags will be left out ({_lines(untagged)})."
+        )
     if empty:
-        report.warnings.append(f"{_documents(len(empty))} with neither title nor content ({_lines(empty)}); "
-                               "they teach nothing — remove them or fill them in.")
+        report.warnings.append(
+            f"{_documents(len(empty))} with neither title nor content ({_lines(empty)}); "
+            "they teach nothing — remove them or fill them in."
+        )
     if no_title and len(no_title) > len(empty):
-        report.warnings.append(f"{_documents(len(no_title))} with an empty title ({_lines(no_title)}); "
-                               "JMAN reads the title separately, so these rely on their content alone.")
+        report.warnings.append(
+            f"{_documents(len(no_title))} with an empty title ({_lines(no_title)}); "
+            "JMAN reads the title separately, so these rely on their content alone."
+        )
     if no_content and len(no_content) > len(empty):
         report.warnings.append(f"{_documents(len(no_content))} with an empty content ({_lines(no_content)}).")
 
 
-def _check_split(documents: list[Document], config: DataConfig, experiment: ExperimentConfig | None,
-                 report: UploadReport) -> None:
+def _check_split(
+    documents: list[Document], config: DataConfig, experiment: ExperimentConfig | None, report: UploadReport
+) -> None:
     """Splits and filters labels exactly as training will, so 'too few documents or labels' shows now."""
     from .experiment import split_and_filter
 
@@ -208,9 +235,17 @@ def _check_split(documents: list[Document], config: DataConfig, experiment: Expe
     except JmanError as error:
         report.problems.append(str(error))
         return
-    report.statistics.update({"labels_for_training": len(labels), "train": statistics["train"],
-                              "validation": statistics["validation"], "test": statistics["test"],
-                              "dropped_without_label": statistics["dropped_without_label"]})
+    report.statistics.update(
+        {
+            "labels_for_training": len(labels),
+            "train": statistics["train"],
+            "validation": statistics["validation"],
+            "test": statistics["test"],
+            "dropped_without_label": statistics["dropped_without_label"],
+        }
+    )
     if len(labels) < 2:
-        report.warnings.append(f"Only {len(labels)} tag is used at least {config.min_label_count} times: "
-                               "the model will always suggest it. Lower the minimum label count or add documents.")
+        report.warnings.append(
+            f"Only {len(labels)} tag is used at least {config.min_label_count} times: "
+            "the model will always suggest it. Lower the minimum label count or add documents."
+        )

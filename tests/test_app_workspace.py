@@ -18,12 +18,14 @@ from app.components.review import tag_key  # noqa: E402
 from jman_core.workspace import TYPED_COLLECTION, Workspace  # noqa: E402
 from jman_core.workspace.exports import export_records  # noqa: E402
 
-BATCH = "\n".join([
-    '{"id": "a1", "title": "Dull knife", "content": "The blade will not cut. Should I use a whetstone?", "tags": ["knives"]}',
-    '{"id": "a2", "title": "", "content": ""}',
-    '{"id": "a3", "title": "Cloudy stock", "content": "I simmer the chicken bones too hard. The soup is cloudy."}',
-    '{"id": "a4", "title": "Bread did not rise", "content": "My dough with fresh yeast and flour stayed flat."}',
-]).encode()
+BATCH = "\n".join(
+    [
+        '{"id": "a1", "title": "Dull knife", "content": "The blade will not cut. Should I use a whetstone?", "tags": ["knives"]}',
+        '{"id": "a2", "title": "", "content": ""}',
+        '{"id": "a3", "title": "Cloudy stock", "content": "I simmer the chicken bones too hard. The soup is cloudy."}',
+        '{"id": "a4", "title": "Bread did not rise", "content": "My dough with fresh yeast and flour stayed flat."}',
+    ]
+).encode()
 
 
 def new_session(tiny_checkpoints, monkeypatch, curator: str = "ann", **parameters) -> AppTest:
@@ -53,8 +55,11 @@ def upload_batch(app: AppTest, data: bytes = BATCH, name: str = "batch.jsonl") -
 
 def proposed_tags(app: AppTest, document_id: int) -> list[str]:
     """The tags with accept buttons for this document, in the order shown."""
-    return [button.help.removeprefix("Accept ").replace("\\", "") for button in app.button
-            if button.key and button.key.startswith(f"accept-{document_id}-")]
+    return [
+        button.help.removeprefix("Accept ").replace("\\", "")
+        for button in app.button
+        if button.key and button.key.startswith(f"accept-{document_id}-")
+    ]
 
 
 def test_curator_comes_from_the_url_and_suggest_is_a_proposal_not_a_decision(tiny_checkpoints, monkeypatch):
@@ -72,7 +77,9 @@ def test_curator_comes_from_the_url_and_suggest_is_a_proposal_not_a_decision(tin
     assert len(records[0]["suggested_tags"]) > 0
 
 
-def test_one_document_review_is_saved_at_each_click_and_undo_takes_the_last_back(tiny_checkpoints, monkeypatch):
+def test_one_document_review_is_saved_at_each_click_and_undo_takes_the_last_back(
+    tiny_checkpoints, monkeypatch
+):
     app = new_session(tiny_checkpoints, monkeypatch)
     app.slider(key=state.THRESHOLD).set_value(0.0)
     app.number_input(key=state.TOP_K).set_value(3)
@@ -85,18 +92,30 @@ def test_one_document_review_is_saved_at_each_click_and_undo_takes_the_last_back
     app.text_input(key=state.NEW_TAGS).input("Brand New Tag, sourdough_starter")
     app.button(key=f"add-{document_id}").click().run()
     assert not app.exception
-    assert any("never seen brand-new-tag, sourdough-starter" in info.value.replace("\\", "") for info in app.info)
+    assert any(
+        "never seen brand-new-tag, sourdough-starter" in info.value.replace("\\", "") for info in app.info
+    )
     store = workspace()
-    assert store.review(document_id, "ann").verdicts == {first: "accept", second: "reject", "equipment": "add",
-                                                        "brand-new-tag": "add", "sourdough-starter": "add"}
+    assert store.review(document_id, "ann").verdicts == {
+        first: "accept",
+        second: "reject",
+        "equipment": "add",
+        "brand-new-tag": "add",
+        "sourdough-starter": "add",
+    }
     app.button(key="undo").click().run()
-    assert set(store.review(document_id, "ann").verdicts) == {first, second}, "one undo takes back one click (the add)"
+    assert set(store.review(document_id, "ann").verdicts) == {first, second}, (
+        "one undo takes back one click (the add)"
+    )
     app.button(key="mark-reviewed").click().run()
     assert store.review(document_id, "ann").status == "reviewed"
-    reloaded = new_session(tiny_checkpoints, monkeypatch, view="Batch")  # a reload: a new session, same database
+    # a reload: a new session, same database
+    reloaded = new_session(tiny_checkpoints, monkeypatch, view="Batch")
     reloaded.selectbox(key=state.COLLECTION).set_value(store.find_collection(TYPED_COLLECTION).id).run()
     assert "1 of 1 reviewed by ann" in str(reloaded.get("progress")[0].proto)
-    assert [button.proto.type for button in reloaded.button if button.key == tag_key("accept", document_id, first)] == ["primary"]
+    assert [
+        button.proto.type for button in reloaded.button if button.key == tag_key("accept", document_id, first)
+    ] == ["primary"]
 
 
 def test_editing_the_boxes_keeps_one_document_with_its_history(tiny_checkpoints, monkeypatch):
@@ -111,7 +130,9 @@ def test_editing_the_boxes_keeps_one_document_with_its_history(tiny_checkpoints,
     store, _, documents = typed_document()
     assert len(documents) == 1 and documents[0].title == "Dull chef knife"
     assert store.revisions(document_id)[0][0] == "Dull knife"
-    assert store.review(document_id, "ann").verdicts == {tag: "accept"}, "the decisions stay with the document"
+    assert store.review(document_id, "ann").verdicts == {tag: "accept"}, (
+        "the decisions stay with the document"
+    )
     app.button(key="new-document").click().run()
     enter(app, "Cloudy stock", "The soup is cloudy.")
     assert len(typed_document()[2]) == 2
@@ -123,7 +144,9 @@ def test_a_batch_becomes_a_collection_and_the_queue_reviews_it_without_a_rerun(t
     app.number_input(key=state.TOP_K).set_value(2)
     upload_batch(app)
     assert not app.exception
-    assert any("id a2" in warning.value.replace("\\", "") for warning in app.warning), "the empty document is named by its id"
+    assert any("id a2" in warning.value.replace("\\", "") for warning in app.warning), (
+        "the empty document is named by its id"
+    )
     store = workspace()
     collection = store.find_collection("batch.jsonl")
     documents = store.documents(collection.id)
@@ -206,7 +229,10 @@ def test_two_curators_in_two_sessions_keep_their_own_decisions(tiny_checkpoints,
     bob.button(key=tag_key("reject", first.id, tag)).click().run()
     assert store.review(first.id, "ann").verdicts == {tag: "accept"}
     assert store.review(first.id, "bob").verdicts == {tag: "reject"}
-    assert {record["curator"] for record in export_records(store, collection.id) if record["id"] == "a1"} == {"ann", "bob"}
+    assert {record["curator"] for record in export_records(store, collection.id) if record["id"] == "a1"} == {
+        "ann",
+        "bob",
+    }
 
 
 def test_exports_are_offered_and_carry_statuses(tiny_checkpoints, monkeypatch):
@@ -231,10 +257,16 @@ def test_without_a_name_the_page_asks_for_one_and_saves_nothing(tiny_checkpoints
     assert store.reviews(store.find_collection("batch.jsonl").id, None) == {}
 
 
-@pytest.mark.parametrize("data, expected", [
-    (b'{"title": "ok", "content": "fine"}\n{"title": broken\n', "line 2"),
-    (b'{"id": "x", "title": "a", "content": "b"}\n{"id": "x", "title": "c", "content": "d"}\n', "id 'x' on lines 1, 2"),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b'{"title": "ok", "content": "fine"}\n{"title": broken\n', "line 2"),
+        (
+            b'{"id": "x", "title": "a", "content": "b"}\n{"id": "x", "title": "c", "content": "d"}\n',
+            "id 'x' on lines 1, 2",
+        ),
+    ],
+)
 def test_a_bad_file_gives_a_message_and_makes_no_collection(tiny_checkpoints, monkeypatch, data, expected):
     app = new_session(tiny_checkpoints, monkeypatch)
     upload_batch(app, data, "bad.jsonl")
@@ -243,7 +275,9 @@ def test_a_bad_file_gives_a_message_and_makes_no_collection(tiny_checkpoints, mo
     assert workspace().find_collection("bad.jsonl") is None
 
 
-def test_training_on_reviewed_documents_starts_a_job_with_a_held_out_share(tiny_checkpoints, monkeypatch, tmp_path):
+def test_training_on_reviewed_documents_starts_a_job_with_a_held_out_share(
+    tiny_checkpoints, monkeypatch, tmp_path
+):
     import csv
     import io
     import shutil
@@ -264,7 +298,9 @@ def test_training_on_reviewed_documents_starts_a_job_with_a_held_out_share(tiny_
     store = workspace()
     collection = store.find_collection("forty.csv")
     for document in store.documents(collection.id):
-        store.decide_many(document.id, "ann", [(tag, "accept", None) for tag in document.gold_tags], status="reviewed")
+        store.decide_many(
+            document.id, "ann", [(tag, "accept", None) for tag in document.gold_tags], status="reviewed"
+        )
     app.run()
     assert "40 document(s) reviewed with tags by ann" in " ".join(caption.value for caption in app.caption)
     app.text_input(key=state.LEARN_NAME).input("tiny").run()
@@ -285,7 +321,9 @@ def test_training_on_reviewed_documents_starts_a_job_with_a_held_out_share(tiny_
 def test_a_hostile_tag_name_is_shown_as_text(tiny_checkpoints, monkeypatch):
     app = new_session(tiny_checkpoints, monkeypatch)
     upload_batch(app)
-    app.text_input(key=state.NEW_TAGS).input("![x](http://example.invalid/x.png), [link](http://example.invalid)")
+    app.text_input(key=state.NEW_TAGS).input(
+        "![x](http://example.invalid/x.png), [link](http://example.invalid)"
+    )
     document_id = app.session_state[state.QUEUE_DOCUMENT]
     app.button(key=f"add-{document_id}").click().run()
     assert not app.exception
@@ -299,8 +337,15 @@ def test_the_comparison_table_puts_both_models_side_by_side(tiny_checkpoints):
     from jman_core.data import read_documents_from_bytes
     from jman_core.workspace.learning import HeldOut
 
-    held_out = HeldOut(1, "ann", str(tiny_checkpoints / "tiny"), read_documents_from_bytes(
-        "h.csv", b"id,title,content,tags\n1,Dull knife,The blade is dull,knives\n2,Cloudy stock,Simmer bones,stock\n"))
+    held_out = HeldOut(
+        1,
+        "ann",
+        str(tiny_checkpoints / "tiny"),
+        read_documents_from_bytes(
+            "h.csv",
+            b"id,title,content,tags\n1,Dull knife,The blade is dull,knives\n2,Cloudy stock,Simmer bones,stock\n",
+        ),
+    )
     table = comparison_table("job", str(tiny_checkpoints / "tiny"), str(tiny_checkpoints / "tiny"), held_out)
     assert list(table.columns) == ["model in use when training started", "new model"]
     assert list(table.index) == ["P@1", "P@3", "nDCG@3", "P", "R", "F1"]

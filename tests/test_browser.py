@@ -18,8 +18,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_app import REPOSITORY_ROOT, train_tiny_checkpoints  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGUMENTS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                      "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGUMENTS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 STARTUP_SECONDS = 90
 WAIT_MILLISECONDS = 60_000
 
@@ -53,16 +61,38 @@ def png_size(path: Path) -> tuple[int, int]:
 @pytest.fixture
 def server(tmp_path):
     if not CHROMIUM.exists():
-        pytest.skip("no browser: Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+        pytest.skip(
+            "no browser: Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
+        )
     checkpoints = train_tiny_checkpoints(tmp_path)
     port = free_port()
     # one torch thread: the tiny model needs no more, and spinning threads slow a busy two-core machine badly
-    environment = dict(os.environ, JMAN_CHECKPOINTS_DIR=str(checkpoints), OMP_NUM_THREADS="1",
-                       JMAN_JOBS_DIR=str(tmp_path / "jobs"), JMAN_TRAINING_THREADS="1")
+    environment = dict(
+        os.environ,
+        JMAN_CHECKPOINTS_DIR=str(checkpoints),
+        OMP_NUM_THREADS="1",
+        JMAN_JOBS_DIR=str(tmp_path / "jobs"),
+        JMAN_TRAINING_THREADS="1",
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=REPOSITORY_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app/streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPOSITORY_ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until_healthy(port, process)
         yield f"http://127.0.0.1:{port}"
@@ -94,16 +124,21 @@ def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
             page.get_by_role("option").filter(has_text="cooked rice").first.click()
             # The Title box itself, not any input: the sample picker's own input shows the same words as
             # soon as the option is clicked, before the rerun has filled the boxes.
-            expect(page.get_by_label("Title", exact=True)).to_have_value(re.compile("cooked rice"),
-                                                                      timeout=WAIT_MILLISECONDS)
-            expect(page.get_by_label("Content (plain text or HTML)")).not_to_have_value("", timeout=WAIT_MILLISECONDS)
+            expect(page.get_by_label("Title", exact=True)).to_have_value(
+                re.compile("cooked rice"), timeout=WAIT_MILLISECONDS
+            )
+            expect(page.get_by_label("Content (plain text or HTML)")).not_to_have_value(
+                "", timeout=WAIT_MILLISECONDS
+            )
             wait_until_idle(page)  # a click while the sample's rerun is still going can be lost
             page.get_by_role("button", name="Suggest tags").click()
             heatmap = page.locator("[data-testid='stPlotlyChart']").first
             try:
                 heatmap.locator("svg.main-svg").first.wait_for(timeout=WAIT_MILLISECONDS)
             except Exception as error:  # say what the page shows instead of only "timeout"
-                raise AssertionError(f"no heatmap; the page shows: {page.inner_text('body')[:3000]}") from error
+                raise AssertionError(
+                    f"no heatmap; the page shows: {page.inner_text('body')[:3000]}"
+                ) from error
             page.get_by_text("Suggested (").wait_for(timeout=WAIT_MILLISECONDS)
             page.wait_for_timeout(1500)  # let plotly finish drawing the cell texts
             heatmap_text = heatmap.inner_text()
@@ -135,7 +170,9 @@ def test_browser_trains_from_the_sidebar_and_annotates_with_the_new_model(server
             page.set_default_timeout(WAIT_MILLISECONDS)
             page.goto(server, timeout=WAIT_MILLISECONDS)
             page.get_by_text("Train a new model").first.click()
-            page.locator(".st-key-train_file [data-testid='stFileUploaderDropzoneInput']").set_input_files(str(data))
+            page.locator(".st-key-train_file [data-testid='stFileUploaderDropzoneInput']").set_input_files(
+                str(data)
+            )
             expect(page.locator(".st-key-train_name input")).to_have_value("sidebar-tiny")
             wait_until_idle(page)
             epochs = page.locator(".st-key-train_epochs input")
@@ -149,7 +186,9 @@ def test_browser_trains_from_the_sidebar_and_annotates_with_the_new_model(server
             use.click()
             expect(page.get_by_role("radio", name="One document")).to_be_checked(timeout=WAIT_MILLISECONDS)
             # the picker (a searchable box) shows the new model
-            expect(page.locator(".st-key-model_folder input")).to_have_value("sidebar-tiny", timeout=WAIT_MILLISECONDS)
+            expect(page.locator(".st-key-model_folder input")).to_have_value(
+                "sidebar-tiny", timeout=WAIT_MILLISECONDS
+            )
         finally:
             browser.close()
     assert (tmp_path / "jobs").is_dir()

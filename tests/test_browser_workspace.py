@@ -15,11 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_app import REPOSITORY_ROOT, train_tiny_checkpoints  # noqa: E402
 from test_browser import CHROMIUM, CHROMIUM_ARGUMENTS, WAIT_MILLISECONDS, free_port, wait_until_healthy  # noqa: E402
 
-BATCH = (b"id,title,content,tags\n"
-         b"k1,Dull knife,The blade will not cut. Should I use a whetstone or a steel?,knives\n"
-         b"s2,Cloudy stock,I simmer the chicken bones too hard. The soup is cloudy.,stock\n"
-         b"b3,Bread did not rise,My dough with fresh yeast and flour stayed flat.,bread\n"
-         b"r4,Rice in the fridge,How many days is cooked rice safe in a container?,food-safety\n")
+BATCH = (
+    b"id,title,content,tags\n"
+    b"k1,Dull knife,The blade will not cut. Should I use a whetstone or a steel?,knives\n"
+    b"s2,Cloudy stock,I simmer the chicken bones too hard. The soup is cloudy.,stock\n"
+    b"b3,Bread did not rise,My dough with fresh yeast and flour stayed flat.,bread\n"
+    b"r4,Rice in the fridge,How many days is cooked rice safe in a container?,food-safety\n"
+)
 
 
 class Server:
@@ -27,8 +29,12 @@ class Server:
 
     def __init__(self, checkpoints: Path, database: Path):
         self.port = free_port()
-        self.environment = dict(os.environ, JMAN_CHECKPOINTS_DIR=str(checkpoints), OMP_NUM_THREADS="1",
-                                JMAN_DATABASE_URL=f"sqlite:///{database}")
+        self.environment = dict(
+            os.environ,
+            JMAN_CHECKPOINTS_DIR=str(checkpoints),
+            OMP_NUM_THREADS="1",
+            JMAN_DATABASE_URL=f"sqlite:///{database}",
+        )
         self.process: subprocess.Popen | None = None
 
     @property
@@ -37,9 +43,26 @@ class Server:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=REPOSITORY_ROOT, env=self.environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app/streamlit_app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=REPOSITORY_ROOT,
+            env=self.environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until_healthy(self.port, self.process)
 
     def stop(self, kill: bool = False) -> None:
@@ -59,7 +82,9 @@ class Server:
 @pytest.fixture
 def server(tmp_path):
     if not CHROMIUM.exists():
-        pytest.skip("no browser: Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+        pytest.skip(
+            "no browser: Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
+        )
     running = Server(train_tiny_checkpoints(tmp_path), tmp_path / "workspace.sqlite")
     running.start()
     yield running
@@ -93,9 +118,11 @@ def decisions(database: Path, curator: str) -> dict:
 
     store = Workspace.open(f"sqlite:///{database}")
     collection = store.find_collection("batch.csv")
-    result = {document.source_id: (review.status, review.verdicts)
-              for document in store.documents(collection.id)
-              for review in [store.review(document.id, curator)]}
+    result = {
+        document.source_id: (review.status, review.verdicts)
+        for document in store.documents(collection.id)
+        for review in [store.review(document.id, curator)]
+    }
     forget_stores()
     return result
 
@@ -113,7 +140,9 @@ def check_keyboard_shortcuts(page, database: Path) -> None:
     press(page, "p")
     page.get_by_text("Document 1 of 4 shown").wait_for()
     press(page, "1")
-    assert list(decisions(database, "ann")["k1"][1].values()) == ["accept"], "key 1 did not accept the first tag"
+    assert list(decisions(database, "ann")["k1"][1].values()) == ["accept"], (
+        "key 1 did not accept the first tag"
+    )
     page.get_by_label("New tags (comma or space separated)").fill("")
     page.get_by_label("New tags (comma or space separated)").type("np")
     wait_until_idle(page)
@@ -149,7 +178,8 @@ def test_reviews_survive_reload_restart_and_kill_and_two_curators_keep_their_own
             check_keyboard_shortcuts(ann, database)
             click_key(ann, "accept-all")  # first document: every proposal accepted, reviewed, next one shown
             ann.get_by_text("Document 2 of 4 shown").wait_for()
-            ann.locator("[class*='st-key-reject-'] button").first.click()  # second: one tag rejected, then reviewed
+            # second: one tag rejected, then reviewed
+            ann.locator("[class*='st-key-reject-'] button").first.click()
             wait_until_idle(ann)
             click_key(ann, "mark-reviewed")
             expect(reviewed_text(ann, 2, 4, "ann")).to_be_visible()
@@ -180,7 +210,11 @@ def test_reviews_survive_reload_restart_and_kill_and_two_curators_keep_their_own
         finally:
             browser.close()
     assert [(row["id"], row["status"]) for row in exported if row["curator"] == "ann"][:2] == [
-        ("k1", "reviewed"), ("s2", "reviewed")], "the downloaded CSV carries the statuses"
+        ("k1", "reviewed"),
+        ("s2", "reviewed"),
+    ], "the downloaded CSV carries the statuses"
     assert [status for status, _ in decisions(database, "bob").values()].count("skipped") == 1
     after = decisions(database, "ann")
-    assert after["k1"] == before["k1"] and after["s2"][0] == "reviewed", "bob's click changed nothing of ann's"
+    assert after["k1"] == before["k1"] and after["s2"][0] == "reviewed", (
+        "bob's click changed nothing of ann's"
+    )

@@ -22,36 +22,96 @@ def review_every_document(database: str, name: str, curator: str = "ann") -> Non
     workspace = Workspace.open(database)
     collection = workspace.find_collection(name)
     for document in workspace.documents(collection.id):
-        workspace.decide_many(document.id, curator, [(tag, "accept", None) for tag in document.gold_tags], status="reviewed")
+        workspace.decide_many(
+            document.id, curator, [(tag, "accept", None) for tag in document.gold_tags], status="reviewed"
+        )
 
 
 def test_import_scores_list_and_export_round_trip(database, data_csv, checkpoint_path, tmp_path, capsys):
-    assert main(["workspace", "import", str(data_csv), "--name", "synthetic", "--model", str(checkpoint_path),
-                 "--database", database]) == 0
+    assert (
+        main(
+            [
+                "workspace",
+                "import",
+                str(data_csv),
+                "--name",
+                "synthetic",
+                "--model",
+                str(checkpoint_path),
+                "--database",
+                database,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Collection 'synthetic'" in out and "240 documents" in out and "Scored by" in out
     review_every_document(database, "synthetic")
     assert main(["workspace", "list", "--database", database]) == 0
     assert "| synthetic | 240 | 240 | ann |" in capsys.readouterr().out
     exported = tmp_path / "reviews.csv"
-    assert main(["workspace", "export", "synthetic", "--format", "csv", "--output", str(exported), "--database", database]) == 0
+    assert (
+        main(
+            [
+                "workspace",
+                "export",
+                "synthetic",
+                "--format",
+                "csv",
+                "--output",
+                str(exported),
+                "--database",
+                database,
+            ]
+        )
+        == 0
+    )
     documents = read_documents(exported)
     source = read_documents(data_csv)
-    assert [(document.id, document.tags) for document in documents] == [(document.id, document.tags) for document in source]
+    assert [(document.id, document.tags) for document in documents] == [
+        (document.id, document.tags) for document in source
+    ]
     assert main(["workspace", "export", "synthetic", "--curator", "ann", "--database", database]) == 0
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["status"] == "reviewed" and first["curator"] == "ann" and first["suggested_tags"]
 
 
 def test_train_on_reviewed_documents_compares_with_the_old_model_on_held_out_ones(
-        database, data_csv, checkpoint_path, tmp_path, capsys):
+    database, data_csv, checkpoint_path, tmp_path, capsys
+):
     main(["workspace", "import", str(data_csv), "--name", "synthetic", "--database", database])
     review_every_document(database, "synthetic")
     output = tmp_path / "retrained"
-    code = main(["workspace", "train", "synthetic", "--output", str(output), "--compare", str(checkpoint_path),
-                 "--holdout", "0.25", "--num_epochs", "1", "--hidden_size", "8", "--embedding_dim", "8",
-                 "--embeddings", "random", "--min_label_count", "2", "--min_word_frequency", "1", "--quiet",
-                 "--device", "cpu", "--database", database])
+    code = main(
+        [
+            "workspace",
+            "train",
+            "synthetic",
+            "--output",
+            str(output),
+            "--compare",
+            str(checkpoint_path),
+            "--holdout",
+            "0.25",
+            "--num_epochs",
+            "1",
+            "--hidden_size",
+            "8",
+            "--embedding_dim",
+            "8",
+            "--embeddings",
+            "random",
+            "--min_label_count",
+            "2",
+            "--min_word_frequency",
+            "1",
+            "--quiet",
+            "--device",
+            "cpu",
+            "--database",
+            database,
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert (output / "checkpoint.json").exists()
@@ -60,11 +120,14 @@ def test_train_on_reviewed_documents_compares_with_the_old_model_on_held_out_one
     assert "| new model |" in table and f"| {checkpoint_path.name} |" in table
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["workspace", "export", "missing"], "No collection 'missing'"),
-    (["workspace", "import", "nothing-here.csv"], "file not found"),
-    (["workspace", "train", "missing", "--output", "x"], "No collection 'missing'"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["workspace", "export", "missing"], "No collection 'missing'"),
+        (["workspace", "import", "nothing-here.csv"], "file not found"),
+        (["workspace", "train", "missing", "--output", "x"], "No collection 'missing'"),
+    ],
+)
 def test_mistakes_give_one_line_and_exit_2(database, arguments, message, capsys):
     assert main([*arguments, "--database", database]) == 2
     error = capsys.readouterr().err
@@ -73,7 +136,10 @@ def test_mistakes_give_one_line_and_exit_2(database, arguments, message, capsys)
 
 def test_too_few_reviewed_documents_are_refused_before_training(database, data_csv, tmp_path, capsys):
     main(["workspace", "import", str(data_csv), "--name", "synthetic", "--database", database])
-    assert main(["workspace", "train", "synthetic", "--output", str(tmp_path / "m"), "--database", database]) == 2
+    assert (
+        main(["workspace", "train", "synthetic", "--output", str(tmp_path / "m"), "--database", database])
+        == 2
+    )
     assert "review at least" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
 

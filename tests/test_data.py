@@ -28,12 +28,14 @@ from jman_core.data import (
 from jman_core.errors import DataError
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
-COOKING_ZIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "stackexchange" / "cooking.csv.zip"
+COOKING_ZIP = (
+    Path(__file__).resolve().parents[2] / "shared" / "datasets" / "stackexchange" / "cooking.csv.zip"
+)
 
 CSV_WITH_NEWLINES = (
-    'id,title,content,tags\n'
+    "id,title,content,tags\n"
     '7,"Chewy cookies?","<p>Line one.</p>\n\n<p>He said ""crisp"", not chewy.</p>","baking cookies"\n'
-    '8,Plain title,Plain body,eggs\n'
+    "8,Plain title,Plain body,eggs\n"
 )
 
 
@@ -68,7 +70,9 @@ def test_csv_with_byte_order_mark_and_messy_header(tmp_path: Path) -> None:
 
 def test_tsv(tmp_path: Path) -> None:
     documents = read_documents(write(tmp_path / "data.tsv", "id\ttitle\tcontent\ttags\n3\tA, b\tC; d\tx y\n"))
-    assert documents == [Document(id="3", title="A, b", content="C; d", tags=["x", "y"], line=2, id_given=True)]
+    assert documents == [
+        Document(id="3", title="A, b", content="C; d", tags=["x", "y"], line=2, id_given=True)
+    ]
 
 
 def test_jsonl_with_list_tags_and_string_tags(tmp_path: Path) -> None:
@@ -84,7 +88,9 @@ def test_jsonl_with_list_tags_and_string_tags(tmp_path: Path) -> None:
 
 
 def test_json_extension_reads_one_object_per_line(tmp_path: Path) -> None:
-    documents = read_documents(write(tmp_path / "data.json", '{"title": "T", "abstract": "A", "tags": "x"}\n'))
+    documents = read_documents(
+        write(tmp_path / "data.json", '{"title": "T", "abstract": "A", "tags": "x"}\n')
+    )
     assert documents == [Document(id="1", title="T", content="A", tags=["x"], line=1)]
 
 
@@ -110,7 +116,11 @@ def test_jman_text_format_with_and_without_abstract(tmp_path: Path) -> None:
     )
     documents = read_documents(write(tmp_path / "data.txt", text))
     assert documents[0] == Document(
-        id="1", title="deep nets for tags", content="we tag . it works", tags=["machine-learning", "nlp"], line=1
+        id="1",
+        title="deep nets for tags",
+        content="we tag . it works",
+        tags=["machine-learning", "nlp"],
+        line=1,
     )
     assert documents[1] == Document(id="3", title="title only", content="", tags=["tagging"], line=3)
 
@@ -128,12 +138,19 @@ def test_content_prefers_abstract_over_body(tmp_path: Path) -> None:
 
 def test_custom_column_names_and_separator(tmp_path: Path) -> None:
     config = DataConfig(
-        title_column="Headline", content_column="Text", tags_column="Labels", id_column="Key", tag_separator="|"
+        title_column="Headline",
+        content_column="Text",
+        tags_column="Labels",
+        id_column="Key",
+        tag_separator="|",
     )
     text = "key,headline,text,labels\nk1,H,T,Machine Learning| deep_learning |\n"
     documents = read_documents(write(tmp_path / "data.csv", text), config)
-    assert documents == [Document(id="k1", title="H", content="T", tags=["machine-learning", "deep-learning"], line=2,
-                                  id_given=True)]
+    assert documents == [
+        Document(
+            id="k1", title="H", content="T", tags=["machine-learning", "deep-learning"], line=2, id_given=True
+        )
+    ]
 
 
 def test_normalise_tag() -> None:
@@ -291,7 +308,13 @@ def test_canonical_split_by_id_modulo_ten() -> None:
 def test_canonical_kfold_folds_are_disjoint_and_cover_the_non_test_part() -> None:
     documents = make_documents(range(1, 101))
     folds = [
-        set(ids(split_documents(documents, DataConfig(split="canonical", kfold=4, fold=fold), seed=3).validation))
+        set(
+            ids(
+                split_documents(
+                    documents, DataConfig(split="canonical", kfold=4, fold=fold), seed=3
+                ).validation
+            )
+        )
         for fold in range(4)
     ]
     non_test = {number for number in range(1, 101) if number % 10 != 0}
@@ -338,7 +361,11 @@ def test_split_is_independent_of_python_hash_seed() -> None:
     for hash_seed in ("1", "2"):
         environment = dict(os.environ, PYTHONHASHSEED=hash_seed)
         result = subprocess.run(
-            [sys.executable, "-c", program], cwd=REPOSITORY_ROOT, env=environment, capture_output=True, text=True
+            [sys.executable, "-c", program],
+            cwd=REPOSITORY_ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
         )
         assert result.returncode == 0, result.stderr
         outputs.add(result.stdout)
@@ -435,7 +462,9 @@ def test_reuters_reader_keeps_modapte_documents(tmp_path):
 
 
 def test_predefined_split_uses_the_source_test_part(tmp_path):
-    documents = [Document(str(i), "t", "c", ["x"], part="test" if i % 4 == 0 else "train") for i in range(1, 41)]
+    documents = [
+        Document(str(i), "t", "c", ["x"], part="test" if i % 4 == 0 else "train") for i in range(1, 41)
+    ]
     split = split_documents(documents, DataConfig(split="predefined", validation_fraction=0.25), seed=3)
     assert {d.id for d in split.test} == {str(i) for i in range(4, 41, 4)}
     assert len(split.validation) == round(0.25 * 30) and len(split.train) == 30 - len(split.validation)
@@ -457,7 +486,7 @@ def test_real_reuters_modapte_counts():
 @pytest.mark.parametrize(
     "value, expected",
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+1", "'+1"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),

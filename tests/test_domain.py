@@ -42,7 +42,9 @@ def two_topic_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("domain")
     data = write_csv(folder / "two-topics.csv", topic_rows(IN_TOPIC, 480, 7))
     config = tiny_config(folder / "cache")
-    result = train_documents(read_documents(data, config.data), config, folder / "model", data_source=data.name)
+    result = train_documents(
+        read_documents(data, config.data), config, folder / "model", data_source=data.name
+    )
     assert result.checkpoint is not None
     return result.checkpoint, data
 
@@ -53,14 +55,23 @@ def pairs(rows: list[dict[str, str]]) -> list[tuple[str, str]]:
 
 # ---- samples belong to a model ------------------------------------------------------------------
 def test_samples_of_the_model_come_first_and_the_others_say_whose(tmp_path):
-    for name, models in (("a-cooking", ["stackexchange-cooking"]), ("b-paper", ["citeulike-a"]), ("c-none", [])):
-        (tmp_path / f"{name}.json").write_text(json.dumps({"title": name, "content": "text", "models": models}))
+    for name, models in (
+        ("a-cooking", ["stackexchange-cooking"]),
+        ("b-paper", ["citeulike-a"]),
+        ("c-none", []),
+    ):
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps({"title": name, "content": "text", "models": models})
+        )
     samples = read_samples(tmp_path)
     ordered = samples_for_model(samples, "/somewhere/checkpoints/citeulike-a")
     assert [sample.name for sample in ordered] == ["b-paper", "a-cooking", "c-none"]
     by_name = {sample.name: sample for sample in ordered}
     assert sample_label("b-paper", by_name, "citeulike-a") == "b-paper"
-    assert sample_label("a-cooking", by_name, "citeulike-a") == "a-cooking  (for another model: stackexchange-cooking)"
+    assert (
+        sample_label("a-cooking", by_name, "citeulike-a")
+        == "a-cooking  (for another model: stackexchange-cooking)"
+    )
     assert "none of the shipped models" in sample_label("c-none", by_name, "citeulike-a")
 
 
@@ -97,23 +108,53 @@ def test_the_statistic_survives_a_round_trip(two_topic_model, tmp_path):
     loaded = load_checkpoint(two_topic_model[0])
     documents = pairs(topic_rows(("cooking", "football"), 40, 5))
     before = loaded.domain.checks(loaded.pipeline, documents)
-    statistics = json.loads((two_topic_model[0] / "checkpoint.json").read_text())["statistics"]["domain_check"]
+    statistics = json.loads((two_topic_model[0] / "checkpoint.json").read_text())["statistics"][
+        "domain_check"
+    ]
     assert statistics["threshold"] == pytest.approx(loaded.domain.threshold_)
     # add-domain-check rebuilds it from the same data, in a copy: the same statistic, the same weights
     copy = tmp_path / "copy"
-    assert main(["add-domain-check", str(two_topic_model[0]), "--data", str(two_topic_model[1]), "--output", str(copy)]) == 0
+    assert (
+        main(
+            [
+                "add-domain-check",
+                str(two_topic_model[0]),
+                "--data",
+                str(two_topic_model[1]),
+                "--output",
+                str(copy),
+            ]
+        )
+        == 0
+    )
     again = load_checkpoint(copy)
     assert [check.score for check in again.domain.checks(again.pipeline, documents)] == pytest.approx(
-        [check.score for check in before], abs=1e-6)
+        [check.score for check in before], abs=1e-6
+    )
     assert again.domain.threshold_ == pytest.approx(loaded.domain.threshold_)
-    weights = [hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest() for folder in (two_topic_model[0], copy)]
+    weights = [
+        hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+        for folder in (two_topic_model[0], copy)
+    ]
     assert weights[0] == weights[1]
     assert "Domain check:" in (copy / "MODEL_CARD.md").read_text()
 
 
 def test_add_domain_check_refuses_other_data(two_topic_model, tmp_path, capsys):
     other = write_csv(tmp_path / "other.csv", topic_rows(IN_TOPIC, 480, 8))
-    assert main(["add-domain-check", str(two_topic_model[0]), "--data", str(other), "--output", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "add-domain-check",
+                str(two_topic_model[0]),
+                "--data",
+                str(other),
+                "--output",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert "not the data this model was trained on" in capsys.readouterr().err
 
 
@@ -162,31 +203,64 @@ def test_domain_arrays_out_of_range_are_refused_even_with_a_matching_checksum(tw
 
 # ---- the CiteULike-a reader --------------------------------------------------------------------
 def test_bibtex_text_and_plural_merges():
-    assert bibtex_text(r"{T}he {\'e}t{\'e} of Barab\{\'a\}si \& {R}{\textless}5 \mu{}m") == "The ete of Barabasi & R<5 mum"
-    merges = plural_tag_merges(["Networks", "network", "genomics", "genomic", "analysis", "18S", "18", "gene_networks",
-                                "gene-network"])
+    assert (
+        bibtex_text(r"{T}he {\'e}t{\'e} of Barab\{\'a\}si \& {R}{\textless}5 \mu{}m")
+        == "The ete of Barabasi & R<5 mum"
+    )
+    merges = plural_tag_merges(
+        [
+            "Networks",
+            "network",
+            "genomics",
+            "genomic",
+            "analysis",
+            "18S",
+            "18",
+            "gene_networks",
+            "gene-network",
+        ]
+    )
     assert merges == {"networks": "network", "gene-networks": "gene-network"}
 
 
 def write_citeulike(folder: Path, count: int = 30) -> Path:
     (folder / "partial-topicmodelsvb-titles").mkdir(parents=True)
     (folder / "partial-hebatef-citeulike-CDL").mkdir()
-    titles = [f"Paper number {index} on {random.Random(index).choice(['genes', 'graphs'])}" for index in range(count)]
+    titles = [
+        f"Paper number {index} on {random.Random(index).choice(['genes', 'graphs'])}"
+        for index in range(count)
+    ]
     (folder / "partial-topicmodelsvb-titles/citeutitles.txt").write_text("\n".join(titles) + "\n")
     (folder / "tags.dat").write_text("Networks\nnetwork\nGene_Expression\nreview")
-    (folder / "item-tag.dat").write_text("".join(f"2 {index % 2} {2 + index % 2}\n" for index in range(count)))
+    (folder / "item-tag.dat").write_text(
+        "".join(f"2 {index % 2} {2 + index % 2}\n" for index in range(count))
+    )
     (folder / "test-articles.txt").write_text("0\n5\n")
     (folder / "partial-hebatef-citeulike-CDL/raw-data.csv").write_text(
         '"doc.id","title","citeulike.id","raw.title","raw.abstract"\n'
-        f'0,"x",1,"{titles[3]}","An {{A}}bstract \\& more."\n', encoding="utf-8")
+        f'0,"x",1,"{titles[3]}","An {{A}}bstract \\& more."\n',
+        encoding="utf-8",
+    )
     return folder
 
 
 def test_read_citeulike_marks_the_canonical_parts(tmp_path):
     documents = read_documents(write_citeulike(tmp_path / "citeulike-a"))
     assert documents == read_citeulike(tmp_path / "citeulike-a")
-    assert [document.part for document in documents[:12]] == ["test", "validation", "train", "train", "train", "test",
-                                                              "train", "train", "train", "train", "train", "validation"]
+    assert [document.part for document in documents[:12]] == [
+        "test",
+        "validation",
+        "train",
+        "train",
+        "train",
+        "test",
+        "train",
+        "train",
+        "train",
+        "train",
+        "train",
+        "validation",
+    ]
     assert documents[3].content == "An Abstract & more." and documents[4].content == ""
     assert documents[0].tags == ["network", "gene-expression"] and documents[1].tags == ["network", "review"]
     split = split_documents(documents, tiny_config("unused").data.__class__(split="predefined"), seed=1)
@@ -218,7 +292,9 @@ def test_the_page_shows_the_domain_warning_above_the_tags(two_topic_model, monke
         checkpoints.mkdir()
         copy_checkpoint(two_topic_model[0], checkpoints / "two-topics")
     monkeypatch.setenv("JMAN_CHECKPOINTS_DIR", str(checkpoints))
-    page = AppTest.from_file(str(SAMPLE_DIRECTORY.parent / "app" / "streamlit_app.py"), default_timeout=30).run()
+    page = AppTest.from_file(
+        str(SAMPLE_DIRECTORY.parent / "app" / "streamlit_app.py"), default_timeout=30
+    ).run()
     words = TOPICS["football"]
     page.text_input(key=state.TITLE).input(" ".join(words["title"]))
     page.text_area(key=state.CONTENT).input(" ".join(words["content"]) + ".")
@@ -239,9 +315,15 @@ def test_the_review_queue_marks_only_an_unusual_document(two_topic_model):
     from streamlit.testing.v1 import AppTest
 
     football = TOPICS["football"]
-    for (title, content), marked in (((" ".join(football["title"]), " ".join(football["content"]) + "."), True),
-                                     (pairs(topic_rows(("cooking",), 8, 3))[0], False), (("", ""), False)):
-        page = AppTest.from_function(queue_mark_page, args=(str(two_topic_model[0]), title, content), default_timeout=30).run()
+    for (title, content), marked in (
+        ((" ".join(football["title"]), " ".join(football["content"]) + "."), True),
+        (pairs(topic_rows(("cooking",), 8, 3))[0], False),
+        (("", ""), False),
+    ):
+        page = AppTest.from_function(
+            queue_mark_page, args=(str(two_topic_model[0]), title, content), default_timeout=30
+        ).run()
         assert not page.exception
-        assert [element.value.startswith("Unlike the model's training documents") for element in page.warning] == (
-            [True] if marked else [])
+        assert [
+            element.value.startswith("Unlike the model's training documents") for element in page.warning
+        ] == ([True] if marked else [])

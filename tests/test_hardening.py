@@ -60,8 +60,13 @@ class Context:
 
 def snapshot(folder: Path) -> dict[str, int]:
     """Every file under `folder` with its size (links not followed): to show nothing was written or lost."""
-    return {str(path.relative_to(folder)): (path.lstat().st_size if not path.is_dir() or path.is_symlink() else -1)
-            for path in sorted(folder.rglob("*")) if not path.name.endswith(".lock")}  # locks hold no data
+    return {
+        str(path.relative_to(folder)): (
+            path.lstat().st_size if not path.is_dir() or path.is_symlink() else -1
+        )
+        for path in sorted(folder.rglob("*"))
+        if not path.name.endswith(".lock")
+    }  # locks hold no data
 
 
 def assert_one_clean_line(message: str, expect: str) -> None:
@@ -72,6 +77,7 @@ def assert_one_clean_line(message: str, expect: str) -> None:
 
 
 # ---- building bad inputs ----------------------------------------------------------------------------
+
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
@@ -135,7 +141,9 @@ def link(folder: Path, name: str, target: str) -> Path:
     return folder / name
 
 
-def replace_file(folder: Path, context: Context, name: str, make: Callable[[Path], None], forget_checksum: bool = False) -> Callable:
+def replace_file(
+    folder: Path, context: Context, name: str, make: Callable[[Path], None], forget_checksum: bool = False
+) -> Callable:
     target = copy_checkpoint(folder, context)
     (target / name).unlink()
     make(target / name)
@@ -149,6 +157,7 @@ def replace_file(folder: Path, context: Context, name: str, make: Callable[[Path
 
 def with_limit(name: str, value: int, make: Callable) -> Callable:
     """Calls `make` with the environment variable JMAN_<name> set (restored afterwards)."""
+
     def call():
         variable = f"JMAN_{name.upper()}"
         previous = os.environ.get(variable)
@@ -157,6 +166,7 @@ def with_limit(name: str, value: int, make: Callable) -> Callable:
             return make()
         finally:
             os.environ.pop(variable) if previous is None else os.environ.__setitem__(variable, previous)
+
     return call
 
 
@@ -168,6 +178,7 @@ def resume_fit(resume: Path, context: Context) -> Callable:
 
         model = Predictor.from_checkpoint(context.checkpoint).model
         return _load_resume(resume, model, torch.optim.Adam(model.parameters()), "this-run")
+
     return call
 
 
@@ -190,38 +201,134 @@ def cached_word2vec(folder: Path) -> Callable:
 
 # ---- the library's table ------------------------------------------------------------------------------
 
+
 def _cases_data() -> list[Case]:
     big_csv = (HEADER + "1,t,c,a\n").encode() + b"x" * 3_000_000
     return [
-        Case("zip unpacking past the limit", lambda f, c: with_limit(
-            "max_upload_uncompressed_bytes", 1_000_000, from_bytes("bomb.zip", zip_bytes({"data.csv": big_csv}))),
-            "over the limit", megabytes=6),
-        Case("zip whose header understates its size", lambda f, c: with_limit(
-            "max_upload_uncompressed_bytes", 1_000_000, from_bytes("liar.zip", lying_zip(3_000_000))), "zip", megabytes=6),
-        Case("zip with too many entries", lambda f, c: with_limit("max_archive_members", 5, from_bytes(
-            "many.zip", zip_bytes({f"n{index}.md": b"x" for index in range(9)} | {"data.csv": b"id,title\n"}))), "entries"),
-        Case("zip without a data file", lambda f, c: from_bytes("none.zip", zip_bytes({"readme.md": b"x"})), "no data file"),
-        Case("zip with two data files", lambda f, c: from_bytes("two.zip", zip_bytes({"a.csv": b"x", "b.csv": b"y"})), "2 data files"),
+        Case(
+            "zip unpacking past the limit",
+            lambda f, c: with_limit(
+                "max_upload_uncompressed_bytes",
+                1_000_000,
+                from_bytes("bomb.zip", zip_bytes({"data.csv": big_csv})),
+            ),
+            "over the limit",
+            megabytes=6,
+        ),
+        Case(
+            "zip whose header understates its size",
+            lambda f, c: with_limit(
+                "max_upload_uncompressed_bytes", 1_000_000, from_bytes("liar.zip", lying_zip(3_000_000))
+            ),
+            "zip",
+            megabytes=6,
+        ),
+        Case(
+            "zip with too many entries",
+            lambda f, c: with_limit(
+                "max_archive_members",
+                5,
+                from_bytes(
+                    "many.zip",
+                    zip_bytes({f"n{index}.md": b"x" for index in range(9)} | {"data.csv": b"id,title\n"}),
+                ),
+            ),
+            "entries",
+        ),
+        Case(
+            "zip without a data file",
+            lambda f, c: from_bytes("none.zip", zip_bytes({"readme.md": b"x"})),
+            "no data file",
+        ),
+        Case(
+            "zip with two data files",
+            lambda f, c: from_bytes("two.zip", zip_bytes({"a.csv": b"x", "b.csv": b"y"})),
+            "2 data files",
+        ),
         Case("not a zip at all", lambda f, c: from_bytes("fake.zip", b"hello"), "not a readable zip"),
-        Case("CSV field past the field limit", lambda f, c: with_limit("max_field_characters", 1000, from_bytes(
-            "big.csv", (HEADER + '1,t,"' + "x" * 5000 + '",a\n').encode())), "line 2"),
-        Case("CSV document past the document limit", lambda f, c: with_limit("max_document_characters", 100, from_bytes(
-            "doc.csv", (HEADER + "1," + "t" * 60 + "," + "c" * 60 + ",a\n").encode())), "the document"),
-        Case("JSON lines field past the limit", lambda f, c: with_limit("max_field_characters", 1000, from_bytes(
-            "big.jsonl", json.dumps({"title": "t", "content": "x" * 5000, "tags": ["a"]}).encode())), "line 1"),
-        Case("JMAN text line past the limit", lambda f, c: with_limit("max_document_characters", 100, from_bytes(
-            "big.txt", ("t __abstract__ " + "word " * 50 + "__label__ a\n").encode())), "line 1"),
-        Case("file in another encoding", lambda f, c: from_bytes("latin.csv", (HEADER + "1,caf\xe9,c,a\n").encode("latin-1")), "UTF-8"),
-        Case("CSV without a tags column", lambda f, c: from_bytes("cols.csv", b"id,title,content\n1,t,c\n"), "tags"),
+        Case(
+            "CSV field past the field limit",
+            lambda f, c: with_limit(
+                "max_field_characters",
+                1000,
+                from_bytes("big.csv", (HEADER + '1,t,"' + "x" * 5000 + '",a\n').encode()),
+            ),
+            "line 2",
+        ),
+        Case(
+            "CSV document past the document limit",
+            lambda f, c: with_limit(
+                "max_document_characters",
+                100,
+                from_bytes("doc.csv", (HEADER + "1," + "t" * 60 + "," + "c" * 60 + ",a\n").encode()),
+            ),
+            "the document",
+        ),
+        Case(
+            "JSON lines field past the limit",
+            lambda f, c: with_limit(
+                "max_field_characters",
+                1000,
+                from_bytes(
+                    "big.jsonl", json.dumps({"title": "t", "content": "x" * 5000, "tags": ["a"]}).encode()
+                ),
+            ),
+            "line 1",
+        ),
+        Case(
+            "JMAN text line past the limit",
+            lambda f, c: with_limit(
+                "max_document_characters",
+                100,
+                from_bytes("big.txt", ("t __abstract__ " + "word " * 50 + "__label__ a\n").encode()),
+            ),
+            "line 1",
+        ),
+        Case(
+            "file in another encoding",
+            lambda f, c: from_bytes("latin.csv", (HEADER + "1,caf\xe9,c,a\n").encode("latin-1")),
+            "UTF-8",
+        ),
+        Case(
+            "CSV without a tags column",
+            lambda f, c: from_bytes("cols.csv", b"id,title,content\n1,t,c\n"),
+            "tags",
+        ),
         Case("JSON line that is a list", lambda f, c: from_bytes("list.jsonl", b'["a"]\n'), "not an object"),
-        Case("JSON line that is not JSON", lambda f, c: from_bytes("bad.jsonl", b'{"title": \n'), "not valid JSON"),
+        Case(
+            "JSON line that is not JSON",
+            lambda f, c: from_bytes("bad.jsonl", b'{"title": \n'),
+            "not valid JSON",
+        ),
         Case("unsupported extension", lambda f, c: from_bytes("data.xlsx", b"x"), "unsupported"),
         Case("empty file", lambda f, c: from_bytes("empty.csv", b""), "no documents"),
-        Case("a pickle named data.csv", lambda f, c: reading(write(f, "data.csv", pickle.dumps(Planted(f / "MARKER")))), "UTF-8"),
-        Case("data file linked to /dev/zero", lambda f, c: reading(link(f, "zero.csv", "/dev/zero")), "not a regular file", seconds=10),
-        Case("a folder named like a data file", lambda f, c: reading(Path(os.makedirs(f / "dir.csv") or f / "dir.csv")), "not a regular file"),
-        Case("bad limit in the environment", lambda f, c: with_limit("max_field_characters", "many", from_bytes(  # type: ignore[arg-type]
-            "ok.csv", (HEADER + "1,t,c,a\n").encode())), "JMAN_MAX_FIELD_CHARACTERS"),
+        Case(
+            "a pickle named data.csv",
+            lambda f, c: reading(write(f, "data.csv", pickle.dumps(Planted(f / "MARKER")))),
+            "UTF-8",
+        ),
+        Case(
+            "data file linked to /dev/zero",
+            lambda f, c: reading(link(f, "zero.csv", "/dev/zero")),
+            "not a regular file",
+            seconds=10,
+        ),
+        Case(
+            "a folder named like a data file",
+            lambda f, c: reading(Path(os.makedirs(f / "dir.csv") or f / "dir.csv")),
+            "not a regular file",
+        ),
+        Case(
+            "bad limit in the environment",
+            lambda f, c: with_limit(
+                "max_field_characters",
+                "many",
+                from_bytes(  # type: ignore[arg-type]
+                    "ok.csv", (HEADER + "1,t,c,a\n").encode()
+                ),
+            ),
+            "JMAN_MAX_FIELD_CHARACTERS",
+        ),
         Case("lone surrogate in JSON is read as U+FFFD", lambda f, c: _surrogate_read(), ""),
     ]
 
@@ -230,9 +337,12 @@ def _surrogate_read() -> Callable:
     def call():
         from jman_core.data import read_documents_from_bytes
 
-        documents = read_documents_from_bytes("s.jsonl", b'{"title": "a \\udfff b", "content": "c", "tags": ["x\\udfff"]}\n')
+        documents = read_documents_from_bytes(
+            "s.jsonl", b'{"title": "a \\udfff b", "content": "c", "tags": ["x\\udfff"]}\n'
+        )
         assert documents[0].title == "a \ufffd b" and documents[0].tags == ["x\ufffd"]
         documents[0].title.encode("utf-8")  # what the tokenizer needs
+
     return call
 
 
@@ -243,28 +353,64 @@ def _upload_problem(name: str, data: bytes) -> Callable:
         problems = inspect_upload(name, data).problems
         assert problems, "the upload check found no problem"
         raise JmanError(problems[0])  # the page shows it: checked as one clean line
+
     return call
 
 
 def _cases_upload() -> list[Case]:
     return [
-        Case("upload check: CSV field past the limit", lambda f, c: with_limit("max_field_characters", 1000, _upload_problem(
-            "big.csv", (HEADER + '1,t,"' + "x" * 5000 + '",a\n').encode())), "line 2"),
-        Case("upload check: zip past the limit", lambda f, c: with_limit("max_upload_uncompressed_bytes", 1000, _upload_problem(
-            "bomb.zip", zip_bytes({"data.csv": b"x" * 5000}))), "over the limit"),
-        Case("upload check: not UTF-8", lambda f, c: _upload_problem("latin.csv", (HEADER + "1,caf\xe9,c,a\n").encode("latin-1")), "UTF-8"),
+        Case(
+            "upload check: CSV field past the limit",
+            lambda f, c: with_limit(
+                "max_field_characters",
+                1000,
+                _upload_problem("big.csv", (HEADER + '1,t,"' + "x" * 5000 + '",a\n').encode()),
+            ),
+            "line 2",
+        ),
+        Case(
+            "upload check: zip past the limit",
+            lambda f, c: with_limit(
+                "max_upload_uncompressed_bytes",
+                1000,
+                _upload_problem("bomb.zip", zip_bytes({"data.csv": b"x" * 5000})),
+            ),
+            "over the limit",
+        ),
+        Case(
+            "upload check: not UTF-8",
+            lambda f, c: _upload_problem("latin.csv", (HEADER + "1,caf\xe9,c,a\n").encode("latin-1")),
+            "UTF-8",
+        ),
     ]
 
 
 def _cases_embeddings() -> list[Case]:
     return [
-        Case("--embeddings given a pickle (gensim's native format)", lambda f, c: embeddings(
-            write(f, "vectors.kv", pickle.dumps(Planted(f / "MARKER")))), "not a word2vec file"),
-        Case("--embeddings whose header claims a billion vectors", lambda f, c: embeddings(
-            write(f, "vectors.txt", "1000000000 100\nword 0.1\n")), "more than its", seconds=10, megabytes=20),
-        Case("--embeddings linked to /dev/zero", lambda f, c: embeddings(link(f, "zero.txt", "/dev/zero")), "not a regular file", seconds=10),
+        Case(
+            "--embeddings given a pickle (gensim's native format)",
+            lambda f, c: embeddings(write(f, "vectors.kv", pickle.dumps(Planted(f / "MARKER")))),
+            "not a word2vec file",
+        ),
+        Case(
+            "--embeddings whose header claims a billion vectors",
+            lambda f, c: embeddings(write(f, "vectors.txt", "1000000000 100\nword 0.1\n")),
+            "more than its",
+            seconds=10,
+            megabytes=20,
+        ),
+        Case(
+            "--embeddings linked to /dev/zero",
+            lambda f, c: embeddings(link(f, "zero.txt", "/dev/zero")),
+            "not a regular file",
+            seconds=10,
+        ),
         Case("--embeddings missing", lambda f, c: embeddings(f / "absent.txt"), "does not exist"),
-        Case("word2vec cache replaced by a pickle is rebuilt, never loaded", lambda f, c: cached_word2vec(f), ""),
+        Case(
+            "word2vec cache replaced by a pickle is rebuilt, never loaded",
+            lambda f, c: cached_word2vec(f),
+            "",
+        ),
     ]
 
 
@@ -273,36 +419,120 @@ def _cases_checkpoint() -> list[Case]:
         os.mkfifo(path)
 
     return [
-        Case("tokenizer linked to /dev/zero", lambda f, c: replace_file(f, c, "tokenizer.json", lambda p: p.symlink_to("/dev/zero")),
-             "symbolic link", seconds=10),
-        Case("weights linked elsewhere", lambda f, c: replace_file(f, c, "model.safetensors", lambda p: p.symlink_to(
-            c.checkpoint / "model.safetensors")), "symbolic link"),
-        Case("metadata linked to /dev/zero", lambda f, c: replace_file(f, c, "checkpoint.json", lambda p: p.symlink_to("/dev/zero")),
-             "symbolic link", seconds=10),
-        Case("weights file is a pipe", lambda f, c: replace_file(f, c, "model.safetensors", fifo), "not a regular file", seconds=10),
-        Case("weights file over the size limit", lambda f, c: with_limit("max_checkpoint_file_bytes", 1000, loading(
-            copy_checkpoint(f, c))), "over the limit"),
-        Case("weights replaced by a pickle", lambda f, c: replace_file(f, c, "model.safetensors", lambda p: p.write_bytes(
-            pickle.dumps(Planted(f / "MARKER"))), forget_checksum=True), "could not be loaded"),
-        Case("weights truncated", lambda f, c: replace_file(f, c, "model.safetensors", lambda p: p.write_bytes(
-            (c.checkpoint / "model.safetensors").read_bytes()[:1000])), "corrupt or truncated"),
-        Case("threshold written as a string", lambda f, c: loading(edit_metadata(f, c, threshold="0.5")), "threshold"),
+        Case(
+            "tokenizer linked to /dev/zero",
+            lambda f, c: replace_file(f, c, "tokenizer.json", lambda p: p.symlink_to("/dev/zero")),
+            "symbolic link",
+            seconds=10,
+        ),
+        Case(
+            "weights linked elsewhere",
+            lambda f, c: replace_file(
+                f, c, "model.safetensors", lambda p: p.symlink_to(c.checkpoint / "model.safetensors")
+            ),
+            "symbolic link",
+        ),
+        Case(
+            "metadata linked to /dev/zero",
+            lambda f, c: replace_file(f, c, "checkpoint.json", lambda p: p.symlink_to("/dev/zero")),
+            "symbolic link",
+            seconds=10,
+        ),
+        Case(
+            "weights file is a pipe",
+            lambda f, c: replace_file(f, c, "model.safetensors", fifo),
+            "not a regular file",
+            seconds=10,
+        ),
+        Case(
+            "weights file over the size limit",
+            lambda f, c: with_limit("max_checkpoint_file_bytes", 1000, loading(copy_checkpoint(f, c))),
+            "over the limit",
+        ),
+        Case(
+            "weights replaced by a pickle",
+            lambda f, c: replace_file(
+                f,
+                c,
+                "model.safetensors",
+                lambda p: p.write_bytes(pickle.dumps(Planted(f / "MARKER"))),
+                forget_checksum=True,
+            ),
+            "could not be loaded",
+        ),
+        Case(
+            "weights truncated",
+            lambda f, c: replace_file(
+                f,
+                c,
+                "model.safetensors",
+                lambda p: p.write_bytes((c.checkpoint / "model.safetensors").read_bytes()[:1000]),
+            ),
+            "corrupt or truncated",
+        ),
+        Case(
+            "threshold written as a string",
+            lambda f, c: loading(edit_metadata(f, c, threshold="0.5")),
+            "threshold",
+        ),
         Case("threshold out of range", lambda f, c: loading(edit_metadata(f, c, threshold=7)), "threshold"),
-        Case("labels that are not a list", lambda f, c: loading(edit_metadata(f, c, labels="cooking astronomy")), "labels"),
-        Case("label list shorter than the model's outputs", lambda f, c: loading(edit_metadata(
-            f, c, labels=["cooking"], label_counts=[1])), "tags but the model scores"),
+        Case(
+            "labels that are not a list",
+            lambda f, c: loading(edit_metadata(f, c, labels="cooking astronomy")),
+            "labels",
+        ),
+        Case(
+            "label list shorter than the model's outputs",
+            lambda f, c: loading(edit_metadata(f, c, labels=["cooking"], label_counts=[1])),
+            "tags but the model scores",
+        ),
         Case("labels renamed (fingerprint)", lambda f, c: loading(_renamed_labels(f, c)), "fingerprint"),
-        Case("text limits that read without bound", lambda f, c: loading(edit_metadata(
-            f, c, text_config__max_sentences=10**6)), "max_words_read"),
-        Case("tokenizer of another model", lambda f, c: replace_file(f, c, "tokenizer.json", lambda p: p.write_bytes(
-            (SHIPPED_COOKING / "tokenizer.json").read_bytes()), forget_checksum=True), "from another model"),
-        Case("tokenizer edited (checksum)", lambda f, c: replace_file(f, c, "tokenizer.json", lambda p: p.write_text(
-            (c.checkpoint / "tokenizer.json").read_text() + " ")), "not the tokenizer this model was saved with"),
-        Case("metadata truncated", lambda f, c: replace_file(f, c, "checkpoint.json", lambda p: p.write_text(
-            (c.checkpoint / "checkpoint.json").read_text()[:200])), "corrupt or truncated"),
-        Case("metadata of another program", lambda f, c: replace_file(f, c, "checkpoint.json", lambda p: p.write_text("[1, 2]")),
-             "not written by jman_core"),
-        Case("metadata from a newer format", lambda f, c: loading(edit_metadata(f, c, format_version=99)), "newer"),
+        Case(
+            "text limits that read without bound",
+            lambda f, c: loading(edit_metadata(f, c, text_config__max_sentences=10**6)),
+            "max_words_read",
+        ),
+        Case(
+            "tokenizer of another model",
+            lambda f, c: replace_file(
+                f,
+                c,
+                "tokenizer.json",
+                lambda p: p.write_bytes((SHIPPED_COOKING / "tokenizer.json").read_bytes()),
+                forget_checksum=True,
+            ),
+            "from another model",
+        ),
+        Case(
+            "tokenizer edited (checksum)",
+            lambda f, c: replace_file(
+                f,
+                c,
+                "tokenizer.json",
+                lambda p: p.write_text((c.checkpoint / "tokenizer.json").read_text() + " "),
+            ),
+            "not the tokenizer this model was saved with",
+        ),
+        Case(
+            "metadata truncated",
+            lambda f, c: replace_file(
+                f,
+                c,
+                "checkpoint.json",
+                lambda p: p.write_text((c.checkpoint / "checkpoint.json").read_text()[:200]),
+            ),
+            "corrupt or truncated",
+        ),
+        Case(
+            "metadata of another program",
+            lambda f, c: replace_file(f, c, "checkpoint.json", lambda p: p.write_text("[1, 2]")),
+            "not written by jman_core",
+        ),
+        Case(
+            "metadata from a newer format",
+            lambda f, c: loading(edit_metadata(f, c, format_version=99)),
+            "newer",
+        ),
         Case("no checkpoint at the path", lambda f, c: loading(f / "absent"), "No checkpoint"),
     ]
 
@@ -325,15 +555,28 @@ def _cases_resume() -> list[Case]:
         from jman_core.training import _save_resume, _State
 
         model = Predictor.from_checkpoint(context.checkpoint).model
-        _save_resume(folder / "run.resume.pt", model, torch.optim.Adam(model.parameters()), _State(), "another-run")
+        _save_resume(
+            folder / "run.resume.pt", model, torch.optim.Adam(model.parameters()), _State(), "another-run"
+        )
         return folder / "run.resume.pt"
 
     return [
-        Case("resume file holding a planted object", lambda f, c: resume_fit(planted(f), c), "not a JMAN resume file"),
-        Case("resume file truncated", lambda f, c: resume_fit(write(f, "run.resume.pt", b"PK\x03\x04 half"), c), "truncated"),
+        Case(
+            "resume file holding a planted object",
+            lambda f, c: resume_fit(planted(f), c),
+            "not a JMAN resume file",
+        ),
+        Case(
+            "resume file truncated",
+            lambda f, c: resume_fit(write(f, "run.resume.pt", b"PK\x03\x04 half"), c),
+            "truncated",
+        ),
         Case("resume file of another run", lambda f, c: resume_fit(other_run(f, c), c), "another run"),
-        Case("resume file that is a folder", lambda f, c: resume_fit(Path(os.makedirs(f / "r.pt") or f / "r.pt"), c),
-             "not a regular file"),
+        Case(
+            "resume file that is a folder",
+            lambda f, c: resume_fit(Path(os.makedirs(f / "r.pt") or f / "r.pt"), c),
+            "not a regular file",
+        ),
     ]
 
 
@@ -345,8 +588,15 @@ def _cases_predictor() -> list[Case]:
 
     def each(context: Context) -> Callable:
         def call():
-            results = predictor(context).predict_each([("Bread oven", "Knead."), ("", "  "), ("Star", "\udfff moon")])
-            assert [type(result).__name__ for result in results] == ["Prediction", "DocumentError", "Prediction"]
+            results = predictor(context).predict_each(
+                [("Bread oven", "Knead."), ("", "  "), ("Star", "\udfff moon")]
+            )
+            assert [type(result).__name__ for result in results] == [
+                "Prediction",
+                "DocumentError",
+                "Prediction",
+            ]
+
         return call
 
     def html_text() -> Callable:
@@ -357,13 +607,31 @@ def _cases_predictor() -> list[Case]:
     return [
         Case("empty document", lambda f, c: lambda: predictor(c).predict("", "   "), "empty"),
         Case("title that is not text", lambda f, c: lambda: predictor(c).predict(42, "x"), "must be text"),
-        Case("evidence for a tag the model lacks", lambda f, c: lambda: predictor(c).tag_evidence("t", "c", "no-such-tag"),
-             "has no tag"),
-        Case("lone surrogate in a document is scored", lambda f, c: lambda: predictor(c).explain("a \udfff", "b \ud800 c"), ""),
+        Case(
+            "evidence for a tag the model lacks",
+            lambda f, c: lambda: predictor(c).tag_evidence("t", "c", "no-such-tag"),
+            "has no tag",
+        ),
+        Case(
+            "lone surrogate in a document is scored",
+            lambda f, c: lambda: predictor(c).explain("a \udfff", "b \ud800 c"),
+            "",
+        ),
         Case("one empty document among good ones", lambda f, c: each(c), ""),
-        Case("20 MB document: only the first characters are read", lambda f, c: lambda: predictor(c).explain(
-            "A title", "word " * 4_000_000), "", seconds=30, megabytes=150),
-        Case("100 KB of '<a ' (quadratic in html.parser)", lambda f, c: html_text(), "", seconds=10, megabytes=30),
+        Case(
+            "20 MB document: only the first characters are read",
+            lambda f, c: lambda: predictor(c).explain("A title", "word " * 4_000_000),
+            "",
+            seconds=30,
+            megabytes=150,
+        ),
+        Case(
+            "100 KB of '<a ' (quadratic in html.parser)",
+            lambda f, c: html_text(),
+            "",
+            seconds=10,
+            megabytes=30,
+        ),
     ]
 
 
@@ -374,16 +642,33 @@ def _cases_jobs() -> list[Case]:
         (folder / "checkpoints").mkdir()
         (folder / "jobs").mkdir()
         copy_checkpoint(folder / "checkpoints", context)
-        return lambda: start_job(folder / "jobs", name, "tagged.csv", context.data_csv.read_bytes(), {}, folder / "checkpoints")
+        return lambda: start_job(
+            folder / "jobs", name, "tagged.csv", context.data_csv.read_bytes(), {}, folder / "checkpoints"
+        )
 
     return [
-        Case("training over an existing model without confirmation", lambda f, c: start(f, c, "model"), "exists"),
-        Case("model name that climbs out of the folder", lambda f, c: start(f, c, "../escape"), "cannot be a folder name"),
+        Case(
+            "training over an existing model without confirmation",
+            lambda f, c: start(f, c, "model"),
+            "exists",
+        ),
+        Case(
+            "model name that climbs out of the folder",
+            lambda f, c: start(f, c, "../escape"),
+            "cannot be a folder name",
+        ),
     ]
 
 
-LIBRARY_CASES = (_cases_data() + _cases_upload() + _cases_embeddings() + _cases_checkpoint() + _cases_resume()
-                 + _cases_predictor() + _cases_jobs())
+LIBRARY_CASES = (
+    _cases_data()
+    + _cases_upload()
+    + _cases_embeddings()
+    + _cases_checkpoint()
+    + _cases_resume()
+    + _cases_predictor()
+    + _cases_jobs()
+)
 
 
 @pytest.fixture
@@ -432,38 +717,114 @@ def test_library(case: Case, context: Context, tmp_path: Path):
 
 # ---- the command line's table ------------------------------------------------------------------------
 
+
 def _cli_cases() -> list[Case]:
     def predict_input(folder: Path, context: Context, name: str, data: bytes) -> list[str]:
         return ["predict", str(context.checkpoint), "--input", str(write(folder, name, data))]
 
     def train(folder: Path, context: Context, *extra: str) -> list[str]:
-        return ["train", "--data", str(context.data_csv), "--output", str(folder / "out"), "--min_label_count", "2",
-                "--cache_dir", str(context.cache_dir), "--num_epochs", "1", "--hidden_size", "8", "--embedding_dim", "8", *extra]
+        return [
+            "train",
+            "--data",
+            str(context.data_csv),
+            "--output",
+            str(folder / "out"),
+            "--min_label_count",
+            "2",
+            "--cache_dir",
+            str(context.cache_dir),
+            "--num_epochs",
+            "1",
+            "--hidden_size",
+            "8",
+            "--embedding_dim",
+            "8",
+            *extra,
+        ]
 
     def foreign_resume(folder: Path) -> Path:
         torch.save({"identity": "someone else's", "model": {}}, folder / ".out.resume.pt")
         return folder
 
     return [
-        Case("predict: no checkpoint", lambda f, c: ["predict", str(f / "none"), "--title", "t"], "No checkpoint"),
-        Case("predict: checkpoint with a string threshold", lambda f, c: ["predict", str(edit_metadata(f, c, threshold="high")),
-                                                                         "--title", "t"], "threshold"),
-        Case("predict: tokenizer linked to /dev/zero", lambda f, c: (replace_file(f, c, "tokenizer.json", lambda p: p.symlink_to(
-            "/dev/zero")), ["predict", str(f / "model"), "--title", "t"])[1], "symbolic link", seconds=20),
-        Case("predict: empty document", lambda f, c: ["predict", str(c.checkpoint), "--title", "", "--content", " "], "empty"),
-        Case("predict --input: zip past the limit", lambda f, c: predict_input(f, c, "bomb.zip", zip_bytes(
-            {"data.csv": (HEADER + "1,t,c,a\n").encode() + b"x" * (101 * 2**20)})), "over the limit", seconds=30),
-        Case("predict --input: CSV field past the limit", lambda f, c: predict_input(f, c, "big.csv", (
-            HEADER + '1,t,"' + "x" * 1_100_000 + '",a\n').encode()), "line 2"),
-        Case("predict --input: linked to /dev/zero", lambda f, c: ["predict", str(c.checkpoint), "--input",
-                                                                  str(link(f, "zero.csv", "/dev/zero"))], "not a regular file", seconds=10),
-        Case("predict --input: a pickle", lambda f, c: predict_input(f, c, "evil.csv", pickle.dumps(Planted(f / "MARKER"))), "UTF-8"),
-        Case("train: --embeddings is a pickle", lambda f, c: train(f, c, "--embeddings", str(write(
-            f, "v.kv", pickle.dumps(Planted(f / "MARKER"))))), "not a word2vec file"),
-        Case("train: --resume with another run's file", lambda f, c: train(foreign_resume(f), c, "--resume"), "another run"),
-        Case("info: metadata with labels that are not a list", lambda f, c: ["info", str(edit_metadata(f, c, labels=7))], "labels"),
-        Case("evaluate: weights truncated", lambda f, c: (replace_file(f, c, "model.safetensors", lambda p: p.write_bytes(b"x")),
-                                                         ["evaluate", str(f / "model"), "--data", str(c.data_csv)])[1], "corrupt"),
+        Case(
+            "predict: no checkpoint",
+            lambda f, c: ["predict", str(f / "none"), "--title", "t"],
+            "No checkpoint",
+        ),
+        Case(
+            "predict: checkpoint with a string threshold",
+            lambda f, c: ["predict", str(edit_metadata(f, c, threshold="high")), "--title", "t"],
+            "threshold",
+        ),
+        Case(
+            "predict: tokenizer linked to /dev/zero",
+            lambda f, c: (
+                replace_file(f, c, "tokenizer.json", lambda p: p.symlink_to("/dev/zero")),
+                ["predict", str(f / "model"), "--title", "t"],
+            )[1],
+            "symbolic link",
+            seconds=20,
+        ),
+        Case(
+            "predict: empty document",
+            lambda f, c: ["predict", str(c.checkpoint), "--title", "", "--content", " "],
+            "empty",
+        ),
+        Case(
+            "predict --input: zip past the limit",
+            lambda f, c: predict_input(
+                f,
+                c,
+                "bomb.zip",
+                zip_bytes({"data.csv": (HEADER + "1,t,c,a\n").encode() + b"x" * (101 * 2**20)}),
+            ),
+            "over the limit",
+            seconds=30,
+        ),
+        Case(
+            "predict --input: CSV field past the limit",
+            lambda f, c: predict_input(
+                f, c, "big.csv", (HEADER + '1,t,"' + "x" * 1_100_000 + '",a\n').encode()
+            ),
+            "line 2",
+        ),
+        Case(
+            "predict --input: linked to /dev/zero",
+            lambda f, c: ["predict", str(c.checkpoint), "--input", str(link(f, "zero.csv", "/dev/zero"))],
+            "not a regular file",
+            seconds=10,
+        ),
+        Case(
+            "predict --input: a pickle",
+            lambda f, c: predict_input(f, c, "evil.csv", pickle.dumps(Planted(f / "MARKER"))),
+            "UTF-8",
+        ),
+        Case(
+            "train: --embeddings is a pickle",
+            lambda f, c: train(
+                f, c, "--embeddings", str(write(f, "v.kv", pickle.dumps(Planted(f / "MARKER"))))
+            ),
+            "not a word2vec file",
+        ),
+        Case(
+            "train: --resume with another run's file",
+            lambda f, c: train(foreign_resume(f), c, "--resume"),
+            "another run",
+        ),
+        Case(
+            "info: metadata with labels that are not a list",
+            lambda f, c: ["info", str(edit_metadata(f, c, labels=7))],
+            "labels",
+        ),
+        Case(
+            "evaluate: weights truncated",
+            lambda f, c: (
+                replace_file(f, c, "model.safetensors", lambda p: p.write_bytes(b"x")),
+                ["evaluate", str(f / "model"), "--data", str(c.data_csv)],
+            )[1],
+            "corrupt",
+        ),
     ]
 
 
@@ -492,9 +853,16 @@ def test_command_line(case: Case, context: Context, tmp_path: Path, capsys):
         assert seconds < case.seconds
 
 
-def test_predict_input_names_each_empty_document_and_tags_the_others(context: Context, tmp_path: Path, capsys):
-    data = write(tmp_path, "docs.csv", "id,title,content\n1,Bread oven,Knead the dough.\n2,,\n3,Star,\"\udfff moon\"\n"
-                 .encode("utf-8", "surrogatepass").replace(b"\xed\xbf\xbf", b"?"))
+def test_predict_input_names_each_empty_document_and_tags_the_others(
+    context: Context, tmp_path: Path, capsys
+):
+    data = write(
+        tmp_path,
+        "docs.csv",
+        'id,title,content\n1,Bread oven,Knead the dough.\n2,,\n3,Star,"\udfff moon"\n'.encode(
+            "utf-8", "surrogatepass"
+        ).replace(b"\xed\xbf\xbf", b"?"),
+    )
     code = main(["predict", str(context.checkpoint), "--input", str(data)])
     captured = capsys.readouterr()
     assert code == 1
@@ -505,6 +873,7 @@ def test_predict_input_names_each_empty_document_and_tags_the_others(context: Co
 
 
 # ---- the app's table (AppTest) -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def app_places(tmp_path, monkeypatch, checkpoint_path):
@@ -535,13 +904,36 @@ def _messages(app) -> list[str]:
     return [str(element.value) for kind in ("error", "warning") for element in getattr(app, kind)]
 
 
-SPACE_ROWS = HEADER + "".join(f"{n},Title {n},Content {n},bread baking\n" for n in range(1, 51)) + "51,t,c,bread;baking\n"
+SPACE_ROWS = (
+    HEADER
+    + "".join(f"{n},Title {n},Content {n},bread baking\n" for n in range(1, 51))
+    + "51,t,c,bread;baking\n"
+)
 APP_CASES = [
-    ("zip past the limit", "bomb.zip", zip_bytes({"data.csv": (HEADER + "1,t,c,a\n").encode() + b"x" * (101 * 2**20)}),
-     "over the limit"),
-    ("CSV field past the limit", "big.csv", (HEADER + '1,t,"' + "x" * 1_100_000 + '",a\n').encode(), "line 2"),
-    ("a file named like a Markdown image", "![x](http://127.0.0.1:9/x.png).csv", b"id,title\n1,t\n", "content"),
-    ("lone surrogate in JSON lines", "s.jsonl", b'{"title": "a \\udfff", "content": "c", "tags": ["x"]}\n', ""),
+    (
+        "zip past the limit",
+        "bomb.zip",
+        zip_bytes({"data.csv": (HEADER + "1,t,c,a\n").encode() + b"x" * (101 * 2**20)}),
+        "over the limit",
+    ),
+    (
+        "CSV field past the limit",
+        "big.csv",
+        (HEADER + '1,t,"' + "x" * 1_100_000 + '",a\n').encode(),
+        "line 2",
+    ),
+    (
+        "a file named like a Markdown image",
+        "![x](http://127.0.0.1:9/x.png).csv",
+        b"id,title\n1,t\n",
+        "content",
+    ),
+    (
+        "lone surrogate in JSON lines",
+        "s.jsonl",
+        b'{"title": "a \\udfff", "content": "c", "tags": ["x"]}\n',
+        "",
+    ),
 ]
 
 
@@ -550,8 +942,11 @@ def test_app(app_places, name, file_name, data, expect):
     app = _app_with(file_name, data)
     assert not app.exception, app.exception
     messages = _messages(app)
-    markdown = "\n".join(str(element.value) for kind in ("markdown", "subheader", "error", "warning", "caption")
-                         for element in getattr(app, kind))
+    markdown = "\n".join(
+        str(element.value)
+        for kind in ("markdown", "subheader", "error", "warning", "caption")
+        for element in getattr(app, kind)
+    )
     assert "![" not in markdown and "](http" not in markdown, "user text reached Markdown unescaped"
     if expect:
         assert any(expect in message.replace("\\", "") for message in messages), messages

@@ -26,8 +26,14 @@ def overrides(cache_dir: Path, epochs: int) -> dict:
         "data": {"min_label_count": 2},
         "text": {"min_word_frequency": 1},
         "model": {"hidden_size": 8, "embedding_dim": 8},
-        "training": {"num_epochs": epochs, "batch_size": 16, "word2vec_epochs": 1, "cache_dir": str(cache_dir),
-                     "early_stop_lr": 1e-9, "device": "cpu"},
+        "training": {
+            "num_epochs": epochs,
+            "batch_size": 16,
+            "word2vec_epochs": 1,
+            "cache_dir": str(cache_dir),
+            "early_stop_lr": 1e-9,
+            "device": "cpu",
+        },
     }
 
 
@@ -38,7 +44,9 @@ def wait_for(folder: Path, predicate, timeout: float = 120.0):
         if predicate(status):
             return status
         time.sleep(0.2)
-    raise AssertionError(f"timed out; last status: {read_status(folder)}; log: {(folder / 'log.txt').read_text()[-2000:]}")
+    raise AssertionError(
+        f"timed out; last status: {read_status(folder)}; log: {(folder / 'log.txt').read_text()[-2000:]}"
+    )
 
 
 @pytest.fixture
@@ -51,7 +59,9 @@ def places(tmp_path, cache_dir, monkeypatch):
 
 def test_a_job_trains_in_its_own_process_and_saves_a_model(places, data_csv):
     jobs, checkpoints, cache = places
-    status = start_job(jobs, "my-model", "tagged.csv", data_csv.read_bytes(), overrides(cache, 2), checkpoints)
+    status = start_job(
+        jobs, "my-model", "tagged.csv", data_csv.read_bytes(), overrides(cache, 2), checkpoints
+    )
     assert status.pid and status.pid != os.getpid()
     folder = Path(status.folder)
     final = wait_for(folder, lambda s: not s.active)
@@ -79,7 +89,9 @@ def test_one_training_at_a_time_and_cancel_leaves_no_model(places, data_csv):
 
 def test_a_killed_worker_is_reported_and_leaves_no_corrupt_checkpoint(places, data_csv):
     jobs, checkpoints, cache = places
-    status = start_job(jobs, "killed", "tagged.csv", data_csv.read_bytes(), overrides(cache, 200), checkpoints)
+    status = start_job(
+        jobs, "killed", "tagged.csv", data_csv.read_bytes(), overrides(cache, 200), checkpoints
+    )
     folder = Path(status.folder)
     running = wait_for(folder, lambda s: s.state == "running" and s.epoch >= 1)
     os.killpg(running.pid, signal.SIGKILL)
@@ -137,8 +149,16 @@ def test_two_simultaneous_starts_start_one_training(places, data_csv, monkeypatc
     def start(number: int) -> None:
         barrier.wait()
         try:
-            outcomes.append(start_job(jobs, f"model-{number}", "tagged.csv", data_csv.read_bytes(),
-                                      overrides(cache, 1), checkpoints))
+            outcomes.append(
+                start_job(
+                    jobs,
+                    f"model-{number}",
+                    "tagged.csv",
+                    data_csv.read_bytes(),
+                    overrides(cache, 1),
+                    checkpoints,
+                )
+            )
         except JobAlreadyRunning:
             outcomes.append("refused")
 
@@ -165,7 +185,9 @@ def test_a_job_killed_just_after_saving_is_finished_with_its_model(places, data_
     os.killpg(status.pid, signal.SIGKILL)
     os.waitpid(status.pid, 0)
     final = read_status(status.folder)
-    assert (final.state, final.checkpoint) == ("finished", str((checkpoints / "saved").resolve())), final.message
+    assert (final.state, final.checkpoint) == ("finished", str((checkpoints / "saved").resolve())), (
+        final.message
+    )
 
 
 def test_a_job_cancelled_while_starting_is_cancelled_not_died(places, data_csv, monkeypatch):

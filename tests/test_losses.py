@@ -37,7 +37,9 @@ def naive_similarity(scores, targets, similarity):
         value = 0.0
         for j in labels:
             for k in labels:
-                value += float(similarity[j, k]) * (float(scores[document, j]) - float(scores[document, k])) ** 2
+                value += (
+                    float(similarity[j, k]) * (float(scores[document, j]) - float(scores[document, k])) ** 2
+                )
         total += 0.5 * value
     return total / scores.shape[0]
 
@@ -57,6 +59,7 @@ def naive_subsumption(scores, targets, subsumption):
 
 
 # ---- similarity ---------------------------------------------------------------------------------------
+
 
 def test_similarity_loss_hand_worked():
     scores = torch.tensor([[0.9, 0.2, 0.6], [0.9, 0.2, 0.6], [0.9, 0.2, 0.6]])
@@ -99,6 +102,7 @@ def test_similarity_loss_gradient_pulls_similar_labels_together():
 
 
 # ---- subsumption --------------------------------------------------------------------------------------
+
 
 def test_straight_through_round_values_and_gradient():
     scores = torch.tensor([0.0, 0.49, 0.5, 0.51, 1.0], requires_grad=True)
@@ -159,6 +163,7 @@ def test_joint_loss_subsumption_term_reaches_the_logits():
 
 
 # ---- BCE and the joint loss ---------------------------------------------------------------------------
+
 
 def test_binary_cross_entropy_sums_labels_and_averages_batch():
     torch.manual_seed(2)
@@ -222,6 +227,8 @@ def test_label_semantics_stores_sparse_matrices_sparse_and_says_so():
     semantics = LabelSemantics(dense_similarity, sparse_subsumption)
     similarity, subsumption = semantics.matrices()
     assert not similarity.is_sparse and subsumption.is_sparse
-    assert semantics.storage()[0].startswith("Sim: dense") and semantics.storage()[1].startswith("Sub: sparse, 1 entries")
+    assert semantics.storage()[0].startswith("Sim: dense") and semantics.storage()[1].startswith(
+        "Sub: sparse, 1 entries"
+    )
     learnable = LabelSemantics(dense_similarity, sparse_subsumption, dynamic=True)
     assert not any(matrix.is_sparse for matrix in learnable.matrices())  # a learnable matrix fills in: dense

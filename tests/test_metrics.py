@@ -285,7 +285,18 @@ def test_evaluate_returns_every_metric_consistent_with_the_parts():
     y_true, scores = random_case(seed=12)
     results = evaluate(y_true, scores, threshold=0.6)
     assert list(results) == [
-        "H", "A", "P", "R", "F1", "P@1", "P@3", "P@5", "nDCG@3", "nDCG@5", "Micro-F1", "Macro-F1"
+        "H",
+        "A",
+        "P",
+        "R",
+        "F1",
+        "P@1",
+        "P@3",
+        "P@5",
+        "nDCG@3",
+        "nDCG@5",
+        "Micro-F1",
+        "Macro-F1",
     ]
     y_pred = scores >= 0.6
     assert results["F1"] == pytest.approx(example_based_metrics(y_true, y_pred)["F1"])

@@ -60,12 +60,15 @@ def test_missing_knowledge_base_names_the_file(tmp_path):
 
 def test_similarity_file_is_symmetric_with_unit_diagonal_and_normalised_labels(tmp_path):
     path = tmp_path / "sim.csv"
-    path.write_text("label,label,similarity\nBread,baking,0.8\nyeast,bread,0.3\nunknown,tea,0.5\n", encoding="utf-8")
+    path.write_text(
+        "label,label,similarity\nBread,baking,0.8\nyeast,bread,0.3\nunknown,tea,0.5\n", encoding="utf-8"
+    )
     similarity, report = read_similarity_file(path, LABELS)
     assert similarity[0, 1] == similarity[1, 0] == pytest.approx(0.8)
     assert similarity[2, 0] == similarity[0, 2] == pytest.approx(0.3)
     assert np.allclose(np.diag(similarity), 1) and similarity[3, 1] == 0
-    assert report.pairs == 2 and report.unmatched_rows == 1 and report.skipped_rows == []  # header row is not a problem
+    # header row is not a problem
+    assert report.pairs == 2 and report.unmatched_rows == 1 and report.skipped_rows == []
     thresholded, _ = read_similarity_file(path, LABELS, threshold=0.5)
     assert thresholded[2, 0] == 0 and thresholded[0, 1] == pytest.approx(0.8)
 
@@ -85,7 +88,9 @@ def test_inferred_subsumption_rule_on_a_constructed_case():
     # "yeast" appears 6 times, always with "baking" (confidence 1.0, support 6); "baking" is used 10 times.
     # "tea" appears 6 times, with "baking" only twice (confidence 1/3): no pair.
     tag_sets = [["yeast", "baking"]] * 6 + [["baking"]] * 2 + [["tea", "baking"]] * 2 + [["tea"]] * 4
-    subsumption, report = infer_subsumption(documents_with(tag_sets), LABELS, min_confidence=0.6, min_support=5)
+    subsumption, report = infer_subsumption(
+        documents_with(tag_sets), LABELS, min_confidence=0.6, min_support=5
+    )
     assert subsumption[2, 1] == 1  # yeast -> baking
     assert subsumption[1, 2] == 0  # never parent -> child: "baking" is the more frequent tag
     assert subsumption[3, 1] == 0  # tea -> baking: too few co-occurrences and low confidence
@@ -99,7 +104,9 @@ def test_inferred_subsumption_needs_support():
 
 
 def test_label_similarity_is_symmetric_in_range_and_sees_co_occurrence():
-    tag_sets = [["bread", "baking"]] * 40 + [["yeast", "baking"]] * 40 + [["tea"]] * 40 + [["tea", "yeast"]] * 2
+    tag_sets = (
+        [["bread", "baking"]] * 40 + [["yeast", "baking"]] * 40 + [["tea"]] * 40 + [["tea", "yeast"]] * 2
+    )
     similarity = label_similarity(documents_with(tag_sets), LABELS, dimension=16, seed=1)
     assert similarity.shape == (4, 4)
     assert np.allclose(similarity, similarity.T, atol=1e-6)
@@ -133,21 +140,33 @@ def test_dynamic_semantics_are_parameters_and_l2_normalised():
 def test_regularised_jman_trains_and_round_trips_through_a_checkpoint(data_csv, tmp_path):
     from jman_core.data import read_documents
 
-    config = build_config(None, {
-        "model": {"variation": "JMAN", "hidden_size": 8, "embedding_dim": 8},
-        "training": {"num_epochs": 1, "batch_size": 32, "cache_dir": str(tmp_path / "cache"), "word2vec_epochs": 1,
-                     "dynamic_sem": True},
-        "data": {"min_label_count": 2},
-        "text": {"min_word_frequency": 1},
-    })
+    config = build_config(
+        None,
+        {
+            "model": {"variation": "JMAN", "hidden_size": 8, "embedding_dim": 8},
+            "training": {
+                "num_epochs": 1,
+                "batch_size": 32,
+                "cache_dir": str(tmp_path / "cache"),
+                "word2vec_epochs": 1,
+                "dynamic_sem": True,
+            },
+            "data": {"min_label_count": 2},
+            "text": {"min_word_frequency": 1},
+        },
+    )
     result = train_documents(read_documents(data_csv, config.data), config, tmp_path / "jman")
     assert result.statistics["similarity_pairs"] >= 0 and "subsumption" in result.statistics
     predictor = Predictor.from_checkpoint(tmp_path / "jman")
-    assert predictor.metadata.training_config.lambda_sim > 0 and predictor.metadata.training_config.dynamic_sem
+    assert (
+        predictor.metadata.training_config.lambda_sim > 0 and predictor.metadata.training_config.dynamic_sem
+    )
     card = (tmp_path / "jman" / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "Dynamic semantics" in card and "lambda_sim" in card
     first = predictor.predict_proba("bread oven", "The dough rose in the oven.")
-    again = Predictor.from_checkpoint(tmp_path / "jman").predict_proba("bread oven", "The dough rose in the oven.")
+    again = Predictor.from_checkpoint(tmp_path / "jman").predict_proba(
+        "bread oven", "The dough rose in the oven."
+    )
     assert np.allclose(first, again, atol=1e-6)
 
 
@@ -156,13 +175,22 @@ def test_similarity_file_and_knowledge_base_reach_training_and_the_model_card(da
 
     (tmp_path / "sim.csv").write_text("bread,baking,0.9\n", encoding="utf-8")
     (tmp_path / "kb.csv").write_text("bread,baking\n", encoding="utf-8")
-    config = build_config(None, {
-        "model": {"variation": "JMAN", "hidden_size": 8, "embedding_dim": 8},
-        "training": {"num_epochs": 1, "batch_size": 32, "cache_dir": str(tmp_path / "cache"), "word2vec_epochs": 1,
-                     "similarity_file": str(tmp_path / "sim.csv"), "knowledge_base": str(tmp_path / "kb.csv")},
-        "data": {"min_label_count": 2},
-        "text": {"min_word_frequency": 1},
-    })
+    config = build_config(
+        None,
+        {
+            "model": {"variation": "JMAN", "hidden_size": 8, "embedding_dim": 8},
+            "training": {
+                "num_epochs": 1,
+                "batch_size": 32,
+                "cache_dir": str(tmp_path / "cache"),
+                "word2vec_epochs": 1,
+                "similarity_file": str(tmp_path / "sim.csv"),
+                "knowledge_base": str(tmp_path / "kb.csv"),
+            },
+            "data": {"min_label_count": 2},
+            "text": {"min_word_frequency": 1},
+        },
+    )
     result = train_documents(read_documents(data_csv, config.data), config, tmp_path / "jman")
     assert result.statistics["similarity_source"]["source"] == "sim.csv"
     assert result.statistics["subsumption"]["source"] == "kb.csv"

@@ -52,14 +52,33 @@ def start_server(tmp: Path, checkpoint: Path, extra_arguments: list[str], enviro
     database_url = f"sqlite:///{tmp / 'workspace.sqlite'}"
     port = free_port()
     variables = {key: value for key, value in os.environ.items() if not key.startswith("JMAN_")}
-    variables.update(OMP_NUM_THREADS="1", JMAN_MAX_REQUEST_BYTES=str(MAX_REQUEST_BYTES),
-                     JMAN_MAX_BATCH_DOCUMENTS=str(MAX_BATCH_DOCUMENTS),
-                     JMAN_MAX_DOCUMENT_CHARACTERS=str(MAX_DOCUMENT_CHARACTERS), **environment)
+    variables.update(
+        OMP_NUM_THREADS="1",
+        JMAN_MAX_REQUEST_BYTES=str(MAX_REQUEST_BYTES),
+        JMAN_MAX_BATCH_DOCUMENTS=str(MAX_BATCH_DOCUMENTS),
+        JMAN_MAX_DOCUMENT_CHARACTERS=str(MAX_DOCUMENT_CHARACTERS),
+        **environment,
+    )
     log = tmp / "server.log"
     with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "jman_core", "serve", "--checkpoints", str(folder), "--port",
-                                    str(port), "--database", database_url, *extra_arguments],
-                                   env=variables, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jman_core",
+                "serve",
+                "--checkpoints",
+                str(folder),
+                "--port",
+                str(port),
+                "--database",
+                database_url,
+                *extra_arguments,
+            ],
+            env=variables,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     server = Server(f"http://127.0.0.1:{port}", folder, database_url, log)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -85,8 +104,9 @@ def stop(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, checkpoint_path):
     """One uvicorn server for the module: API keys required, small limits, CORS closed."""
-    process, running = start_server(tmp_path_factory.mktemp("service"), checkpoint_path, [],
-                                    {"JMAN_API_KEYS": ",".join(KEYS)})
+    process, running = start_server(
+        tmp_path_factory.mktemp("service"), checkpoint_path, [], {"JMAN_API_KEYS": ",".join(KEYS)}
+    )
     yield running
     stop(process)
 
@@ -94,8 +114,12 @@ def server(tmp_path_factory, checkpoint_path):
 @pytest.fixture(scope="module")
 def open_server(tmp_path_factory, checkpoint_path):
     """`jman serve --workers 2` (gunicorn with uvicorn workers), no API key, CORS open to ORIGIN."""
-    process, running = start_server(tmp_path_factory.mktemp("service-workers"), checkpoint_path, ["--workers", "2"],
-                                    {"JMAN_CORS_ORIGINS": ORIGIN})
+    process, running = start_server(
+        tmp_path_factory.mktemp("service-workers"),
+        checkpoint_path,
+        ["--workers", "2"],
+        {"JMAN_CORS_ORIGINS": ORIGIN},
+    )
     yield running
     stop(process)
 
@@ -125,13 +149,25 @@ def test_health_and_ready_answer_without_a_key(server):
     assert httpx.get(f"{server.url}/health").json() == {"status": "alive"}
     ready = httpx.get(f"{server.url}/ready")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["status"] == "ready" and "tiny" in ready.json()["models"] and ready.json()["database"] == "ok"
+    assert (
+        ready.json()["status"] == "ready"
+        and "tiny" in ready.json()["models"]
+        and ready.json()["database"] == "ok"
+    )
 
 
 def test_openapi_schema_and_interactive_docs_are_served(server):
     schema = httpx.get(f"{server.url}/openapi.json").json()
-    for path in ("/v1/models", "/v1/models/{name}", "/v1/models/{name}/suggest", "/v1/models/{name}/suggest-batch",
-                 "/v1/models/{name}/explain", "/v1/models/{name}/feedback", "/health", "/ready"):
+    for path in (
+        "/v1/models",
+        "/v1/models/{name}",
+        "/v1/models/{name}/suggest",
+        "/v1/models/{name}/suggest-batch",
+        "/v1/models/{name}/explain",
+        "/v1/models/{name}/feedback",
+        "/health",
+        "/ready",
+    ):
         assert path in schema["paths"], path
     assert "SuggestRequest" in schema["components"]["schemas"]
     docs = httpx.get(f"{server.url}/docs")
@@ -163,33 +199,48 @@ def test_suggest_gives_the_predictors_tags_with_scores_fingerprint_and_threshold
 
 
 def test_suggest_limit_and_threshold(client):
-    body = client.post("/v1/models/tiny/suggest", json={"title": TITLE, "content": CONTENT, "limit": 3,
-                                                        "threshold": 0.0}).json()
+    body = client.post(
+        "/v1/models/tiny/suggest", json={"title": TITLE, "content": CONTENT, "limit": 3, "threshold": 0.0}
+    ).json()
     scores = [tag["score"] for tag in body["tags"]]
     assert len(scores) == 3 and scores == sorted(scores, reverse=True) and body["threshold"] == 0.0
 
 
 def test_suggest_batch_gives_each_document_its_result_or_its_error(client, predictor):
-    documents = [{"id": "a", "title": TITLE, "content": CONTENT}, {"id": "b", "title": "", "content": " "},
-                 {"title": "Telescope and planet orbit", "content": ""}]
+    documents = [
+        {"id": "a", "title": TITLE, "content": CONTENT},
+        {"id": "b", "title": "", "content": " "},
+        {"title": "Telescope and planet orbit", "content": ""},
+    ]
     body = client.post("/v1/models/tiny/suggest-batch", json={"documents": documents}).json()
     first, empty, third = body["results"]
-    assert first["id"] == "a" and [tag["label"] for tag in first["tags"]] == predictor.predict(TITLE, CONTENT).selected
+    assert (
+        first["id"] == "a"
+        and [tag["label"] for tag in first["tags"]] == predictor.predict(TITLE, CONTENT).selected
+    )
     assert empty["id"] == "b" and "empty" in empty["error"] and "tags" not in empty
-    assert third["id"] is None and [tag["label"] for tag in third["tags"]] == \
-        predictor.predict("Telescope and planet orbit", "").selected
+    assert (
+        third["id"] is None
+        and [tag["label"] for tag in third["tags"]]
+        == predictor.predict("Telescope and planet orbit", "").selected
+    )
 
 
 def test_explain_gives_the_four_attention_maps_tokens_spans_and_evidence(client, predictor):
     label = predictor.labels[0]
-    body = client.post("/v1/models/tiny/explain", json={"title": TITLE, "content": CONTENT,
-                                                        "evidence": [label]}).json()
+    body = client.post(
+        "/v1/models/tiny/explain", json={"title": TITLE, "content": CONTENT, "evidence": [label]}
+    ).json()
     read_title = [token for token in body["title"]["tokens"] if token["read"]]
     assert len(body["title_word_attention"]) == len(read_title)
     assert sum(body["title_word_attention"]) == pytest.approx(1, abs=1e-4)
-    assert TITLE[read_title[0]["start"]:read_title[0]["end"]] == read_title[0]["text"]
-    assert len(body["sentence_word_attention"]) == len(body["original_sentence_attention"]) == \
-        len(body["title_guided_sentence_attention"]) == len([s for s in body["sentences"] if s["read"]])
+    assert TITLE[read_title[0]["start"] : read_title[0]["end"]] == read_title[0]["text"]
+    assert (
+        len(body["sentence_word_attention"])
+        == len(body["original_sentence_attention"])
+        == len(body["title_guided_sentence_attention"])
+        == len([s for s in body["sentences"] if s["read"]])
+    )
     evidence = body["evidence"][label]
     assert evidence["label"] == label and len(evidence["title_word_evidence"]) == len(read_title)
     assert len(evidence["sentence_evidence"]) == len(body["sentences"])
@@ -202,9 +253,18 @@ def test_explain_gives_the_four_attention_maps_tokens_spans_and_evidence(client,
 
 def test_feedback_is_stored_in_the_workspace_the_app_reads(client, server, predictor):
     accepted, rejected = predictor.labels[0], predictor.labels[1]
-    answer = client.post("/v1/models/tiny/feedback", json={
-        "curator": "ana", "document_id": "doc-7", "title": TITLE, "content": CONTENT,
-        "accepted": [accepted], "rejected": [rejected], "added": ["sourdough"]})
+    answer = client.post(
+        "/v1/models/tiny/feedback",
+        json={
+            "curator": "ana",
+            "document_id": "doc-7",
+            "title": TITLE,
+            "content": CONTENT,
+            "accepted": [accepted],
+            "rejected": [rejected],
+            "added": ["sourdough"],
+        },
+    )
     assert answer.status_code == 200, answer.text
     workspace = Workspace.open(server.database_url)
     collection = workspace.find_collection("API feedback")
@@ -220,8 +280,16 @@ def test_feedback_is_stored_in_the_workspace_the_app_reads(client, server, predi
     stored = workspace.scores(collection.id, model)[document.id]
     assert stored.tolist() == pytest.approx(predictor.predict_proba(TITLE, CONTENT).tolist(), abs=1e-5)
     # the same document again: one document, its text updated, the new verdict the latest
-    again = client.post("/v1/models/tiny/feedback", json={"curator": "ana", "document_id": "doc-7", "title": "New",
-                                                          "rejected": [accepted], "reviewed": False})
+    again = client.post(
+        "/v1/models/tiny/feedback",
+        json={
+            "curator": "ana",
+            "document_id": "doc-7",
+            "title": "New",
+            "rejected": [accepted],
+            "reviewed": False,
+        },
+    )
     assert again.status_code == 200, again.text
     [document] = workspace.documents(collection.id)
     assert document.title == "New" and workspace.review(document.id, "ana").verdicts[accepted] == "reject"
@@ -235,20 +303,39 @@ def test_bad_input_is_400_or_422(client, predictor):
     path = "/v1/models/tiny/suggest"
     headers = {"Content-Type": "application/json"}
     assert_error(client.post(path, content=b'{"title": ', headers=headers), 400, "not valid JSON")
-    assert_error(client.post(path, content=b"title=x", headers={"Content-Type": "application/x-www-form-urlencoded"}),
-                 400, "JSON")
+    assert_error(
+        client.post(path, content=b"title=x", headers={"Content-Type": "application/x-www-form-urlencoded"}),
+        400,
+        "JSON",
+    )
     assert_error(client.post(path, json={"title": 3}), 422, "title")
     assert_error(client.post(path, json={"title": "x", "colour": "red"}), 422, "colour")
     assert_error(client.post(path, json={"title": "x", "threshold": 2}), 422, "threshold")
     assert_error(client.post(path, json={"title": "", "content": "  "}), 400, "empty")
-    assert_error(client.post("/v1/models/tiny/explain", json={"title": TITLE, "evidence": ["no-such-tag"]}), 400,
-                 "no-such-tag")
-    assert_error(client.post("/v1/models/tiny/feedback", json={"curator": "ana", "document_id": "d", "title": TITLE,
-                                                               "accepted": [predictor.labels[0]],
-                                                               "rejected": [predictor.labels[0]]}),
-                 422, "two verdicts")
-    assert_error(client.post("/v1/models/tiny/feedback", json={"curator": "  ", "document_id": "d", "title": TITLE}),
-                 422, "curator")
+    assert_error(
+        client.post("/v1/models/tiny/explain", json={"title": TITLE, "evidence": ["no-such-tag"]}),
+        400,
+        "no-such-tag",
+    )
+    assert_error(
+        client.post(
+            "/v1/models/tiny/feedback",
+            json={
+                "curator": "ana",
+                "document_id": "d",
+                "title": TITLE,
+                "accepted": [predictor.labels[0]],
+                "rejected": [predictor.labels[0]],
+            },
+        ),
+        422,
+        "two verdicts",
+    )
+    assert_error(
+        client.post("/v1/models/tiny/feedback", json={"curator": "  ", "document_id": "d", "title": TITLE}),
+        422,
+        "curator",
+    )
 
 
 def test_unknown_model_and_path_are_404(client):
@@ -260,21 +347,38 @@ def test_unknown_model_and_path_are_404(client):
 
 def test_too_large_is_413_before_parsing(client):
     big = json.dumps({"title": "a " * MAX_REQUEST_BYTES}).encode()
-    assert_error(client.post("/v1/models/tiny/suggest", content=big, headers={"Content-Type": "application/json"}),
-                 413, "JMAN_MAX_REQUEST_BYTES")
+    assert_error(
+        client.post("/v1/models/tiny/suggest", content=big, headers={"Content-Type": "application/json"}),
+        413,
+        "JMAN_MAX_REQUEST_BYTES",
+    )
     # streamed without a Content-Length: the bytes are counted as they come
-    chunks = (big[start:start + 8192] for start in range(0, len(big), 8192))
-    assert_error(client.post("/v1/models/tiny/suggest", content=chunks, headers={"Content-Type": "application/json"}),
-                 413, "JMAN_MAX_REQUEST_BYTES")
+    chunks = (big[start : start + 8192] for start in range(0, len(big), 8192))
+    assert_error(
+        client.post("/v1/models/tiny/suggest", content=chunks, headers={"Content-Type": "application/json"}),
+        413,
+        "JMAN_MAX_REQUEST_BYTES",
+    )
     documents = [{"title": TITLE}] * (MAX_BATCH_DOCUMENTS + 1)
-    assert_error(client.post("/v1/models/tiny/suggest-batch", json={"documents": documents}), 413,
-                 "JMAN_MAX_BATCH_DOCUMENTS")
+    assert_error(
+        client.post("/v1/models/tiny/suggest-batch", json={"documents": documents}),
+        413,
+        "JMAN_MAX_BATCH_DOCUMENTS",
+    )
     long_text = "word " * (MAX_DOCUMENT_CHARACTERS // 5 + 1)
-    assert_error(client.post("/v1/models/tiny/suggest", json={"title": TITLE, "content": long_text}), 413,
-                 "JMAN_MAX_DOCUMENT_CHARACTERS")
-    assert_error(client.post("/v1/models/tiny/suggest-batch", json={"documents": [{"title": TITLE},
-                                                                               {"content": long_text}]}),
-                 413, "Document 2", "JMAN_MAX_DOCUMENT_CHARACTERS")
+    assert_error(
+        client.post("/v1/models/tiny/suggest", json={"title": TITLE, "content": long_text}),
+        413,
+        "JMAN_MAX_DOCUMENT_CHARACTERS",
+    )
+    assert_error(
+        client.post(
+            "/v1/models/tiny/suggest-batch", json={"documents": [{"title": TITLE}, {"content": long_text}]}
+        ),
+        413,
+        "Document 2",
+        "JMAN_MAX_DOCUMENT_CHARACTERS",
+    )
 
 
 def test_an_unexpected_failure_is_a_500_with_one_line_and_no_trace(tmp_path):
@@ -304,14 +408,21 @@ def test_api_key_is_required_when_configured(server):
     assert_error(missing, 401, "API key")
     assert missing.headers["www-authenticate"] == "Bearer"
     assert_error(httpx.post(path, json={"title": TITLE}, headers={"X-API-Key": "key-on"}), 401, "not valid")
-    assert_error(httpx.post(path, json={"title": TITLE}, headers={"Authorization": "Basic a2V5LW9uZQ=="}), 401)
-    assert httpx.post(path, json={"title": TITLE}, headers={"Authorization": f"Bearer {KEYS[1]}"}).status_code == 200
+    assert_error(
+        httpx.post(path, json={"title": TITLE}, headers={"Authorization": "Basic a2V5LW9uZQ=="}), 401
+    )
+    assert (
+        httpx.post(path, json={"title": TITLE}, headers={"Authorization": f"Bearer {KEYS[1]}"}).status_code
+        == 200
+    )
     assert httpx.post(path, json={"title": TITLE}, headers={"X-API-Key": KEYS[0]}).status_code == 200
     assert_error(httpx.get(f"{server.url}/v1/models"), 401)
 
 
 def test_cors_is_closed_unless_configured(server):
-    preflight = httpx.options(f"{server.url}/v1/models", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"})
+    preflight = httpx.options(
+        f"{server.url}/v1/models", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}
+    )
     assert "access-control-allow-origin" not in preflight.headers
     plain = httpx.get(f"{server.url}/health", headers={"Origin": ORIGIN})
     assert "access-control-allow-origin" not in plain.headers
@@ -348,7 +459,9 @@ def test_a_model_being_replaced_keeps_answering_until_the_new_one_is_loaded(clie
     def hammer() -> None:
         with httpx.Client(base_url=server.url, headers={"X-API-Key": KEYS[0]}, timeout=60) as hammering:
             while not done.is_set():
-                response = hammering.post("/v1/models/swapped/suggest", json={"title": TITLE, "content": CONTENT})
+                response = hammering.post(
+                    "/v1/models/swapped/suggest", json={"title": TITLE, "content": CONTENT}
+                )
                 answers.append((response.status_code, response.json().get("fingerprint")))
 
     thread = threading.Thread(target=hammer)
@@ -373,8 +486,12 @@ def test_a_model_being_replaced_keeps_answering_until_the_new_one_is_loaded(clie
     fingerprints = [fingerprint for _, fingerprint in answers]
     assert set(fingerprints) <= {old, new} and fingerprints[-1] == new
     first_new = fingerprints.index(new)
-    assert all(fingerprint == new for fingerprint in fingerprints[first_new:]), "an answer went back to the old model"
-    assert client.post("/v1/models/swapped/suggest", json={"title": TITLE}).json()["threshold"] == pytest.approx(0.123)
+    assert all(fingerprint == new for fingerprint in fingerprints[first_new:]), (
+        "an answer went back to the old model"
+    )
+    assert client.post("/v1/models/swapped/suggest", json={"title": TITLE}).json()[
+        "threshold"
+    ] == pytest.approx(0.123)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -383,14 +500,24 @@ def test_a_model_being_replaced_keeps_answering_until_the_new_one_is_loaded(clie
 
 def test_two_workers_serve_without_a_key_and_cors_opens_for_the_configured_origin(open_server, predictor):
     with httpx.Client(base_url=open_server.url, timeout=60) as opened:
-        bodies = [opened.post("/v1/models/tiny/suggest", json={"title": TITLE, "content": CONTENT}) for _ in range(6)]
+        bodies = [
+            opened.post("/v1/models/tiny/suggest", json={"title": TITLE, "content": CONTENT})
+            for _ in range(6)
+        ]
         assert all(body.status_code == 200 for body in bodies)
-        assert all([tag["label"] for tag in body.json()["tags"]] == predictor.predict(TITLE, CONTENT).selected
-                   for body in bodies)
-        allowed = opened.options("/v1/models", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
+        assert all(
+            [tag["label"] for tag in body.json()["tags"]] == predictor.predict(TITLE, CONTENT).selected
+            for body in bodies
+        )
+        allowed = opened.options(
+            "/v1/models", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
+        )
         assert allowed.headers.get("access-control-allow-origin") == ORIGIN
-        too_large = opened.post("/v1/models/tiny/suggest", headers={"Origin": ORIGIN, "Content-Type": "application/json"},
-                                content=b"[" + b" " * MAX_REQUEST_BYTES + b"]")
+        too_large = opened.post(
+            "/v1/models/tiny/suggest",
+            headers={"Origin": ORIGIN, "Content-Type": "application/json"},
+            content=b"[" + b" " * MAX_REQUEST_BYTES + b"]",
+        )
         assert too_large.status_code == 413 and too_large.headers.get("access-control-allow-origin") == ORIGIN
         other = opened.get("/v1/models", headers={"Origin": "https://elsewhere.example"})
         assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
@@ -406,7 +533,8 @@ def test_serve_refuses_a_missing_folder_and_a_busy_port_in_one_line(tmp_path, ca
     assert main(["serve", "--checkpoints", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         f"error: {tmp_path / 'missing'} is not a folder; give --checkpoints the folder that holds the checkpoint "
-        "folders (each made by `jman train`)."]
+        "folders (each made by `jman train`)."
+    ]
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

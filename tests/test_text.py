@@ -53,7 +53,10 @@ DOCUMENTS = [
     ("", "Content without a title. It has two sentences."),
     ("A title without content", ""),
     ("<b>Bold</b> &amp; <i>italic</i> title", "<ul><li>first item</li><li>second &lt;item&gt;</li></ul>"),
-    (" ".join(f"title{index}" for index in range(70)), " ".join(f"Sentence {index} is here." for index in range(40))),
+    (
+        " ".join(f"title{index}" for index in range(70)),
+        " ".join(f"Sentence {index} is here." for index in range(40)),
+    ),
     ("Unpunctuated", " ".join(f"word{index}" for index in range(100))),
     ("Long sentence", " ".join(f"word{index}" for index in range(80)) + " end."),
     (None, None),
@@ -73,14 +76,11 @@ def small_pipeline() -> TextPipeline:
 
 # ---- to_plain_text ------------------------------------------------------------------------------
 
+
 def test_to_plain_text_stack_exchange_html():
     text = to_plain_text(STACK_EXCHANGE_BODY)
     assert text == (
-        "How do I sort a list in Python & keep order?\n"
-        "x = sorted(y)\n"
-        "if a < b:\n"
-        "pass\n"
-        "See the docs."
+        "How do I sort a list in Python & keep order?\nx = sorted(y)\nif a < b:\npass\nSee the docs."
     )
     assert "stolen" not in text and "<" not in text.replace("a < b", "")
 
@@ -112,13 +112,20 @@ def test_to_plain_text_empty(empty):
 
 # ---- split_sentences ----------------------------------------------------------------------------
 
+
 def sentence_texts(text: str) -> list[str]:
     return [text[start:end] for start, end in split_sentences(text)]
 
 
 def test_split_sentences_on_punctuation_and_newlines():
     text = "Pi is about 3.14 and e is 2.7. Really? Yes! ok\nnew line here"
-    assert sentence_texts(text) == ["Pi is about 3.14 and e is 2.7.", "Really?", "Yes!", "ok", "new line here"]
+    assert sentence_texts(text) == [
+        "Pi is about 3.14 and e is 2.7.",
+        "Really?",
+        "Yes!",
+        "ok",
+        "new line here",
+    ]
 
 
 def test_split_sentences_keeps_decimals_and_versions_together():
@@ -134,7 +141,12 @@ def test_split_sentences_spans_are_ordered_and_stripped_of_separators():
     spans = split_sentences(text)
     assert all(start < end for start, end in spans)
     assert all(previous[1] <= current[0] for previous, current in zip(spans, spans[1:]))
-    assert [text[start:end].strip() for start, end in spans] == ["First one.", "Second one!", "Third?", "Fourth"]
+    assert [text[start:end].strip() for start, end in spans] == [
+        "First one.",
+        "Second one!",
+        "Third?",
+        "Fourth",
+    ]
     assert all("\n" not in text[start:end] for start, end in spans)
 
 
@@ -144,6 +156,7 @@ def test_split_sentences_empty(empty):
 
 
 # ---- vocabulary -----------------------------------------------------------------------------------
+
 
 def test_build_vocabulary_special_ids_and_min_frequency():
     texts = ["Hello hello HELLO world", "world ﬁle file rare"]
@@ -165,7 +178,9 @@ def test_build_vocabulary_min_frequency_one_keeps_rare_words():
 
 
 def test_build_vocabulary_without_lowercasing_keeps_case():
-    pipeline = TextPipeline.build(["Hello hello Hello hello"], TextConfig(min_word_frequency=2, lowercase=False))
+    pipeline = TextPipeline.build(
+        ["Hello hello Hello hello"], TextConfig(min_word_frequency=2, lowercase=False)
+    )
     assert {"Hello", "hello"} <= set(pipeline.vocabulary)
     assert pipeline.encode_ids("Hello", "")[0] != pipeline.encode_ids("hello", "")[0]
 
@@ -187,6 +202,7 @@ def test_pipeline_rejects_tokenizer_without_special_ids():
 
 # ---- encode: spans, known/unknown, read/unread -------------------------------------------------------
 
+
 def all_segments(document: EncodedDocument):
     yield document.title_text, document.title
     for sentence in document.sentences:
@@ -202,7 +218,7 @@ def test_encode_spans_slice_back_to_token_text(pipeline, title, content):
         assert 0 <= segment.start <= segment.end <= len(text)
         previous_end = segment.start
         for token in segment.tokens:
-            assert text[token.start:token.end] == token.text
+            assert text[token.start : token.end] == token.text
             assert token.text and token.text == token.text.strip()
             assert previous_end <= token.start < token.end <= segment.end
             previous_end = token.end
@@ -218,15 +234,21 @@ def test_encode_spans_slice_back_to_token_text(pipeline, title, content):
 def test_encode_sentences_cover_every_content_token_in_order(pipeline, title, content):
     document = pipeline.encode(title, content)
     tokens = [token for sentence in document.sentences for token in sentence.tokens]
-    words = [word for sentence in split_sentences(document.content_text)
-             for word in pipeline.words(document.content_text[slice(*sentence)])]
+    words = [
+        word
+        for sentence in split_sentences(document.content_text)
+        for word in pipeline.words(document.content_text[slice(*sentence)])
+    ]
     assert [pipeline.words(token.text)[0] for token in tokens] == words
     assert all(later.start >= earlier.end for earlier, later in zip(tokens, tokens[1:]))
 
 
 def test_encode_flags_unknown_words(pipeline):
     document = pipeline.encode("sort zzyzx", "The qwertyuiop sat.")
-    assert [(token.text, token.known) for token in document.title.tokens] == [("sort", True), ("zzyzx", False)]
+    assert [(token.text, token.known) for token in document.title.tokens] == [
+        ("sort", True),
+        ("zzyzx", False),
+    ]
     flags = {token.text: (token.known, token.token_id) for token in document.sentences[0].tokens}
     assert flags["qwertyuiop"] == (False, UNKNOWN_ID)
     assert flags["sat"][0] is True and flags["sat"][1] > UNKNOWN_ID
@@ -387,13 +409,16 @@ def test_text_that_spells_a_special_token_is_not_padding(pipeline):
 
 # ---- saving ---------------------------------------------------------------------------------------
 
+
 def test_json_round_trip_gives_identical_ids(pipeline):
     restored = TextPipeline.from_json(pipeline.to_json(), pipeline.config)
     assert restored.vocabulary == pipeline.vocabulary
     assert restored.id_to_word == pipeline.id_to_word
     for title, content in DOCUMENTS:
         plain_title, plain_content = to_plain_text(title), to_plain_text(content)
-        assert restored.encode_ids(plain_title, plain_content) == pipeline.encode_ids(plain_title, plain_content)
+        assert restored.encode_ids(plain_title, plain_content) == pipeline.encode_ids(
+            plain_title, plain_content
+        )
         assert restored.encode(title, content) == pipeline.encode(title, content)
 
 
@@ -407,7 +432,11 @@ def test_plain_text_with_angle_brackets_is_not_taken_for_html(text):
 
 @pytest.mark.parametrize(
     "html, expected",
-    [("<p>hello</p>", "hello"), ("line one<br>line two", "line one\nline two"), ("<b>bold</b> text", "bold text")],
+    [
+        ("<p>hello</p>", "hello"),
+        ("line one<br>line two", "line one\nline two"),
+        ("<b>bold</b> text", "bold text"),
+    ],
 )
 def test_real_html_is_converted(html, expected):
     assert to_plain_text(html) == expected

@@ -55,8 +55,10 @@ def test_too_few_documents_to_split_is_a_problem():
 def test_jsonl_in_a_zip_and_unknown_extensions():
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("d.jsonl", "\n".join(json.dumps({"title": f"t{i}", "body": "b.", "tags": ["x", "y"]})
-                                             for i in range(50)))
+        archive.writestr(
+            "d.jsonl",
+            "\n".join(json.dumps({"title": f"t{i}", "body": "b.", "tags": ["x", "y"]}) for i in range(50)),
+        )
     report = inspect_upload("d.zip", buffer.getvalue(), None)
     assert report.format == "JSON lines in a zip" and report.guessed["content"] == "body"
     assert report.problems == []

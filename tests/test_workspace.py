@@ -28,10 +28,12 @@ from jman_core.workspace.learning import compare_models, reviewed_documents, spl
 from jman_core.workspace.queue import bulk_candidates, proposals, queue  # noqa: E402
 from jman_core.workspace.scoring import import_file, model_fingerprint, register_predictor, score_collection  # noqa: E402
 
-FILE = (b"id,title,content,tags\n"
-        b"q7,Bread is flat,My loaf does not rise,bread\n"
-        b"q3,Rice in the fridge,How long is cooked rice safe,food-safety\n"
-        b"q9,Cloudy stock,Why is my stock cloudy,stock\n")
+FILE = (
+    b"id,title,content,tags\n"
+    b"q7,Bread is flat,My loaf does not rise,bread\n"
+    b"q3,Rice in the fridge,How long is cooked rice safe,food-safety\n"
+    b"q9,Cloudy stock,Why is my stock cloudy,stock\n"
+)
 LABELS = ["bread", "food-safety", "stock", "knives"]
 
 
@@ -160,8 +162,10 @@ def test_bulk_accept_is_one_action_that_one_undo_takes_back(workspace):
     workspace.decide(documents[0].id, "ann", "bread", "reject")
     reviews = workspace.reviews(collection.id, "ann")
     chosen = bulk_candidates([document.id for document in documents], scores, model.labels, 0.5, reviews)
-    assert chosen == {documents[1].id: [("food-safety", pytest.approx(0.55))],
-                      documents[2].id: [("knives", pytest.approx(0.52))]}, "decided tags are left alone"
+    assert chosen == {
+        documents[1].id: [("food-safety", pytest.approx(0.55))],
+        documents[2].id: [("knives", pytest.approx(0.52))],
+    }, "decided tags are left alone"
     workspace.bulk_accept(collection.id, "ann", chosen)
     assert workspace.review(documents[2].id, "ann").final_tags == ["knives"]
     assert workspace.undo(collection.id, "ann").startswith("accepted 2 suggestion(s) on 2 document(s)")
@@ -176,35 +180,49 @@ def test_editing_a_typed_document_keeps_one_document_with_its_history(workspace)
     assert edited.id == typed.id and edited.source_id == "typed-1"
     assert workspace.collection(typed.collection_id).documents == 1
     assert workspace.revisions(typed.id)[0][:2] == ("Flat bread", "My loaf is flat")
-    assert workspace.review(typed.id, "ann").final_tags == ["bread"], "decisions stay with the edited document"
+    assert workspace.review(typed.id, "ann").final_tags == ["bread"], (
+        "decisions stay with the edited document"
+    )
     assert workspace.add_typed_document("Another", "text").source_id == "typed-2"
 
 
 def test_exports_carry_status_and_the_csv_trains_as_it_is(workspace, tmp_path):
     collection, documents, model = a_collection(workspace)
-    workspace.decide_many(documents[0].id, "ann", [("bread", "accept", 0.9), ("baking", "add", None)], status="reviewed")
+    workspace.decide_many(
+        documents[0].id, "ann", [("bread", "accept", 0.9), ("baking", "add", None)], status="reviewed"
+    )
     workspace.decide(documents[1].id, "ann", "food-safety", "accept", 0.55)  # decided but still pending
     records = export_records(workspace, collection.id, curator="ann")
     assert [record["status"] for record in records] == ["reviewed", "pending", "pending"]
-    assert records[0]["tags"] == ["bread", "baking"] and records[1]["tags"] == [], "only reviewed documents carry tags"
+    assert records[0]["tags"] == ["bread", "baking"] and records[1]["tags"] == [], (
+        "only reviewed documents carry tags"
+    )
     assert records[0]["model_fingerprint"] == "f" * 16 and records[0]["threshold"] == 0.5
     assert records[1]["suggested_tags"] == [{"tag": "food-safety", "score": pytest.approx(0.55)}]
     assert [json.loads(line)["id"] for line in to_jsonl(records).splitlines()] == ["q7", "q3", "q9"]
     path = tmp_path / "export.csv"
     path.write_text(to_csv(records), encoding="utf-8")
     read = read_documents(path)
-    assert [(document.id, document.tags) for document in read] == [("q7", ["bread", "baking"]), ("q3", []), ("q9", [])]
+    assert [(document.id, document.tags) for document in read] == [
+        ("q7", ["bread", "baking"]),
+        ("q3", []),
+        ("q9", []),
+    ]
 
 
 def test_csv_export_neutralises_formulas(workspace):
-    collection = import_file(workspace, "evil.csv", b"id,title,content\n1,=HYPERLINK(\"x\"),+cmd\n")
+    collection = import_file(workspace, "evil.csv", b'id,title,content\n1,=HYPERLINK("x"),+cmd\n')
     row = next(csv.DictReader(io.StringIO(to_csv(export_records(workspace, collection.id)))))
     assert row["title"].startswith("'=") and row["content"] == "'+cmd"
 
 
 def test_reviewed_documents_train_and_are_held_out_stably(workspace):
-    collection = import_file(workspace, "many.csv", b"id,title,content\n" + b"".join(
-        f"{number},Title {number},Content {number}\n".encode() for number in range(40)))
+    collection = import_file(
+        workspace,
+        "many.csv",
+        b"id,title,content\n"
+        + b"".join(f"{number},Title {number},Content {number}\n".encode() for number in range(40)),
+    )
     for document in workspace.documents(collection.id):
         workspace.decide_many(document.id, "ann", [("bread", "accept", None)], status="reviewed")
     reviewed = reviewed_documents(workspace, collection.id, "ann")
@@ -218,22 +236,34 @@ def test_reviewed_documents_train_and_are_held_out_stably(workspace):
         split_reviewed(reviewed[:3])
 
 
-def test_a_model_scores_a_collection_in_chunks_and_empty_documents_are_reported(workspace, predictor, checkpoint_path):
-    collection = import_file(workspace, "mixed.csv", b"id,title,content\n1,Bread oven recipe,bake knead\n2,,\n3,Star planet,gravity\n")
+def test_a_model_scores_a_collection_in_chunks_and_empty_documents_are_reported(
+    workspace, predictor, checkpoint_path
+):
+    collection = import_file(
+        workspace,
+        "mixed.csv",
+        b"id,title,content\n1,Bread oven recipe,bake knead\n2,,\n3,Star planet,gravity\n",
+    )
     model = register_predictor(workspace, predictor, checkpoint_path, "tiny")
     assert model.fingerprint == model_fingerprint(checkpoint_path) and len(model.fingerprint) == 16
     seen = []
-    skipped = score_collection(workspace, collection.id, predictor, model, lambda done, total: seen.append((done, total)))
+    skipped = score_collection(
+        workspace, collection.id, predictor, model, lambda done, total: seen.append((done, total))
+    )
     assert len(skipped) == 1 and skipped[0].startswith("id 2:")
     scores = workspace.scores(collection.id, model)
     assert len(scores) == 2 and all(row.shape == (len(predictor.labels),) for row in scores.values())
     assert seen[-1] == (3, 3)
-    assert score_collection(workspace, collection.id, predictor, model) == ["id 2: " + skipped[0].split(": ", 1)[1]]
+    assert score_collection(workspace, collection.id, predictor, model) == [
+        "id 2: " + skipped[0].split(": ", 1)[1]
+    ]
 
 
 def test_models_are_compared_on_the_same_held_out_documents(predictor):
-    held_out = read_documents_from_bytes("h.csv", b"id,title,content,tags\n1,Bread oven,bake knead,cooking\n"
-                                                   b"2,Star planet,gravity moon,astronomy\n")
+    held_out = read_documents_from_bytes(
+        "h.csv",
+        b"id,title,content,tags\n1,Bread oven,bake knead,cooking\n2,Star planet,gravity moon,astronomy\n",
+    )
     results = compare_models({"old": predictor, "new": predictor}, held_out)
     assert results["old"] == results["new"] and 0 <= results["old"]["P@1"] <= 1
 
@@ -250,10 +280,18 @@ def test_a_database_of_the_previous_revision_upgrades_keeping_its_rows(url):
     engine = create_engine(url.replace("postgresql+psycopg", "postgresql+psycopg"))
     store_module.upgrade(engine, url, "0001")
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO collections (id, name, kind, source, created) "
-                                "VALUES (1, 'old', 'file', 'old.csv', CURRENT_TIMESTAMP)"))
-        connection.execute(text("INSERT INTO documents (id, collection_id, source_id, position, title, content, gold_tags,"
-                                " created, updated) VALUES (1, 1, 'a', 0, 'T', 'C', '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        connection.execute(
+            text(
+                "INSERT INTO collections (id, name, kind, source, created) "
+                "VALUES (1, 'old', 'file', 'old.csv', CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO documents (id, collection_id, source_id, position, title, content, gold_tags,"
+                " created, updated) VALUES (1, 1, 'a', 0, 'T', 'C', '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
     engine.dispose()
     workspace = Workspace.open(url)
     assert [document.title for document in workspace.documents(1)] == ["T"]
@@ -341,9 +379,13 @@ def test_a_full_disk_gives_a_message_and_loses_nothing(tmp_path):
     event.listen(workspace.store.engine, "connect", no_room)
     workspace.store.engine.dispose()
     with pytest.raises(WorkspaceError, match="is full"):
-        workspace.bulk_accept(collection.id, "ann", {documents[1].id: [(f"tag-{n}" + "x" * 150, 0.5) for n in range(3000)]})
+        workspace.bulk_accept(
+            collection.id, "ann", {documents[1].id: [(f"tag-{n}" + "x" * 150, 0.5) for n in range(3000)]}
+        )
     assert workspace.review(documents[0].id, "ann").verdicts == {"bread": "accept"}
-    assert workspace.review(documents[1].id, "ann").verdicts == {}, "the failed action left nothing half-written"
+    assert workspace.review(documents[1].id, "ann").verdicts == {}, (
+        "the failed action left nothing half-written"
+    )
     forget_stores()
 
 
@@ -379,8 +421,9 @@ def test_a_document_put_twice_by_id_is_one_document_with_its_history(workspace):
         workspace.put_document(collection.id, " ", "x", "y")
 
 
-def test_a_training_job_on_reviewed_documents_is_compared_on_its_held_out_share(tmp_path, data_csv, cache_dir,
-                                                                               checkpoint_path, monkeypatch):
+def test_a_training_job_on_reviewed_documents_is_compared_on_its_held_out_share(
+    tmp_path, data_csv, cache_dir, checkpoint_path, monkeypatch
+):
     from jman_core.jobs import read_status
     from jman_core.predict import Predictor
     from jman_core.workspace.learning import finished_comparisons, read_held_out, start_training
@@ -389,23 +432,49 @@ def test_a_training_job_on_reviewed_documents_is_compared_on_its_held_out_share(
     workspace = Workspace.open(f"sqlite:///{tmp_path / 'learn.sqlite'}")
     collection = import_file(workspace, "tagged.csv", data_csv.read_bytes())
     for document in workspace.documents(collection.id)[:120]:
-        workspace.decide_many(document.id, "ann", [(tag, "accept", None) for tag in document.gold_tags], status="reviewed")
-    overrides = {"data": {"min_label_count": 2}, "text": {"min_word_frequency": 1},
-                 "model": {"hidden_size": 8, "embedding_dim": 8},
-                 "training": {"num_epochs": 1, "batch_size": 16, "word2vec_epochs": 1, "cache_dir": str(cache_dir),
-                              "device": "cpu"}}
-    status = start_training(workspace, collection.id, "ann", tmp_path / "jobs", tmp_path / "checkpoints", "learned",
-                            overrides, 0.25, base_model=str(checkpoint_path))
+        workspace.decide_many(
+            document.id, "ann", [(tag, "accept", None) for tag in document.gold_tags], status="reviewed"
+        )
+    overrides = {
+        "data": {"min_label_count": 2},
+        "text": {"min_word_frequency": 1},
+        "model": {"hidden_size": 8, "embedding_dim": 8},
+        "training": {
+            "num_epochs": 1,
+            "batch_size": 16,
+            "word2vec_epochs": 1,
+            "cache_dir": str(cache_dir),
+            "device": "cpu",
+        },
+    }
+    status = start_training(
+        workspace,
+        collection.id,
+        "ann",
+        tmp_path / "jobs",
+        tmp_path / "checkpoints",
+        "learned",
+        overrides,
+        0.25,
+        base_model=str(checkpoint_path),
+    )
     held_out = read_held_out(status.folder)
     assert held_out.collection_id == collection.id and held_out.base_model == str(checkpoint_path)
     assert 10 < len(held_out.documents) < 60
     deadline = time.monotonic() + 180
     while read_status(status.folder).active and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert read_status(status.folder).state == "finished", (Path(status.folder) / "log.txt").read_text()[-1500:]
+    assert read_status(status.folder).state == "finished", (Path(status.folder) / "log.txt").read_text()[
+        -1500:
+    ]
     [(finished, kept)] = finished_comparisons(tmp_path / "jobs", collection.id)
-    results = compare_models({"old": Predictor.from_checkpoint(kept.base_model),
-                              "new": Predictor.from_checkpoint(finished.checkpoint)}, kept.documents)
+    results = compare_models(
+        {
+            "old": Predictor.from_checkpoint(kept.base_model),
+            "new": Predictor.from_checkpoint(finished.checkpoint),
+        },
+        kept.documents,
+    )
     assert set(results) == {"old", "new"} and all(0 <= result["F1"] <= 1 for result in results.values())
     assert finished_comparisons(tmp_path / "jobs", collection.id + 1) == []
     forget_stores()

@@ -24,9 +24,12 @@ def current_inputs() -> tuple[str, str, list[str], list[str]]:
     """(title, content, gold tags, notices) from the boxes, each text cut to MAX_INPUT_CHARACTERS."""
     title, title_cut = cap_text(st.session_state[state.TITLE] or "")
     content, content_cut = cap_text(st.session_state[state.CONTENT] or "")
-    notices = [f"The {name} is longer than {MAX_INPUT_CHARACTERS:,} characters; only the first {MAX_INPUT_CHARACTERS:,} "
-               "were sent to the model (it reads at most 10 sentences of 30 words anyway)."
-               for name, cut in (("title", title_cut), ("content", content_cut)) if cut]
+    notices = [
+        f"The {name} is longer than {MAX_INPUT_CHARACTERS:,} characters; only the first {MAX_INPUT_CHARACTERS:,} "
+        "were sent to the model (it reads at most 10 sentences of 30 words anyway)."
+        for name, cut in (("title", title_cut), ("content", content_cut))
+        if cut
+    ]
     return title, content, parse_tags(st.session_state[state.GOLD_TAGS] or ""), notices
 
 
@@ -38,22 +41,41 @@ def predict(predictor, model_folder: str, model_name: str) -> None:
     explanation = call_library(predictor.explain, title, content, what="suggesting tags")
     if explanation is None:
         return
-    result = state.AnnotationResult(document_key(title, content), model_folder, title, content, gold_tags, explanation,
-                                    explanation.scores, notices)
+    result = state.AnnotationResult(
+        document_key(title, content),
+        model_folder,
+        title,
+        content,
+        gold_tags,
+        explanation,
+        explanation.scores,
+        notices,
+    )
     workspace = open_workspace()
     if workspace is not None:
-        result.document_id = call_library(save_typed_document, workspace, predictor, model_folder, model_name, result,
-                                          what="saving the document in the workspace")
+        result.document_id = call_library(
+            save_typed_document,
+            workspace,
+            predictor,
+            model_folder,
+            model_name,
+            result,
+            what="saving the document in the workspace",
+        )
     st.session_state[state.RESULT] = result
 
 
-def save_typed_document(workspace: Workspace, predictor, model_folder: str, model_name: str,
-                        result: state.AnnotationResult) -> int:
+def save_typed_document(
+    workspace: Workspace, predictor, model_folder: str, model_name: str, result: state.AnnotationResult
+) -> int:
     """The workspace id of the boxes' document, saved with its scores by this model."""
     document_id = st.session_state.get(state.TYPED_DOCUMENT)
     try:
-        stored = (workspace.edit_document(document_id, result.title, result.content, result.gold_tags)
-                  if document_id is not None else None)
+        stored = (
+            workspace.edit_document(document_id, result.title, result.content, result.gold_tags)
+            if document_id is not None
+            else None
+        )
     except JmanError:
         stored = None  # the document is gone (another database?): save a new one
     if stored is None:
@@ -85,7 +107,9 @@ def render_messages(result: state.AnnotationResult) -> None:
     render_domain_warning(result.explanation)
     title, content, gold_tags, _ = current_inputs()
     if (title, content) != (result.title, result.content):
-        st.info("The boxes have changed since these tags were suggested: press **Suggest tags** to update them.")
+        st.info(
+            "The boxes have changed since these tags were suggested: press **Suggest tags** to update them."
+        )
     elif gold_tags != result.gold_tags:
         result.gold_tags = gold_tags
     for notice in result.notices:
@@ -94,15 +118,20 @@ def render_messages(result: state.AnnotationResult) -> None:
         st.warning(warning)
 
 
-def render_annotate(predictor, model_name: str, model_folder: str, variation: str, threshold: float,
-                    top_k: int | None) -> None:
+def render_annotate(
+    predictor, model_name: str, model_folder: str, variation: str, threshold: float, top_k: int | None
+) -> None:
     follow_sample_choice()
     left, right = st.columns([5, 6], gap="large")
     with left:
         pressed = render_document_input(read_samples(), model_folder)
-        st.button("New document", key="new-document", on_click=start_new_document,
-                  help="Empties the boxes; the next Suggest tags saves another document (until then, Suggest tags "
-                       "after an edit updates the same document and keeps its earlier text)")
+        st.button(
+            "New document",
+            key="new-document",
+            on_click=start_new_document,
+            help="Empties the boxes; the next Suggest tags saves another document (until then, Suggest tags "
+            "after an edit updates the same document and keeps its earlier text)",
+        )
     if pressed or st.session_state[state.PENDING_PREDICTION]:
         st.session_state[state.PENDING_PREDICTION] = False
         with right:
@@ -119,14 +148,21 @@ def render_annotate(predictor, model_name: str, model_folder: str, variation: st
     render_details(predictor, result, prediction, model_name, variation, threshold, top_k)
 
 
-def render_details(predictor, result, prediction, model_name: str, variation: str, threshold: float,
-                   top_k: int | None) -> None:
+def render_details(
+    predictor, result, prediction, model_name: str, variation: str, threshold: float, top_k: int | None
+) -> None:
     st.divider()
     st.subheader("Where the model looked")
     figure = render_attention(result.explanation, variation)
     suggested = [(tag.label, tag.score) for tag in prediction.tags if tag.selected]
-    st.download_button("Visualisation as HTML", lambda: visualisation_html(result.title, suggested, figure, model_name),
-                       "jman-attention.html", "text/html", on_click="ignore", key=state.DOWNLOAD_VISUALISATION)
+    st.download_button(
+        "Visualisation as HTML",
+        lambda: visualisation_html(result.title, suggested, figure, model_name),
+        "jman-attention.html",
+        "text/html",
+        on_click="ignore",
+        key=state.DOWNLOAD_VISUALISATION,
+    )
     st.divider()
     st.subheader("Evidence for one tag")
     render_evidence(predictor, result, prediction)
@@ -144,9 +180,13 @@ def render_typed_review(predictor, result, model_name: str, threshold: float, to
     document = call_library(workspace.document, result.document_id, what="reading the saved document")
     if document is None:
         return
-    st.caption(f"Saved as {document.source_id} in the collection 'Typed documents'; every click below is saved at "
-               "once. Editing the boxes and pressing Suggest tags updates this document and keeps its earlier text.")
-    render_review_panel(workspace, document, result.scores, predictor.labels, threshold, top_k, current_curator())
+    st.caption(
+        f"Saved as {document.source_id} in the collection 'Typed documents'; every click below is saved at "
+        "once. Editing the boxes and pressing Suggest tags updates this document and keeps its earlier text."
+    )
+    render_review_panel(
+        workspace, document, result.scores, predictor.labels, threshold, top_k, current_curator()
+    )
     with st.expander("Export the typed documents"):
         scoring = register_predictor(workspace, predictor, result.model_folder, model_name)
         render_exports(workspace, document.collection_id, current_curator(), scoring, threshold, key="-typed")

@@ -38,12 +38,24 @@ def render_document_input(samples: list[SampleDocument], model_folder: str = "")
     model_name = Path(model_folder).name
     by_name = {sample.name: sample for sample in samples_for_model(samples, model_name)}
     st.subheader("Document")
-    st.selectbox("Start from a sample document", [state.NO_SAMPLE, *by_name], key=state.SAMPLE,
-                 on_change=load_sample, args=(by_name,),
-                 format_func=lambda name: sample_label(name, by_name, model_name))
+    st.selectbox(
+        "Start from a sample document",
+        [state.NO_SAMPLE, *by_name],
+        key=state.SAMPLE,
+        on_change=load_sample,
+        args=(by_name,),
+        format_func=lambda name: sample_label(name, by_name, model_name),
+    )
     st.text_input("Title", key=state.TITLE, placeholder="e.g. Why did my bread not rise?")
-    st.text_area("Content (plain text or HTML)", key=state.CONTENT, height=220,
-                 placeholder="The question body or abstract; <p>, <pre><code> and other HTML are fine.")
-    st.text_input("Gold tags (optional, comma or space separated)", key=state.GOLD_TAGS,
-                  help="Tags you know are right: the suggestions that match get a ✓, and the document's P, R, F1.")
+    st.text_area(
+        "Content (plain text or HTML)",
+        key=state.CONTENT,
+        height=220,
+        placeholder="The question body or abstract; <p>, <pre><code> and other HTML are fine.",
+    )
+    st.text_input(
+        "Gold tags (optional, comma or space separated)",
+        key=state.GOLD_TAGS,
+        help="Tags you know are right: the suggestions that match get a ✓, and the document's P, R, F1.",
+    )
     return st.button("Suggest tags", key=state.PREDICT, type="primary")

@@ -29,5 +29,8 @@ def render_domain_mark(predictor, title: str, content: str) -> None:
     except JmanError:
         return  # an empty document: the panel says so elsewhere
     if check is not None and check.unusual:
-        st.warning(f"Unlike the model's training documents (similarity {1 - check.score:.2f}, below "
-                   f"{1 - check.threshold:.2f}): its suggested tags may not fit.", icon="⚠️")
+        st.warning(
+            f"Unlike the model's training documents (similarity {1 - check.score:.2f}, below "
+            f"{1 - check.threshold:.2f}): its suggested tags may not fit.",
+            icon="⚠️",
+        )

@@ -17,7 +17,12 @@ def ranked_table(prediction, gold_tags: list[str]) -> pd.DataFrame:
     count = max(SHOWN_TAGS, len(prediction.selected) + 5)
     records = []
     for rank, tag in enumerate(prediction.tags[:count], start=1):
-        record = {"rank": rank, "tag": tag.label, "score": tag.score, "suggested": "✓" if tag.selected else ""}
+        record = {
+            "rank": rank,
+            "tag": tag.label,
+            "score": tag.score,
+            "suggested": "✓" if tag.selected else "",
+        }
         if gold_tags:
             record["correct"] = "✓" if tag.label in gold_tags else ""
         records.append(record)
@@ -38,7 +43,9 @@ def badge_line(prediction, gold_tags: list[str]) -> str:
 def render_tags(prediction, gold_tags: list[str]) -> None:
     st.markdown(f"**Suggested ({len(prediction.selected)}):** " + badge_line(prediction, gold_tags))
     st.dataframe(
-        ranked_table(prediction, gold_tags), hide_index=True, width="stretch",
+        ranked_table(prediction, gold_tags),
+        hide_index=True,
+        width="stretch",
         column_config={
             "rank": st.column_config.NumberColumn("#", width="small"),
             "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.3f"),

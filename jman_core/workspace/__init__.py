@@ -13,7 +13,19 @@ from .schema import STATUSES, VERDICTS
 from .store import DATABASE_VARIABLE, WorkspaceError, database_url, forget_stores, open_store, shown_url
 
 __all__ = [
-    "TYPED_COLLECTION", "CollectionInfo", "Review", "ScoringModel", "StoredDocument", "Workspace", "checked_curator",
-    "STATUSES", "VERDICTS", "DATABASE_VARIABLE", "WorkspaceError", "database_url", "forget_stores", "open_store",
+    "TYPED_COLLECTION",
+    "CollectionInfo",
+    "Review",
+    "ScoringModel",
+    "StoredDocument",
+    "Workspace",
+    "checked_curator",
+    "STATUSES",
+    "VERDICTS",
+    "DATABASE_VARIABLE",
+    "WorkspaceError",
+    "database_url",
+    "forget_stores",
+    "open_store",
     "shown_url",
 ]

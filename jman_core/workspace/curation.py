@@ -74,7 +74,9 @@ def checked_curator(name: str) -> str:
     """A curator's name as typed in the sidebar: trimmed, non-empty, at most 100 characters."""
     cleaned = " ".join(str(name or "").split())
     if not cleaned:
-        raise WorkspaceError("Give your name as curator (in the sidebar) before reviewing: decisions are kept per curator.")
+        raise WorkspaceError(
+            "Give your name as curator (in the sidebar) before reviewing: decisions are kept per curator."
+        )
     if len(cleaned) > MAX_CURATOR_CHARACTERS:
         raise WorkspaceError(f"A curator's name has at most {MAX_CURATOR_CHARACTERS} characters.")
     return cleaned
@@ -94,10 +96,18 @@ class Workspace:
     def collections(self) -> list[CollectionInfo]:
         """Every collection with its document count, newest first."""
         with self.store.session() as session:
-            counts = dict(session.execute(select(schema.Document.collection_id, func.count())
-                                          .group_by(schema.Document.collection_id)).all())
+            counts = dict(
+                session.execute(
+                    select(schema.Document.collection_id, func.count()).group_by(
+                        schema.Document.collection_id
+                    )
+                ).all()
+            )
             rows = session.scalars(select(schema.Collection).order_by(schema.Collection.id.desc())).all()
-            return [CollectionInfo(row.id, row.name, row.kind, row.source, row.created, counts.get(row.id, 0)) for row in rows]
+            return [
+                CollectionInfo(row.id, row.name, row.kind, row.source, row.created, counts.get(row.id, 0))
+                for row in rows
+            ]
 
     def collection(self, collection_id: int) -> CollectionInfo:
         with self.store.session() as session:
@@ -121,7 +131,9 @@ class Workspace:
             name, number = f"{base} ({number})", number + 1
         return name
 
-    def create_collection(self, name: str, documents: Sequence[SourceDocument], source: str = "") -> CollectionInfo:
+    def create_collection(
+        self, name: str, documents: Sequence[SourceDocument], source: str = ""
+    ) -> CollectionInfo:
         """A collection holding `documents` in file order; their ids are the file's (else `line-N`).
 
         Duplicate ids are refused with every line they appear on; nothing is written then.
@@ -140,8 +152,10 @@ class Workspace:
             collection = schema.Collection(name=name, kind="file", source=source[:500], created=stamp)
             session.add(collection)
             session.flush()
-            session.add_all(_document_row(collection.id, source_id, position, document, stamp)
-                            for position, (source_id, document) in enumerate(zip(source_ids, documents)))
+            session.add_all(
+                _document_row(collection.id, source_id, position, document, stamp)
+                for position, (source_id, document) in enumerate(zip(source_ids, documents))
+            )
             collection_id = collection.id
         return self.collection(collection_id)
 
@@ -179,8 +193,11 @@ class Workspace:
     def documents(self, collection_id: int) -> list[StoredDocument]:
         """The collection's documents in file order."""
         with self.store.session() as session:
-            rows = session.scalars(select(schema.Document).where(schema.Document.collection_id == collection_id)
-                                   .order_by(schema.Document.position)).all()
+            rows = session.scalars(
+                select(schema.Document)
+                .where(schema.Document.collection_id == collection_id)
+                .order_by(schema.Document.position)
+            ).all()
             return [_stored(row) for row in rows]
 
     def document(self, document_id: int) -> StoredDocument:
@@ -194,46 +211,87 @@ class Workspace:
         """A new document in the typed collection, with the next free id `typed-N`."""
         collection = self.typed_collection()
         with self.store.session() as session:
-            position = (session.scalar(select(func.max(schema.Document.position))
-                                       .where(schema.Document.collection_id == collection.id)) or 0) + 1
+            position = (
+                session.scalar(
+                    select(func.max(schema.Document.position)).where(
+                        schema.Document.collection_id == collection.id
+                    )
+                )
+                or 0
+            ) + 1
             stamp = now()
-            row = schema.Document(collection_id=collection.id, source_id=f"typed-{position}", position=position,
-                                  title=title, content=content, gold_tags=json.dumps(list(gold_tags)),
-                                  created=stamp, updated=stamp)
+            row = schema.Document(
+                collection_id=collection.id,
+                source_id=f"typed-{position}",
+                position=position,
+                title=title,
+                content=content,
+                gold_tags=json.dumps(list(gold_tags)),
+                created=stamp,
+                updated=stamp,
+            )
             session.add(row)
             session.flush()
             return _stored(row)
 
-    def put_document(self, collection_id: int, source_id: str, title: str, content: str,
-                     gold_tags: Sequence[str] | None = None) -> StoredDocument:
+    def put_document(
+        self,
+        collection_id: int,
+        source_id: str,
+        title: str,
+        content: str,
+        gold_tags: Sequence[str] | None = None,
+    ) -> StoredDocument:
         """The document with this id in the collection: added at the end, or its text updated (history kept)."""
         source_id = str(source_id).strip()
         if not source_id or len(source_id) > 200:
             raise WorkspaceError("A document id has 1 to 200 characters.")
         with self.store.session() as session:
-            found = session.scalar(select(schema.Document.id).where(schema.Document.collection_id == collection_id,
-                                                                   schema.Document.source_id == source_id))
+            found = session.scalar(
+                select(schema.Document.id).where(
+                    schema.Document.collection_id == collection_id, schema.Document.source_id == source_id
+                )
+            )
         if found is not None:
             return self.edit_document(found, title, content, gold_tags)
         with self.store.session() as session:
-            position = (session.scalar(select(func.max(schema.Document.position))
-                                       .where(schema.Document.collection_id == collection_id)) or 0) + 1
+            position = (
+                session.scalar(
+                    select(func.max(schema.Document.position)).where(
+                        schema.Document.collection_id == collection_id
+                    )
+                )
+                or 0
+            ) + 1
             stamp = now()
-            row = schema.Document(collection_id=collection_id, source_id=source_id, position=position, title=title,
-                                  content=content, gold_tags=json.dumps(list(gold_tags or [])), created=stamp,
-                                  updated=stamp)
+            row = schema.Document(
+                collection_id=collection_id,
+                source_id=source_id,
+                position=position,
+                title=title,
+                content=content,
+                gold_tags=json.dumps(list(gold_tags or [])),
+                created=stamp,
+                updated=stamp,
+            )
             session.add(row)
             session.flush()
             return _stored(row)
 
-    def edit_document(self, document_id: int, title: str, content: str, gold_tags: Sequence[str] | None = None) -> StoredDocument:
+    def edit_document(
+        self, document_id: int, title: str, content: str, gold_tags: Sequence[str] | None = None
+    ) -> StoredDocument:
         """Replaces a document's text, keeping the earlier text as a revision; its decisions stay with it."""
         with self.store.session() as session:
             row = session.get(schema.Document, document_id)
             if row is None:
                 raise WorkspaceError(f"There is no document {document_id} in the workspace.")
             if (row.title, row.content) != (title, content):
-                session.add(schema.DocumentRevision(document_id=row.id, title=row.title, content=row.content, replaced=now()))
+                session.add(
+                    schema.DocumentRevision(
+                        document_id=row.id, title=row.title, content=row.content, replaced=now()
+                    )
+                )
                 row.title, row.content, row.updated = title, content, now()
             if gold_tags is not None:
                 row.gold_tags = json.dumps(list(gold_tags))
@@ -242,8 +300,11 @@ class Workspace:
     def revisions(self, document_id: int) -> list[tuple[str, str, datetime]]:
         """The document's earlier texts (title, content, when replaced), oldest first."""
         with self.store.session() as session:
-            rows = session.scalars(select(schema.DocumentRevision).where(schema.DocumentRevision.document_id == document_id)
-                                   .order_by(schema.DocumentRevision.id)).all()
+            rows = session.scalars(
+                select(schema.DocumentRevision)
+                .where(schema.DocumentRevision.document_id == document_id)
+                .order_by(schema.DocumentRevision.id)
+            ).all()
             return [(row.title, row.content, row.replaced) for row in rows]
 
     # ---- models and their scores ---------------------------------------------------------------
@@ -260,56 +321,87 @@ class Workspace:
     def store_scores(self, model: ScoringModel, scores: dict[int, np.ndarray], threshold: float) -> None:
         """Every tag's score (in the model's label order) for each document id; a rescore replaces the row."""
         with self.store.session() as session:
-            existing = dict(session.execute(select(schema.Suggestion.document_id, schema.Suggestion.id).where(
-                schema.Suggestion.model_id == model.id, schema.Suggestion.document_id.in_(list(scores)))).all())
+            existing = dict(
+                session.execute(
+                    select(schema.Suggestion.document_id, schema.Suggestion.id).where(
+                        schema.Suggestion.model_id == model.id,
+                        schema.Suggestion.document_id.in_(list(scores)),
+                    )
+                ).all()
+            )
             stamp = now()
             for document_id, row in scores.items():
                 values = np.asarray(row, dtype="<f4")
                 if values.shape != (len(model.labels),):
-                    raise WorkspaceError(f"{values.shape[0]} scores given for a model of {len(model.labels)} tags.")
-                fields = dict(threshold=float(threshold), scores=values.tobytes(), top_score=float(values.max(initial=0.0)),
-                              created=stamp)
+                    raise WorkspaceError(
+                        f"{values.shape[0]} scores given for a model of {len(model.labels)} tags."
+                    )
+                fields = dict(
+                    threshold=float(threshold),
+                    scores=values.tobytes(),
+                    top_score=float(values.max(initial=0.0)),
+                    created=stamp,
+                )
                 if document_id in existing:
-                    session.execute(update(schema.Suggestion).where(schema.Suggestion.id == existing[document_id])
-                                    .values(**fields))
+                    session.execute(
+                        update(schema.Suggestion)
+                        .where(schema.Suggestion.id == existing[document_id])
+                        .values(**fields)
+                    )
                 else:
                     session.add(schema.Suggestion(document_id=document_id, model_id=model.id, **fields))
 
     def scores(self, collection_id: int, model: ScoringModel) -> dict[int, np.ndarray]:
         """Document id -> (L,) scores by `model`, for every scored document of the collection."""
         with self.store.session() as session:
-            rows = session.execute(select(schema.Suggestion.document_id, schema.Suggestion.scores)
-                                   .join(schema.Document, schema.Document.id == schema.Suggestion.document_id)
-                                   .where(schema.Document.collection_id == collection_id,
-                                          schema.Suggestion.model_id == model.id)).all()
+            rows = session.execute(
+                select(schema.Suggestion.document_id, schema.Suggestion.scores)
+                .join(schema.Document, schema.Document.id == schema.Suggestion.document_id)
+                .where(schema.Document.collection_id == collection_id, schema.Suggestion.model_id == model.id)
+            ).all()
         return {document_id: np.frombuffer(blob, dtype="<f4") for document_id, blob in rows}
 
     def models_for(self, collection_id: int) -> list[ScoringModel]:
         """The models that scored documents of the collection, the most recent first."""
         with self.store.session() as session:
-            rows = session.execute(select(schema.Model, func.max(schema.Suggestion.id))
-                                   .join(schema.Suggestion, schema.Suggestion.model_id == schema.Model.id)
-                                   .join(schema.Document, schema.Document.id == schema.Suggestion.document_id)
-                                   .where(schema.Document.collection_id == collection_id)
-                                   .group_by(schema.Model.id).order_by(func.max(schema.Suggestion.id).desc())).all()
-            return [ScoringModel(row.id, row.name, row.fingerprint, json.loads(row.labels)) for row, _ in rows]
+            rows = session.execute(
+                select(schema.Model, func.max(schema.Suggestion.id))
+                .join(schema.Suggestion, schema.Suggestion.model_id == schema.Model.id)
+                .join(schema.Document, schema.Document.id == schema.Suggestion.document_id)
+                .where(schema.Document.collection_id == collection_id)
+                .group_by(schema.Model.id)
+                .order_by(func.max(schema.Suggestion.id).desc())
+            ).all()
+            return [
+                ScoringModel(row.id, row.name, row.fingerprint, json.loads(row.labels)) for row, _ in rows
+            ]
 
     def stored_threshold(self, collection_id: int, model: ScoringModel) -> float | None:
         """The threshold `model` had when it last scored a document of the collection."""
         with self.store.session() as session:
-            return session.scalar(select(schema.Suggestion.threshold)
-                                  .join(schema.Document, schema.Document.id == schema.Suggestion.document_id)
-                                  .where(schema.Document.collection_id == collection_id,
-                                         schema.Suggestion.model_id == model.id)
-                                  .order_by(schema.Suggestion.id.desc()).limit(1))
+            return session.scalar(
+                select(schema.Suggestion.threshold)
+                .join(schema.Document, schema.Document.id == schema.Suggestion.document_id)
+                .where(schema.Document.collection_id == collection_id, schema.Suggestion.model_id == model.id)
+                .order_by(schema.Suggestion.id.desc())
+                .limit(1)
+            )
 
     # ---- decisions -----------------------------------------------------------------------------
-    def decide(self, document_id: int, curator: str, tag: str, verdict: str, score: float | None = None) -> int:
+    def decide(
+        self, document_id: int, curator: str, tag: str, verdict: str, score: float | None = None
+    ) -> int:
         """Records one verdict (accept, reject or add) on one tag; returns the action's id (for undo)."""
         return self.decide_many(document_id, curator, [(tag, verdict, score)], kind="decide")
 
-    def decide_many(self, document_id: int, curator: str, verdicts: Sequence[tuple[str, str, float | None]],
-                    kind: str = "decide", status: str | None = None) -> int:
+    def decide_many(
+        self,
+        document_id: int,
+        curator: str,
+        verdicts: Sequence[tuple[str, str, float | None]],
+        kind: str = "decide",
+        status: str | None = None,
+    ) -> int:
         """Several verdicts on one document as one action (undone together), optionally with a new status."""
         curator = checked_curator(curator)
         with self.store.session() as session:
@@ -324,16 +416,28 @@ class Workspace:
         """Marks the document pending, reviewed or skipped for this curator; returns the action's id."""
         return self.decide_many(document_id, curator, [], kind="status", status=status)
 
-    def bulk_accept(self, collection_id: int, curator: str, items: dict[int, list[tuple[str, float]]],
-                    mark_reviewed: bool = False) -> int:
+    def bulk_accept(
+        self,
+        collection_id: int,
+        curator: str,
+        items: dict[int, list[tuple[str, float]]],
+        mark_reviewed: bool = False,
+    ) -> int:
         """Accepts the given (tag, score) pairs on many documents as one action, so one undo takes them all back."""
         curator = checked_curator(curator)
         count = sum(len(tags) for tags in items.values())
         with self.store.session() as session:
-            action = _new_action(session, collection_id, curator, "bulk-accept",
-                                 f"accepted {count} suggestion(s) on {len(items)} document(s)")
+            action = _new_action(
+                session,
+                collection_id,
+                curator,
+                "bulk-accept",
+                f"accepted {count} suggestion(s) on {len(items)} document(s)",
+            )
             for document_id, tags in items.items():
-                _add_verdicts(session, action, document_id, curator, [(tag, "accept", score) for tag, score in tags])
+                _add_verdicts(
+                    session, action, document_id, curator, [(tag, "accept", score) for tag, score in tags]
+                )
                 if mark_reviewed:
                     _add_status(session, action, document_id, curator, "reviewed")
             return action.id
@@ -345,15 +449,25 @@ class Workspace:
         """
         curator = checked_curator(curator)
         with self.store.session() as session:
-            action = session.scalar(select(schema.Action).where(
-                schema.Action.collection_id == collection_id, schema.Action.curator == curator,
-                schema.Action.undone.is_(False)).order_by(schema.Action.id.desc()).limit(1))
+            action = session.scalar(
+                select(schema.Action)
+                .where(
+                    schema.Action.collection_id == collection_id,
+                    schema.Action.curator == curator,
+                    schema.Action.undone.is_(False),
+                )
+                .order_by(schema.Action.id.desc())
+                .limit(1)
+            )
             if action is None:
                 return None
             action.undone = True
             if action.kind == "clear":
-                session.execute(update(schema.Action).where(schema.Action.cleared_by == action.id)
-                                .values(undone=False, cleared_by=None))
+                session.execute(
+                    update(schema.Action)
+                    .where(schema.Action.cleared_by == action.id)
+                    .values(undone=False, cleared_by=None)
+                )
             return action.description or action.kind
 
     def clear(self, collection_id: int, curator: str) -> int:
@@ -361,44 +475,86 @@ class Workspace:
         curator = checked_curator(curator)
         with self.store.session() as session:
             action = _new_action(session, collection_id, curator, "clear", "cleared every decision")
-            session.execute(update(schema.Action).where(
-                schema.Action.collection_id == collection_id, schema.Action.curator == curator,
-                schema.Action.undone.is_(False), schema.Action.id != action.id).values(undone=True, cleared_by=action.id))
+            session.execute(
+                update(schema.Action)
+                .where(
+                    schema.Action.collection_id == collection_id,
+                    schema.Action.curator == curator,
+                    schema.Action.undone.is_(False),
+                    schema.Action.id != action.id,
+                )
+                .values(undone=True, cleared_by=action.id)
+            )
             return action.id
 
     def last_action(self, collection_id: int, curator: str) -> str | None:
         """What undo would take back, or None."""
         with self.store.session() as session:
-            action = session.scalar(select(schema.Action).where(
-                schema.Action.collection_id == collection_id, schema.Action.curator == checked_curator(curator),
-                schema.Action.undone.is_(False)).order_by(schema.Action.id.desc()).limit(1))
+            action = session.scalar(
+                select(schema.Action)
+                .where(
+                    schema.Action.collection_id == collection_id,
+                    schema.Action.curator == checked_curator(curator),
+                    schema.Action.undone.is_(False),
+                )
+                .order_by(schema.Action.id.desc())
+                .limit(1)
+            )
             return None if action is None else (action.description or action.kind)
 
     # ---- reading decisions ---------------------------------------------------------------------
     def review(self, document_id: int, curator: str) -> Review:
         return self.reviews(None, curator, [document_id]).get(document_id) or Review(document_id, curator)
 
-    def reviews(self, collection_id: int | None, curator: str | None,
-                document_ids: Sequence[int] | None = None) -> dict[int, Review]:
+    def reviews(
+        self, collection_id: int | None, curator: str | None, document_ids: Sequence[int] | None = None
+    ) -> dict[int, Review]:
         """(document id -> Review) for one curator, or keyed by (document id, curator) when `curator` is None.
 
         Only documents some curator touched appear; the rest are pending with no verdict.
         """
         with self.store.session() as session:
-            verdict_rows = session.execute(_active(select(schema.Decision.document_id, schema.Decision.curator,
-                                                          schema.Decision.tag, schema.Decision.verdict,
-                                                          schema.Decision.created), schema.Decision,
-                                                   collection_id, curator, document_ids).order_by(schema.Decision.id)).all()
-            status_rows = session.execute(_active(select(schema.StatusChange.document_id, schema.StatusChange.curator,
-                                                         schema.StatusChange.status, schema.StatusChange.created),
-                                                  schema.StatusChange, collection_id, curator, document_ids)
-                                          .order_by(schema.StatusChange.id)).all()
+            verdict_rows = session.execute(
+                _active(
+                    select(
+                        schema.Decision.document_id,
+                        schema.Decision.curator,
+                        schema.Decision.tag,
+                        schema.Decision.verdict,
+                        schema.Decision.created,
+                    ),
+                    schema.Decision,
+                    collection_id,
+                    curator,
+                    document_ids,
+                ).order_by(schema.Decision.id)
+            ).all()
+            status_rows = session.execute(
+                _active(
+                    select(
+                        schema.StatusChange.document_id,
+                        schema.StatusChange.curator,
+                        schema.StatusChange.status,
+                        schema.StatusChange.created,
+                    ),
+                    schema.StatusChange,
+                    collection_id,
+                    curator,
+                    document_ids,
+                ).order_by(schema.StatusChange.id)
+            ).all()
         return _fold_reviews(verdict_rows, status_rows, by_curator=curator is None)
 
     def curators(self, collection_id: int) -> list[str]:
         with self.store.session() as session:
-            return list(session.scalars(select(schema.Action.curator).where(schema.Action.collection_id == collection_id)
-                                        .distinct().order_by(schema.Action.curator)))
+            return list(
+                session.scalars(
+                    select(schema.Action.curator)
+                    .where(schema.Action.collection_id == collection_id)
+                    .distinct()
+                    .order_by(schema.Action.curator)
+                )
+            )
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -408,35 +564,66 @@ def _check_unique(source_ids: list[str], documents: Sequence[SourceDocument]) ->
         lines.setdefault(source_id, []).append(document.line)
     repeated = [(source_id, where) for source_id, where in lines.items() if len(where) > 1]
     if repeated:
-        shown = "; ".join(f"id {source_id!r} on lines {', '.join(map(str, where))}" for source_id, where in repeated[:10])
+        shown = "; ".join(
+            f"id {source_id!r} on lines {', '.join(map(str, where))}" for source_id, where in repeated[:10]
+        )
         more = f" and {len(repeated) - 10} more" if len(repeated) > 10 else ""
-        raise WorkspaceError(f"{len(repeated)} id(s) appear more than once: {shown}{more}. Each document needs its own "
-                             "id; fix the file or remove the id column (documents are then known by their line).")
+        raise WorkspaceError(
+            f"{len(repeated)} id(s) appear more than once: {shown}{more}. Each document needs its own "
+            "id; fix the file or remove the id column (documents are then known by their line)."
+        )
     too_long = next((source_id for source_id in source_ids if len(source_id) > 200), None)
     if too_long is not None:
-        raise WorkspaceError(f"An id has {len(too_long)} characters ({too_long[:40]}...); ids have at most 200.")
+        raise WorkspaceError(
+            f"An id has {len(too_long)} characters ({too_long[:40]}...); ids have at most 200."
+        )
 
 
-def _document_row(collection_id: int, source_id: str, position: int, document: SourceDocument, stamp) -> schema.Document:
-    return schema.Document(collection_id=collection_id, source_id=source_id, position=position, title=document.title,
-                           content=document.content, gold_tags=json.dumps(list(document.tags)), created=stamp, updated=stamp)
+def _document_row(
+    collection_id: int, source_id: str, position: int, document: SourceDocument, stamp
+) -> schema.Document:
+    return schema.Document(
+        collection_id=collection_id,
+        source_id=source_id,
+        position=position,
+        title=document.title,
+        content=document.content,
+        gold_tags=json.dumps(list(document.tags)),
+        created=stamp,
+        updated=stamp,
+    )
 
 
 def _stored(row: schema.Document) -> StoredDocument:
-    return StoredDocument(row.id, row.collection_id, row.source_id, row.position, row.title, row.content,
-                          list(json.loads(row.gold_tags or "[]")))
+    return StoredDocument(
+        row.id,
+        row.collection_id,
+        row.source_id,
+        row.position,
+        row.title,
+        row.content,
+        list(json.loads(row.gold_tags or "[]")),
+    )
 
 
 def _existing_document(session, document_id: int) -> schema.Document:
     document = session.get(schema.Document, document_id)
     if document is None:
-        raise WorkspaceError(f"There is no document {document_id} in the workspace (was the collection removed?).")
+        raise WorkspaceError(
+            f"There is no document {document_id} in the workspace (was the collection removed?)."
+        )
     return document
 
 
 def _new_action(session, collection_id: int, curator: str, kind: str, description: str) -> schema.Action:
-    action = schema.Action(collection_id=collection_id, curator=curator, kind=kind, description=description[:2000],
-                           created=now(), undone=False)
+    action = schema.Action(
+        collection_id=collection_id,
+        curator=curator,
+        kind=kind,
+        description=description[:2000],
+        created=now(),
+        undone=False,
+    )
     session.add(action)
     session.flush()
     return action
@@ -449,15 +636,31 @@ def _add_verdicts(session, action, document_id: int, curator: str, verdicts) -> 
         tag = str(tag).strip()
         if not tag or len(tag) > MAX_TAG_CHARACTERS:
             raise WorkspaceError(f"A tag has 1 to {MAX_TAG_CHARACTERS} characters.")
-        session.add(schema.Decision(action_id=action.id, document_id=document_id, curator=curator, tag=tag,
-                                    verdict=verdict, score=None if score is None else float(score), created=action.created))
+        session.add(
+            schema.Decision(
+                action_id=action.id,
+                document_id=document_id,
+                curator=curator,
+                tag=tag,
+                verdict=verdict,
+                score=None if score is None else float(score),
+                created=action.created,
+            )
+        )
 
 
 def _add_status(session, action, document_id: int, curator: str, status: str) -> None:
     if status not in STATUSES:
         raise WorkspaceError(f"A document's status is one of {', '.join(STATUSES)}, not {status!r}.")
-    session.add(schema.StatusChange(action_id=action.id, document_id=document_id, curator=curator, status=status,
-                                    created=action.created))
+    session.add(
+        schema.StatusChange(
+            action_id=action.id,
+            document_id=document_id,
+            curator=curator,
+            status=status,
+            created=action.created,
+        )
+    )
 
 
 def _describe(verdicts, status: str | None) -> str:
@@ -471,7 +674,9 @@ def _describe(verdicts, status: str | None) -> str:
 
 def _active(query, table, collection_id: int | None, curator: str | None, document_ids: Sequence[int] | None):
     """Rows of `table` whose action is not undone, narrowed to a collection, a curator and documents."""
-    query = query.join(schema.Action, schema.Action.id == table.action_id).where(schema.Action.undone.is_(False))
+    query = query.join(schema.Action, schema.Action.id == table.action_id).where(
+        schema.Action.undone.is_(False)
+    )
     if collection_id is not None:
         query = query.where(schema.Action.collection_id == collection_id)
     if curator is not None:

@@ -15,12 +15,30 @@ from ..data import spreadsheet_safe
 from .curation import Review, ScoringModel, Workspace
 from .queue import proposals
 
-CSV_COLUMNS = ["id", "title", "content", "tags", "status", "curator", "time", "suggested_tags", "decisions",
-               "gold_tags", "model", "model_fingerprint", "threshold"]
+CSV_COLUMNS = [
+    "id",
+    "title",
+    "content",
+    "tags",
+    "status",
+    "curator",
+    "time",
+    "suggested_tags",
+    "decisions",
+    "gold_tags",
+    "model",
+    "model_fingerprint",
+    "threshold",
+]
 
 
-def export_records(workspace: Workspace, collection_id: int, model: ScoringModel | None = None,
-                   threshold: float | None = None, curator: str | None = None) -> list[dict]:
+def export_records(
+    workspace: Workspace,
+    collection_id: int,
+    model: ScoringModel | None = None,
+    threshold: float | None = None,
+    curator: str | None = None,
+) -> list[dict]:
     """One record per document and curator (a document nobody touched: one pending record, curator "").
 
     `model` defaults to the latest model that scored the collection, `threshold` to the one it scored with.
@@ -33,19 +51,30 @@ def export_records(workspace: Workspace, collection_id: int, model: ScoringModel
     reviews = workspace.reviews(collection_id, curator)
     records = []
     for document in documents:
-        proposed = proposals(scores.get(document.id), model.labels if model else [], threshold) if threshold is not None else []
+        proposed = (
+            proposals(scores.get(document.id), model.labels if model else [], threshold)
+            if threshold is not None
+            else []
+        )
         for review in _reviews_of(reviews, document.id, curator):
-            records.append({
-                "id": document.source_id, "title": document.title, "content": document.content,
-                "tags": review.final_tags if review.status == "reviewed" else [],
-                "status": review.status, "curator": review.curator,
-                "time": review.updated.isoformat(timespec="seconds") if review.updated else "",
-                "suggested_tags": [{"tag": item.tag, "score": round(item.score, 6)} for item in proposed],
-                "decisions": dict(review.verdicts), "final_tags": review.final_tags,
-                "gold_tags": document.gold_tags,
-                "model": model.name if model else "", "model_fingerprint": model.fingerprint if model else "",
-                "threshold": None if threshold is None else round(float(threshold), 4),
-            })
+            records.append(
+                {
+                    "id": document.source_id,
+                    "title": document.title,
+                    "content": document.content,
+                    "tags": review.final_tags if review.status == "reviewed" else [],
+                    "status": review.status,
+                    "curator": review.curator,
+                    "time": review.updated.isoformat(timespec="seconds") if review.updated else "",
+                    "suggested_tags": [{"tag": item.tag, "score": round(item.score, 6)} for item in proposed],
+                    "decisions": dict(review.verdicts),
+                    "final_tags": review.final_tags,
+                    "gold_tags": document.gold_tags,
+                    "model": model.name if model else "",
+                    "model_fingerprint": model.fingerprint if model else "",
+                    "threshold": None if threshold is None else round(float(threshold), 4),
+                }
+            )
     return records
 
 
@@ -56,7 +85,9 @@ def _threshold(workspace: Workspace, collection_id: int, model: ScoringModel | N
 def _reviews_of(reviews: dict, document_id: int, curator: str | None) -> list[Review]:
     if curator is not None:
         return [reviews.get(document_id) or Review(document_id, curator)]
-    found = [review for (key, _), review in sorted(reviews.items(), key=lambda item: item[0]) if key == document_id]
+    found = [
+        review for (key, _), review in sorted(reviews.items(), key=lambda item: item[0]) if key == document_id
+    ]
     return found or [Review(document_id, "")]
 
 
@@ -70,11 +101,27 @@ def to_csv(records: Iterable[dict]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     for record in records:
-        flat = {**{key: record[key] for key in ("id", "title", "content", "status", "curator", "time", "model",
-                                                "model_fingerprint")},
-                "tags": " ".join(record["tags"]), "gold_tags": " ".join(record["gold_tags"]),
-                "suggested_tags": " ".join(f"{item['tag']}:{item['score']:.4f}" for item in record["suggested_tags"]),
-                "decisions": " ".join(f"{tag}={verdict}" for tag, verdict in record["decisions"].items()),
-                "threshold": "" if record["threshold"] is None else record["threshold"]}
+        flat = {
+            **{
+                key: record[key]
+                for key in (
+                    "id",
+                    "title",
+                    "content",
+                    "status",
+                    "curator",
+                    "time",
+                    "model",
+                    "model_fingerprint",
+                )
+            },
+            "tags": " ".join(record["tags"]),
+            "gold_tags": " ".join(record["gold_tags"]),
+            "suggested_tags": " ".join(
+                f"{item['tag']}:{item['score']:.4f}" for item in record["suggested_tags"]
+            ),
+            "decisions": " ".join(f"{tag}={verdict}" for tag, verdict in record["decisions"].items()),
+            "threshold": "" if record["threshold"] is None else record["threshold"],
+        }
         writer.writerow({key: spreadsheet_safe(str(value)) for key, value in flat.items()})
     return buffer.getvalue()

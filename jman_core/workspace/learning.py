@@ -30,7 +30,9 @@ class ReviewedSet:
     held_out: list[Document]
 
 
-def reviewed_documents(workspace: Workspace, collection_id: int, curator: str | None = None) -> list[Document]:
+def reviewed_documents(
+    workspace: Workspace, collection_id: int, curator: str | None = None
+) -> list[Document]:
     """Every document marked reviewed (by `curator`, or by anyone: the latest review wins) with final tags."""
     documents = {document.id: document for document in workspace.documents(collection_id)}
     reviews = workspace.reviews(collection_id, curator)
@@ -40,9 +42,16 @@ def reviewed_documents(workspace: Workspace, collection_id: int, curator: str | 
         if review.status == "reviewed" and review.final_tags:
             if document_id not in latest or (review.updated or 0) > (latest[document_id].updated or 0):
                 latest[document_id] = review
-    return [Document(documents[document_id].source_id, documents[document_id].title, documents[document_id].content,
-                     list(review.final_tags), line=documents[document_id].position + 1)
-            for document_id, review in sorted(latest.items(), key=lambda item: documents[item[0]].position)]
+    return [
+        Document(
+            documents[document_id].source_id,
+            documents[document_id].title,
+            documents[document_id].content,
+            list(review.final_tags),
+            line=documents[document_id].position + 1,
+        )
+        for document_id, review in sorted(latest.items(), key=lambda item: documents[item[0]].position)
+    ]
 
 
 def split_reviewed(documents: list[Document], fraction: float = DEFAULT_HOLDOUT_FRACTION) -> ReviewedSet:
@@ -50,8 +59,10 @@ def split_reviewed(documents: list[Document], fraction: float = DEFAULT_HOLDOUT_
     if not 0 <= fraction < 1:
         raise WorkspaceError("The held-out share is at least 0 and below 1.")
     if len(documents) < MINIMUM_REVIEWED:
-        raise WorkspaceError(f"Only {len(documents)} document(s) are reviewed with tags; review at least "
-                             f"{MINIMUM_REVIEWED} before training on them.")
+        raise WorkspaceError(
+            f"Only {len(documents)} document(s) are reviewed with tags; review at least "
+            f"{MINIMUM_REVIEWED} before training on them."
+        )
     held_out = [document for document in documents if _unit(document.id) < fraction]
     training = [document for document in documents if _unit(document.id) >= fraction]
     return ReviewedSet(training, held_out)
@@ -61,7 +72,9 @@ def _unit(identifier: str) -> float:
     return int(hashlib.sha256(identifier.encode()).hexdigest()[:8], 16) / 0x1_0000_0000
 
 
-def training_file(reviewed: list[Document], base_name: str | None = None, base_data: bytes | None = None) -> bytes:
+def training_file(
+    reviewed: list[Document], base_name: str | None = None, base_data: bytes | None = None
+) -> bytes:
     """A CSV that `jman train` reads: the reviewed documents, after the base training file's documents if given."""
     documents: list[Document] = []
     if base_data is not None:
@@ -93,26 +106,58 @@ def write_held_out(folder: str | Path, held_out: HeldOut) -> None:
     """Keeps the held-out part beside a job's files (atomically), for the comparison once the job ends."""
     from ..jobs import write_json_atomic
 
-    write_json_atomic(Path(folder) / HOLDOUT_FILE, {
-        "collection_id": held_out.collection_id, "curator": held_out.curator, "base_model": held_out.base_model,
-        "documents": [{"id": document.id, "title": document.title, "content": document.content, "tags": document.tags}
-                      for document in held_out.documents]})
+    write_json_atomic(
+        Path(folder) / HOLDOUT_FILE,
+        {
+            "collection_id": held_out.collection_id,
+            "curator": held_out.curator,
+            "base_model": held_out.base_model,
+            "documents": [
+                {
+                    "id": document.id,
+                    "title": document.title,
+                    "content": document.content,
+                    "tags": document.tags,
+                }
+                for document in held_out.documents
+            ],
+        },
+    )
 
 
 def read_held_out(folder: str | Path) -> HeldOut | None:
     """What a job held out, or None when it was not started from the workspace (or the file is damaged)."""
     try:
         values = json.loads((Path(folder) / HOLDOUT_FILE).read_text(encoding="utf-8"))
-        documents = [Document(str(value["id"]), str(value["title"]), str(value["content"]),
-                              [str(tag) for tag in value["tags"]]) for value in values["documents"]]
-        return HeldOut(int(values["collection_id"]), str(values["curator"]), str(values["base_model"]), documents)
+        documents = [
+            Document(
+                str(value["id"]),
+                str(value["title"]),
+                str(value["content"]),
+                [str(tag) for tag in value["tags"]],
+            )
+            for value in values["documents"]
+        ]
+        return HeldOut(
+            int(values["collection_id"]), str(values["curator"]), str(values["base_model"]), documents
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def start_training(workspace: Workspace, collection_id: int, curator: str | None, jobs_dir: str | Path,
-                   checkpoints_dir: str | Path, name: str, overrides: dict, holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
-                   base_file: tuple[str, bytes] | None = None, base_model: str = "", replace_existing: bool = False):
+def start_training(
+    workspace: Workspace,
+    collection_id: int,
+    curator: str | None,
+    jobs_dir: str | Path,
+    checkpoints_dir: str | Path,
+    name: str,
+    overrides: dict,
+    holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
+    base_file: tuple[str, bytes] | None = None,
+    base_model: str = "",
+    replace_existing: bool = False,
+):
     """Starts a training job (jman_core.jobs) on the collection's reviewed documents, a share held out.
 
     `base_file` (name, bytes) is the model's own training file, added before the reviewed documents; an
@@ -149,8 +194,10 @@ def compare_models(predictors: dict[str, object], held_out: list[Document]) -> d
         raise WorkspaceError("No reviewed document was held out, so the models cannot be compared.")
     from ..metrics import evaluate
 
-    tags = sorted({tag for predictor in predictors.values() for tag in predictor.labels}
-                  | {tag for document in held_out for tag in document.tags})
+    tags = sorted(
+        {tag for predictor in predictors.values() for tag in predictor.labels}
+        | {tag for document in held_out for tag in document.tags}
+    )
     column = {tag: index for index, tag in enumerate(tags)}
     truth = np.zeros((len(held_out), len(tags)), np.float32)
     for row, document in enumerate(held_out):

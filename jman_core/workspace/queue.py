@@ -9,8 +9,11 @@ import numpy as np
 
 from .curation import Review, StoredDocument
 
-ORDERS = {"file": "file order", "uncertainty": "most uncertain first (a tag scored nearest the threshold)",
-          "lowest-top": "lowest top score first"}
+ORDERS = {
+    "file": "file order",
+    "uncertainty": "most uncertain first (a tag scored nearest the threshold)",
+    "lowest-top": "lowest top score first",
+}
 STATUS_FILTERS = ("all", "pending", "reviewed", "skipped")
 
 
@@ -22,7 +25,9 @@ class Proposal:
     score: float
 
 
-def proposals(scores: np.ndarray | None, labels: Sequence[str], threshold: float, top_k: int | None = None) -> list[Proposal]:
+def proposals(
+    scores: np.ndarray | None, labels: Sequence[str], threshold: float, top_k: int | None = None
+) -> list[Proposal]:
     """The proposed tags, best first; a document not scored yet proposes nothing."""
     if scores is None or len(scores) == 0:
         return []
@@ -40,15 +45,24 @@ def uncertainty(scores: np.ndarray | None, threshold: float) -> float:
     return float(np.min(np.abs(scores - threshold)))
 
 
-def queue(documents: Sequence[StoredDocument], reviews: dict[int, Review], scores: dict[int, np.ndarray],
-          threshold: float, status_filter: str = "all", order: str = "file") -> list[int]:
+def queue(
+    documents: Sequence[StoredDocument],
+    reviews: dict[int, Review],
+    scores: dict[int, np.ndarray],
+    threshold: float,
+    status_filter: str = "all",
+    order: str = "file",
+) -> list[int]:
     """Document ids of the queue: those with the status asked for, in the order asked for (ties in file order)."""
     if status_filter not in STATUS_FILTERS:
         raise ValueError(f"status filter {status_filter!r} is not one of {STATUS_FILTERS}")
     if order not in ORDERS:
         raise ValueError(f"order {order!r} is not one of {tuple(ORDERS)}")
-    kept = [document for document in documents
-            if status_filter == "all" or status_of(reviews, document.id) == status_filter]
+    kept = [
+        document
+        for document in documents
+        if status_filter == "all" or status_of(reviews, document.id) == status_filter
+    ]
     if order == "uncertainty":
         kept = sorted(kept, key=lambda document: uncertainty(scores.get(document.id), threshold))
     elif order == "lowest-top":
@@ -70,14 +84,22 @@ def _top(scores: np.ndarray | None) -> float:
     return float("inf") if scores is None or len(scores) == 0 else float(scores.max())
 
 
-def bulk_candidates(document_ids: Sequence[int], scores: dict[int, np.ndarray], labels: Sequence[str],
-                    minimum: float, reviews: dict[int, Review]) -> dict[int, list[tuple[str, float]]]:
+def bulk_candidates(
+    document_ids: Sequence[int],
+    scores: dict[int, np.ndarray],
+    labels: Sequence[str],
+    minimum: float,
+    reviews: dict[int, Review],
+) -> dict[int, list[tuple[str, float]]]:
     """For bulk accept: each document's tags scored at or above `minimum` that the curator has not decided yet."""
     chosen: dict[int, list[tuple[str, float]]] = {}
     for document_id in document_ids:
         decided = reviews[document_id].verdicts if document_id in reviews else {}
-        tags = [(proposal.tag, proposal.score) for proposal in proposals(scores.get(document_id), labels, minimum)
-                if proposal.tag not in decided]
+        tags = [
+            (proposal.tag, proposal.score)
+            for proposal in proposals(scores.get(document_id), labels, minimum)
+            if proposal.tag not in decided
+        ]
         if tags:
             chosen[document_id] = tags
     return chosen

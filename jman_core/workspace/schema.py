@@ -18,7 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-VERDICTS = ("accept", "reject", "add")  # add: a tag the model did not propose (or proposed below the threshold)
+# add: a tag the model did not propose (or proposed below the threshold)
+VERDICTS = ("accept", "reject", "add")
 STATUSES = ("pending", "reviewed", "skipped")
 
 
@@ -41,7 +42,10 @@ class Document(Base):
     """One document of a collection; `source_id` is the file's id column, else `line-N` (stable across imports)."""
 
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("collection_id", "source_id"), Index("ix_documents_position", "collection_id", "position"))
+    __table_args__ = (
+        UniqueConstraint("collection_id", "source_id"),
+        Index("ix_documents_position", "collection_id", "position"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     source_id: Mapped[str] = mapped_column(String(200))

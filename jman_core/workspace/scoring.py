@@ -16,7 +16,9 @@ from .curation import CollectionInfo, ScoringModel, StoredDocument, Workspace
 CHUNK_SIZE = 64  # documents scored, then written, at a time: progress survives a crash, memory stays flat
 
 
-def import_file(workspace: Workspace, file_name: str, data: bytes, collection_name: str | None = None) -> CollectionInfo:
+def import_file(
+    workspace: Workspace, file_name: str, data: bytes, collection_name: str | None = None
+) -> CollectionInfo:
     """A new collection from an uploaded file (the formats of `jman train`, tags optional), ids kept."""
     documents = read_documents_from_bytes(file_name, data, require_tags=False)
     name = collection_name or workspace.unused_name(Path(file_name).name)
@@ -28,19 +30,30 @@ def model_fingerprint(checkpoint_folder: str | Path) -> str:
     folder = Path(checkpoint_folder)
     try:
         document = json.loads((folder / "checkpoint.json").read_text(encoding="utf-8"))
-        parts = [str(document.get("weights_sha256", "")), str(document.get("tokenizer_sha256", "")),
-                 json.dumps(document.get("labels", []))]
+        parts = [
+            str(document.get("weights_sha256", "")),
+            str(document.get("tokenizer_sha256", "")),
+            json.dumps(document.get("labels", [])),
+        ]
     except (OSError, ValueError):
         parts = [str(folder.resolve())]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def register_predictor(workspace: Workspace, predictor, checkpoint_folder: str | Path, name: str) -> ScoringModel:
+def register_predictor(
+    workspace: Workspace, predictor, checkpoint_folder: str | Path, name: str
+) -> ScoringModel:
     return workspace.scoring_model(name, model_fingerprint(checkpoint_folder), predictor.labels)
 
 
-def score_collection(workspace: Workspace, collection_id: int, predictor, model: ScoringModel,
-                     on_progress: Callable[[int, int], None] | None = None, only_missing: bool = True) -> list[str]:
+def score_collection(
+    workspace: Workspace,
+    collection_id: int,
+    predictor,
+    model: ScoringModel,
+    on_progress: Callable[[int, int], None] | None = None,
+    only_missing: bool = True,
+) -> list[str]:
     """Scores the collection's documents (those not yet scored by `model`, unless `only_missing` is False).
 
     Each chunk is written as soon as it is scored. Returns one message per document that could not be
@@ -52,7 +65,7 @@ def score_collection(workspace: Workspace, collection_id: int, predictor, model:
         documents = [document for document in documents if document.id not in done]
     skipped: list[str] = []
     for start in range(0, len(documents), CHUNK_SIZE):
-        chunk = documents[start:start + CHUNK_SIZE]
+        chunk = documents[start : start + CHUNK_SIZE]
         scores = score_documents(predictor, chunk, skipped)
         workspace.store_scores(model, scores, predictor.threshold)
         if on_progress:
@@ -60,7 +73,9 @@ def score_collection(workspace: Workspace, collection_id: int, predictor, model:
     return skipped
 
 
-def score_documents(predictor, documents: Sequence[StoredDocument], skipped: list[str]) -> dict[int, np.ndarray]:
+def score_documents(
+    predictor, documents: Sequence[StoredDocument], skipped: list[str]
+) -> dict[int, np.ndarray]:
     """Document id -> scores; a document that cannot be scored is reported in `skipped`, never fails the rest."""
     try:
         rows = predictor.predict_proba_batch([(document.title, document.content) for document in documents])

@@ -45,20 +45,30 @@ def explain_database_error(error: BaseException, url: str) -> WorkspaceError:
     text = str(getattr(error, "orig", None) or error).lower()
     where = shown_url(url)
     if "locked" in text or "busy" in text:
-        return WorkspaceError(f"The workspace database {where} is locked by another program; this click was not saved "
-                              "(earlier decisions are safe). Try again in a moment, or close the other program.")
+        return WorkspaceError(
+            f"The workspace database {where} is locked by another program; this click was not saved "
+            "(earlier decisions are safe). Try again in a moment, or close the other program."
+        )
     if "readonly" in text or "read-only" in text:
-        return WorkspaceError(f"The workspace database {where} is read-only: new decisions cannot be saved (earlier ones "
-                              f"are intact). Make the file and its folder writable, or set {DATABASE_VARIABLE}.")
+        return WorkspaceError(
+            f"The workspace database {where} is read-only: new decisions cannot be saved (earlier ones "
+            f"are intact). Make the file and its folder writable, or set {DATABASE_VARIABLE}."
+        )
     if "disk is full" in text or "no space" in text or "disk full" in text:
-        return WorkspaceError(f"The disk holding the workspace database {where} is full: this click was not saved "
-                              "(earlier decisions are safe). Free some space and click again.")
+        return WorkspaceError(
+            f"The disk holding the workspace database {where} is full: this click was not saved "
+            "(earlier decisions are safe). Free some space and click again."
+        )
     if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return WorkspaceError(f"{where} is not a workspace database, or it is corrupt; it was left untouched. Move it "
-                              f"away or set {DATABASE_VARIABLE} to another file.")
+        return WorkspaceError(
+            f"{where} is not a workspace database, or it is corrupt; it was left untouched. Move it "
+            f"away or set {DATABASE_VARIABLE} to another file."
+        )
     if "connect" in text or "connection" in text or "resolve" in text or "timeout" in text:
-        return WorkspaceError(f"Cannot reach the workspace database {where}: {_first_line(error)}. Check that the "
-                              f"server is running and the URL in {DATABASE_VARIABLE} is right.")
+        return WorkspaceError(
+            f"Cannot reach the workspace database {where}: {_first_line(error)}. Check that the "
+            f"server is running and the URL in {DATABASE_VARIABLE} is right."
+        )
     return WorkspaceError(f"The workspace database {where} failed: {_first_line(error)}")
 
 
@@ -71,18 +81,22 @@ def _make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise WorkspaceError(f"{url!r} is not a database URL. Use sqlite:///PATH or "
-                             "postgresql+psycopg://USER@HOST:PORT/NAME.") from None
+        raise WorkspaceError(
+            f"{url!r} is not a database URL. Use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/NAME."
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         try:
-            return create_engine(parsed, pool_pre_ping=True,
-                                 connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+            return create_engine(
+                parsed, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+            )
         except (NoSuchModuleError, ImportError) as error:
-            raise WorkspaceError(f"PostgreSQL needs the psycopg package: pip install 'psycopg[binary]' ({error}).") from None
+            raise WorkspaceError(
+                f"PostgreSQL needs the psycopg package: pip install 'psycopg[binary]' ({error})."
+            ) from None
     raise WorkspaceError(f"The workspace supports SQLite and PostgreSQL, not {parsed.get_backend_name()!r}.")
 
 
@@ -95,8 +109,12 @@ def _sqlite_engine(parsed) -> Engine:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise WorkspaceError(f"Cannot create the folder for the workspace database {path}: {error.strerror}.") from None
-    engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MILLISECONDS / 1000, "check_same_thread": False})
+            raise WorkspaceError(
+                f"Cannot create the folder for the workspace database {path}: {error.strerror}."
+            ) from None
+    engine = create_engine(
+        parsed, connect_args={"timeout": BUSY_TIMEOUT_MILLISECONDS / 1000, "check_same_thread": False}
+    )
     event.listen(engine, "connect", _sqlite_settings)
     return engine
 
@@ -146,11 +164,15 @@ def upgrade(engine: Engine, url: str, target: str = "head") -> None:
     head, known = schema_revisions()
     current = current_revision(engine)
     if current is not None and current not in known:
-        raise WorkspaceError(f"The workspace database {shown_url(url)} has schema revision {current}, newer than this "
-                             f"version of jman knows (up to {head}). Upgrade jman, or use another database.")
+        raise WorkspaceError(
+            f"The workspace database {shown_url(url)} has schema revision {current}, newer than this "
+            f"version of jman knows (up to {head}). Upgrade jman, or use another database."
+        )
     if current is None and _has_foreign_tables(engine):
-        raise WorkspaceError(f"{shown_url(url)} holds tables that are not a jman workspace; it was left untouched. "
-                             f"Set {DATABASE_VARIABLE} to a new file or an empty database.")
+        raise WorkspaceError(
+            f"{shown_url(url)} holds tables that are not a jman workspace; it was left untouched. "
+            f"Set {DATABASE_VARIABLE} to a new file or an empty database."
+        )
     if current == target or (target == "head" and current == head):
         return
     config = _alembic_config()

@@ -18,7 +18,9 @@ def _stamp(name: str) -> sa.Column:
 
 
 def _document_reference() -> sa.Column:
-    return sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False)
+    return sa.Column(
+        "document_id", sa.Integer, sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+    )
 
 
 def upgrade() -> None:
@@ -33,7 +35,9 @@ def upgrade() -> None:
     op.create_table(
         "documents",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("collection_id", sa.Integer, sa.ForeignKey("collections.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "collection_id", sa.Integer, sa.ForeignKey("collections.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("source_id", sa.String(200), nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("title", sa.Text, nullable=False),
@@ -66,7 +70,9 @@ def upgrade() -> None:
     op.create_table(
         "actions",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("collection_id", sa.Integer, sa.ForeignKey("collections.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "collection_id", sa.Integer, sa.ForeignKey("collections.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("curator", sa.String(100), nullable=False),
         sa.Column("kind", sa.String(30), nullable=False),
         sa.Column("description", sa.Text, nullable=False),
@@ -102,5 +108,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("status_changes", "decisions", "actions", "suggestions", "models", "documents", "collections"):
+    for table in (
+        "status_changes",
+        "decisions",
+        "actions",
+        "suggestions",
+        "models",
+        "documents",
+        "collections",
+    ):
         op.drop_table(table)

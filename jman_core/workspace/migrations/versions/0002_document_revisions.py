@@ -17,7 +17,9 @@ def upgrade() -> None:
     op.create_table(
         "document_revisions",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "document_id", sa.Integer, sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("title", sa.Text, nullable=False),
         sa.Column("content", sa.Text, nullable=False),
         sa.Column("replaced", sa.DateTime(timezone=True), nullable=False),
