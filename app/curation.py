@@ -34,7 +34,8 @@ def database_caption() -> str:
 
 # ---- the curator's name and where they are, kept in the page's URL ------------------------------
 def seed_from_url() -> None:
-    """On a fresh session (a reload, a shared link), take the curator, collection and document from the URL."""
+    """On a fresh session (a reload, a shared link), take
+    the curator, collection and document from the URL."""
     parameters = st.query_params
     if not st.session_state.get(state.URL_SEEDED):
         st.session_state[state.URL_SEEDED] = True

@@ -49,8 +49,8 @@ def read_samples(directory: Path = SAMPLE_DIRECTORY) -> list[SampleDocument]:
 
 
 def samples_for_model(samples: list[SampleDocument], model_folder: str) -> list[SampleDocument]:
-    """The samples written for the model in `model_folder` (a checkpoint folder's name or path) first, then the
-    others, each group in its original order."""
+    """The samples written for the model in `model_folder` (a checkpoint folder's name or path) first, then
+    the others, each group in its original order."""
     name = Path(model_folder).name
     return sorted(samples, key=lambda sample: name not in sample.models)
 

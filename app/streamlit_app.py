@@ -1,4 +1,5 @@
-"""JMAN tagger: suggested tags with the attention that explains them (run: streamlit run app/streamlit_app.py)."""
+"""JMAN tagger: suggested tags with the attention that
+explains them (run: streamlit run app/streamlit_app.py)."""
 
 from __future__ import annotations
 

@@ -4,10 +4,10 @@ words and sentences, or collapse onto the first one (which makes the heatmaps of
 Run by hand, not by the tests:
     python bench/attention_stats.py --checkpoints checkpoints/stackexchange-crypto --data ../shared/datasets/stackexchange/crypto.csv.zip
     python bench/attention_stats.py --checkpoints old-model new-model --data questions.csv --documents 500
-For each attention map it prints, over the test documents: the share of distributions whose largest
-weight is on the first position (the first word of the title or of a sentence, the first sentence) and
-on the last, the mean largest weight, and the mean entropy as a share of the uniform distribution's (1 = uniform, 0 = all
-on one position). Only distributions over two positions or more count. --output writes the table.
+For each attention map it prints, over the test documents: the share of distributions whose largest weight is
+on the first position (the first word of the title or of a sentence, the first sentence) and on the last, the
+mean largest weight, and the mean entropy as a share of the uniform distribution's (1 = uniform, 0 = all on
+one position). Only distributions over two positions or more count. --output writes the table.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The domain check of the shipped models: the share of each dataset's test documents each model flags as unusual.
+"""The domain check of the shipped models: the share of
+each dataset's test documents each model flags as unusual.
 
     OMP_NUM_THREADS=2 python bench/domain.py [--checkpoints checkpoints] [--datasets ../shared/datasets]
 

@@ -121,7 +121,8 @@ def measure(page, selector: str, condition: str) -> float:
 
 
 def verdict_clicks(page, clicks: int) -> list[float]:
-    """Alternates accept and reject on the first tag of the current document: until its button shows the verdict."""
+    """Alternates accept and reject on the first tag of the
+    current document: until its button shows the verdict."""
     timings = []
     for number in range(clicks):
         kind = "accept" if number % 2 == 0 else "reject"

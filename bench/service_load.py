@@ -167,7 +167,8 @@ async def run_clients(
 
 
 def warm(url: str, model: str, workers: int) -> None:
-    """Each worker loads the model on its first request: concurrent requests of each kind reach every worker."""
+    """Each worker loads the model on its first request:
+    concurrent requests of each kind reach every worker."""
     document = sample_documents()[0]
 
     def send(kind: str) -> None:

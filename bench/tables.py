@@ -166,8 +166,8 @@ def claim(spec: RunSpec) -> bool:
 
 
 def train_one(spec: RunSpec) -> tuple[dict, list[dict], int, str] | None:
-    """Trains and tests one run; returns its row of test metrics (at 0.5, plus "F1@t" at the tuned
-    threshold), its epoch history, the torch threads it used and its Bi-GRU path; None when the run is stored already or
+    """Trains and tests one run; returns its row of test metrics (at 0.5, plus "F1@t" at the tuned threshold),
+    its epoch history, the torch threads it used and its Bi-GRU path; None when the run is stored already or
     being trained by another command."""
     if not claim(spec):
         return None
@@ -406,7 +406,8 @@ def render(kind: str, title: str, specs: list[RunSpec]) -> str:
 
 
 def settings_changes(settings: dict, reference: dict, model: str) -> str:
-    """The settings of a stored run that differ from `reference`, as "section.name=value" (or "as the tables")."""
+    """The settings of a stored run that differ from `reference`,
+    as "section.name=value" (or "as the tables")."""
     changes = []
     for section in ("data", "text", "model", "training"):
         for name in sorted(set(settings.get(section, {})) | set(reference.get(section, {}))):
@@ -426,7 +427,8 @@ def settings_study(site: str, models: list[str], reference: dict) -> str:
     for path in sorted((RUNS / site).glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         if record["model"] in models:
-            # the command line says what a run used (runs stored before 2026-11-27 recorded the parent's threads)
+            # the command line says what a run used (runs stored
+            # before 2026-11-27 recorded the parent's threads)
             threads = _command_threads(record["command"])
             key = (record["model"], settings_changes(record["settings"], reference, record["model"]), threads)
             groups.setdefault(key, []).append(record["row"])
@@ -450,7 +452,8 @@ def settings_study(site: str, models: list[str], reference: dict) -> str:
 
 
 def _command_threads(command: str) -> int:
-    """The torch threads each run of a bench/tables.py command line used (--threads, else cores / --workers)."""
+    """The torch threads each run of a bench/tables.py
+    command line used (--threads, else cores / --workers)."""
     words = command.split()
     if "--threads" in words and int(words[words.index("--threads") + 1]):
         return int(words[words.index("--threads") + 1])

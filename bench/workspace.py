@@ -124,7 +124,8 @@ def scale_rows(folder: Path, checkpoint: str, count: int) -> list[str]:
 
 
 def review_documents(workspace: Workspace, collection_id: int, model, threshold: float, count: int) -> int:
-    """Reviews `count` documents as a curator would: rejects the first proposal, accepts the rest, marks reviewed."""
+    """Reviews `count` documents as a curator would: rejects
+    the first proposal, accepts the rest, marks reviewed."""
     from jman_core.workspace.queue import proposals
 
     scores = workspace.scores(collection_id, model)

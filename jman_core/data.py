@@ -63,7 +63,8 @@ class Split:
 
 
 def normalise_tag(tag: str) -> str:
-    """NFKC, lower-case, runs of spaces/underscores/hyphens to one hyphen: "Machine_Learning" -> "machine-learning"."""
+    """NFKC, lower-case, runs of spaces/underscores/hyphens to
+    one hyphen: "Machine_Learning" -> "machine-learning"."""
     text = unicodedata.normalize("NFKC", tag).lower().strip()
     return _TAG_JOINERS.sub("-", text).strip("-")
 
@@ -117,7 +118,8 @@ def read_documents(
 
 
 def read_file_bytes(path: str | Path) -> bytes:
-    """The bytes of a data file of a supported format; a missing, unreadable or special file is a DataError."""
+    """The bytes of a data file of a supported format; a
+    missing, unreadable or special file is a DataError."""
     path = Path(path)
     if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
         raise _unsupported_extension(str(path))
@@ -143,7 +145,8 @@ def _check_regular_file(path: Path) -> None:
 def read_documents_from_bytes(
     name: str, data: bytes, config: DataConfig | None = None, require_tags: bool = True
 ) -> list[Document]:
-    """Reads the bytes of an uploaded file; `name` picks the format by its extension and names it in errors."""
+    """Reads the bytes of an uploaded file; `name` picks
+    the format by its extension and names it in errors."""
     config = config or DataConfig()
     extension = PurePosixPath(name).suffix.lower()
     if extension == ".zip":
@@ -183,7 +186,8 @@ def _unsupported_extension(name: str) -> DataError:
 
 
 def decode_text(name: str, data: bytes) -> str:
-    """UTF-8 (a leading byte-order mark is accepted); other encodings are an error naming the line and byte."""
+    """UTF-8 (a leading byte-order mark is accepted); other
+    encodings are an error naming the line and byte."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -135,7 +135,8 @@ def _ended_without_saying(folder: Path, status: JobStatus) -> None:
 
 
 def _saved_model(folder: Path) -> str:
-    """The checkpoint this job saved, or "" (a checkpoint at its output from before the job does not count)."""
+    """The checkpoint this job saved, or "" (a checkpoint
+    at its output from before the job does not count)."""
     try:
         output = Path(json.loads((folder / "spec.json").read_text(encoding="utf-8"))["output"])
         saved = (output / "checkpoint.json").stat().st_mtime >= (folder / "spec.json").stat().st_mtime
@@ -299,7 +300,8 @@ def _update(folder: Path, **changes: Any) -> None:
 
 
 class _Reporter:
-    """Training callbacks that write progress to status.json (at most twice a second) and read the cancel file."""
+    """Training callbacks that write progress to status.json
+    (at most twice a second) and read the cancel file."""
 
     def __init__(self, folder: Path, num_epochs: int):
         self.folder = folder

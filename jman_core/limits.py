@@ -1,4 +1,5 @@
-"""Resource limits on everything a user can give (files, fields, texts, checkpoints): defaults < environment."""
+"""Resource limits on everything a user can give (files,
+fields, texts, checkpoints): defaults < environment."""
 
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ class Limits:
     max_words_read: int = field(
         default=100_000, metadata={"help": "words a checkpoint may read per document"}
     )
-    # The REST API (`jman serve`): a request body is read whole before it is parsed, so this bounds the memory
-    # of one request; it holds one document of max_document_characters (UTF-8, JSON-escaped) with room to spare.
+    # The REST API (`jman serve`): a request body is read whole before it is parsed, so this bounds the
+    # memory of one request; it holds one document of max_document_characters (UTF-8, JSON-escaped) with
+    # room to spare.
     max_request_bytes: int = field(default=8 * MEBIBYTE, metadata={"help": "bytes of one API request body"})
     # Annif's suggest-batch takes 32 documents; each of ours is read up to max_text_characters per field.
     max_batch_documents: int = field(

@@ -1,4 +1,5 @@
-"""Label relations for the regularisers of equation 6: the similarity matrix Sim and the subsumption matrix Sub."""
+"""Label relations for the regularisers of equation 6: the
+similarity matrix Sim and the subsumption matrix Sub."""
 
 from __future__ import annotations
 

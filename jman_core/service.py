@@ -1,4 +1,5 @@
-"""The REST API (FastAPI): thin, like cli.py, over predict and the curation workspace; `jman serve` runs it."""
+"""The REST API (FastAPI): thin, like cli.py, over predict
+and the curation workspace; `jman serve` runs it."""
 
 from __future__ import annotations
 
@@ -100,7 +101,8 @@ class ServedModel:
 
 
 def _stamp(folder: Path) -> tuple | None:
-    """(size, mtime, inode) of the checkpoint's files: changes when a save swaps the folder or a copy grows it."""
+    """(size, mtime, inode) of the checkpoint's files: changes
+    when a save swaps the folder or a copy grows it."""
     try:
         return tuple(
             (status.st_size, status.st_mtime_ns, status.st_ino)
@@ -163,7 +165,8 @@ class ModelRegistry:
         return self._load(name, folder, stamp)
 
     def describe(self, name: str) -> dict[str, Any]:
-        """The model's card and facts, read from its checkpoint.json (no weights loaded); cached per version."""
+        """The model's card and facts, read from its
+        checkpoint.json (no weights loaded); cached per version."""
         folder = self._folder(name)
         stamp = _stamp(folder)
         if stamp is None:
@@ -371,7 +374,8 @@ def explain(served: ServedModel, request: ExplainRequest) -> dict[str, Any]:
 
 
 def feedback(served: ServedModel, request: FeedbackRequest, database_url: str | None) -> dict[str, Any]:
-    """Stores the document, the model's scores for it (the queue shows its proposals) and the curator's verdicts."""
+    """Stores the document, the model's scores for it (the
+    queue shows its proposals) and the curator's verdicts."""
     from .workspace import Workspace, WorkspaceError, checked_curator
 
     verdicts = _verdicts(request)
@@ -403,7 +407,8 @@ def feedback(served: ServedModel, request: FeedbackRequest, database_url: str | 
 
 
 def _verdicts(request: FeedbackRequest) -> list[tuple[str, str]]:
-    """(tag, accept | reject | add) for every tag named; a tag in two lists, or no decision at all, is refused."""
+    """(tag, accept | reject | add) for every tag named; a
+    tag in two lists, or no decision at all, is refused."""
     verdicts: dict[str, str] = {}
     for verdict, tags in (("accept", request.accepted), ("reject", request.rejected), ("add", request.added)):
         for tag in tags:
@@ -460,8 +465,9 @@ def _database_state(database_url: str | None) -> str:
 
 # ---- safety: body size, API key, errors -------------------------------------------------------
 class BodySizeLimit:
-    """Refuses a request body over `max_bytes` with 413 before anything parses it: by its Content-Length when
-    it states one, else by counting the bytes as they stream in. The body (at most `max_bytes`) is then replayed."""
+    """Refuses a request body over `max_bytes` with 413 before anything parses it: by its Content-Length
+    when it states one, else by counting the bytes as they stream in. The body (at most `max_bytes`) is
+    then replayed."""
 
     def __init__(self, app, max_bytes: int):
         self.app = app
@@ -636,7 +642,8 @@ def _router(registry: ModelRegistry, settings: ServiceSettings) -> APIRouter:
 def create_app(
     checkpoints_dir: str | Path, database_url: str | None = None, settings: ServiceSettings | None = None
 ) -> FastAPI:
-    """The API over the checkpoint folders under `checkpoints_dir`; settings default to the JMAN_* variables."""
+    """The API over the checkpoint folders under `checkpoints_dir`;
+    settings default to the JMAN_* variables."""
     settings = settings or ServiceSettings.from_environment(checkpoints_dir, database_url)
     registry = ModelRegistry(settings.checkpoints_dir)
     app = FastAPI(

@@ -258,8 +258,8 @@ class TextPipeline:
         return [word for word, _ in self.tokenizer.pre_tokenizer.pre_tokenize_str(normalised)]
 
     def name_ids(self, tag: str, limit: int) -> list[int]:
-        """Word ids of a tag's name, its hyphens read as spaces ("elliptic-curves" -> elliptic, curves), or
-        [] when it has more than `limit` words or a word outside the vocabulary (such a tag is never named)."""
+        """Word ids of a tag's name, its hyphens read as spaces ("elliptic-curves" -> elliptic, curves), or []
+        when it has more than `limit` words or a word outside the vocabulary (such a tag is never named)."""
         ids = [self.vocabulary.get(word, UNKNOWN_ID) for word in self.words(tag.replace("-", " "))]
         return ids if 0 < len(ids) <= limit and UNKNOWN_ID not in ids else []
 
@@ -294,7 +294,8 @@ class TextPipeline:
         return [token_id or UNKNOWN_ID for token_id in encoding.ids], encoding.offsets
 
     def content_ids(self, content: str, limit: int) -> list[int]:
-        """The first `limit` token ids of a plain-text content, sentences and limits aside (a linear part's input)."""
+        """The first `limit` token ids of a plain-text content,
+        sentences and limits aside (a linear part's input)."""
         return self._encode_text(content)[0][:limit]
 
     def encode_ids(self, title: str, content: str) -> tuple[list[int], list[list[int]]]:

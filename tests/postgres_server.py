@@ -50,7 +50,8 @@ class PostgresServer:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
 
     def start(self, durable: bool = False) -> None:
-        """`durable`: fsync on, as a real server runs (the tests turn it off, which only costs a crash's data)."""
+        """`durable`: fsync on, as a real server runs (the
+        tests turn it off, which only costs a crash's data)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.user is not None:
             os.chown(self.folder, self.user.pw_uid, self.user.pw_gid)

@@ -152,7 +152,8 @@ def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
 
 
 def test_browser_trains_from_the_sidebar_and_annotates_with_the_new_model(server, tmp_path):
-    """The whole sidebar flow in a real browser; "Annotate with" sits in a fragment that AppTest cannot click."""
+    """The whole sidebar flow in a real browser; "Annotate
+    with" sits in a fragment that AppTest cannot click."""
     import csv
 
     from playwright.sync_api import expect, sync_playwright

@@ -1,5 +1,5 @@
-"""The curation workspace in a real browser: a real `streamlit run` server process, Debian's chromium driven by
-Playwright. Reviews survive a reload, a server restart and a kill -9; two curators work side by side."""
+"""The curation workspace in a real browser: a real `streamlit run` server process, Debian's chromium driven
+by Playwright. Reviews survive a reload, a server restart and a kill -9; two curators work side by side."""
 
 from __future__ import annotations
 

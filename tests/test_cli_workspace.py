@@ -1,4 +1,5 @@
-"""`jman workspace`: import a file as a collection (scored by a model), list, export, train on reviewed documents."""
+"""`jman workspace`: import a file as a collection (scored
+by a model), list, export, train on reviewed documents."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The domain check (jman_core.domain): fitted at training time, stored in the checkpoint, used by the Predictor;
-the samples' models; the CiteULike-a reader."""
+"""The domain check (jman_core.domain): fitted at training time, stored in the checkpoint, used by the
+Predictor; the samples' models; the CiteULike-a reader."""
 
 from __future__ import annotations
 

@@ -189,7 +189,8 @@ def embeddings(path: Path) -> Callable:
 
 
 def cached_word2vec(folder: Path) -> Callable:
-    """Plants a pickle where the word2vec cache of these sentences lives; training must rebuild it, not load it."""
+    """Plants a pickle where the word2vec cache of these
+    sentences lives; training must rebuild it, not load it."""
     from jman_core.embeddings import train_word2vec, word2vec_fingerprint
 
     sentences = [["bread", "oven"], ["dough", "yeast"]] * 3

@@ -1,4 +1,5 @@
-"""Tests for jman_core.losses: BCE, the similarity and subsumption regularisers (equation 6), the joint loss."""
+"""Tests for jman_core.losses: BCE, the similarity and
+subsumption regularisers (equation 6), the joint loss."""
 
 from __future__ import annotations
 
@@ -66,8 +67,8 @@ def test_similarity_loss_hand_worked():
     targets = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
     # Document 0, Y = {0, 1}: the pairs (0,1) and (1,0) each give Sim_01 (0.9 - 0.2)^2 = 0.5 * 0.49 = 0.245;
     #   the diagonal gives (s - s)^2 = 0; half of 2 * 0.245 = 0.245.
-    # Document 1, Y = {0, 1, 2}: (0,1) 0.5 * 0.49 = 0.245, (0,2) 0.3 * 0.3^2 = 0.027, (1,2) 0.8 * 0.4^2 = 0.128;
-    #   each pair counted twice and halved: 0.245 + 0.027 + 0.128 = 0.4.
+    # Document 1, Y = {0, 1, 2}: (0,1) 0.5 * 0.49 = 0.245, (0,2) 0.3 * 0.3^2 = 0.027,
+    #   (1,2) 0.8 * 0.4^2 = 0.128; each pair counted twice and halved: 0.245 + 0.027 + 0.128 = 0.4.
     # Document 2, Y = {2}: a single label has no pair, 0.
     # Mean over the batch: (0.245 + 0.4 + 0) / 3 = 0.215.
     loss = similarity_loss(scores, targets, SIMILARITY)
@@ -147,7 +148,8 @@ def test_subsumption_loss_has_gradient_where_the_penalty_is_not_zero():
     loss = subsumption_loss(scores, torch.tensor([[1.0, 1.0, 0.0]]), SUBSUMPTION)
     assert loss.item() == pytest.approx(0.5)
     loss.backward()
-    # Through the straight-through R: d/ds_0 = 1/2 Sub_01 (1 - R(s_1)) = 0.5, d/ds_1 = -1/2 Sub_01 R(s_0) = -0.5.
+    # Through the straight-through R: d/ds_0 = 1/2 Sub_01 (1 - R(s_1)) = 0.5,
+    # d/ds_1 = -1/2 Sub_01 R(s_0) = -0.5.
     torch.testing.assert_close(scores.grad, torch.tensor([[0.5, -0.5, 0.0]]))
 
 

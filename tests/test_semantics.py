@@ -1,4 +1,5 @@
-"""Tests for label semantics: the Sim matrix, the knowledge-base reader, inferred subsumption, JMAN with regularisers."""
+"""Tests for label semantics: the Sim matrix, the knowledge-base
+reader, inferred subsumption, JMAN with regularisers."""
 
 from __future__ import annotations
 

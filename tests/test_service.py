@@ -1,4 +1,5 @@
-"""Tests for jman_core.service: `jman serve` run as a real server process on a free port, httpx as the client."""
+"""Tests for jman_core.service: `jman serve` run as a real
+server process on a free port, httpx as the client."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def free_port() -> int:
 
 
 def start_server(tmp: Path, checkpoint: Path, extra_arguments: list[str], environment: dict[str, str]):
-    """`python -m jman_core serve` over a folder holding a copy of the session's tiny model, once /health answers."""
+    """`python -m jman_core serve` over a folder holding a
+    copy of the session's tiny model, once /health answers."""
     folder = tmp / "served"
     shutil.copytree(checkpoint, folder / "tiny")
     database_url = f"sqlite:///{tmp / 'workspace.sqlite'}"

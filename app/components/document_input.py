@@ -34,7 +34,8 @@ def sample_label(name: str, samples: dict[str, SampleDocument], model_name: str 
 
 
 def render_document_input(samples: list[SampleDocument], model_folder: str = "") -> bool:
-    """Draws the boxes, the samples of the model in `model_folder` listed first; True when "Suggest tags" was pressed."""
+    """Draws the boxes, the samples of the model in `model_folder`
+    listed first; True when "Suggest tags" was pressed."""
     model_name = Path(model_folder).name
     by_name = {sample.name: sample for sample in samples_for_model(samples, model_name)}
     st.subheader("Document")

@@ -57,7 +57,8 @@ def _decide(workspace: Workspace, document_id: int, curator: str, tag: str, verd
 def _accept_all(
     workspace: Workspace, document_id: int, curator: str, proposed: list[tuple[str, float]], next_document
 ) -> None:
-    """Accepts every proposed tag not decided yet (read at the click: the tag panel may have changed since)."""
+    """Accepts every proposed tag not decided yet (read at
+    the click: the tag panel may have changed since)."""
     try:
         decided = workspace.review(document_id, curator).verdicts
     except Exception as error:  # noqa: BLE001 - shown as a message
@@ -225,7 +226,8 @@ def render_tag_panel(
     top_k: int | None,
     curator: str,
 ) -> None:
-    """The tags with their verdicts: a fragment of its own, so accept, reject and add redraw only this part."""
+    """The tags with their verdicts: a fragment of its own,
+    so accept, reject and add redraw only this part."""
     render_message()
     review = workspace.review(document.id, curator)
     st.markdown(

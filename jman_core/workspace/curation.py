@@ -1,4 +1,5 @@
-"""Collections, documents, suggestions and a curator's decisions: every click one transaction, kept as history."""
+"""Collections, documents, suggestions and a curator's
+decisions: every click one transaction, kept as history."""
 
 from __future__ import annotations
 
@@ -242,7 +243,8 @@ class Workspace:
         content: str,
         gold_tags: Sequence[str] | None = None,
     ) -> StoredDocument:
-        """The document with this id in the collection: added at the end, or its text updated (history kept)."""
+        """The document with this id in the collection: added
+        at the end, or its text updated (history kept)."""
         source_id = str(source_id).strip()
         if not source_id or len(source_id) > 200:
             raise WorkspaceError("A document id has 1 to 200 characters.")
@@ -423,7 +425,8 @@ class Workspace:
         items: dict[int, list[tuple[str, float]]],
         mark_reviewed: bool = False,
     ) -> int:
-        """Accepts the given (tag, score) pairs on many documents as one action, so one undo takes them all back."""
+        """Accepts the given (tag, score) pairs on many documents
+        as one action, so one undo takes them all back."""
         curator = checked_curator(curator)
         count = sum(len(tags) for tags in items.values())
         with self.store.session() as session:
@@ -471,7 +474,8 @@ class Workspace:
             return action.description or action.kind
 
     def clear(self, collection_id: int, curator: str) -> int:
-        """Takes back every decision and status of the curator in the collection, as one action that undo reverses."""
+        """Takes back every decision and status of the curator
+        in the collection, as one action that undo reverses."""
         curator = checked_curator(curator)
         with self.store.session() as session:
             action = _new_action(session, collection_id, curator, "clear", "cleared every decision")

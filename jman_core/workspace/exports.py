@@ -1,4 +1,5 @@
-"""A collection as JSONL or CSV: each document, what the model proposed, every decision, status and final tags.
+"""A collection as JSONL or CSV: each document, what the
+model proposed, every decision, status and final tags.
 
 The CSV is a file `jman train` reads as it is: columns id, title, content and tags (the final tags,
 space-separated; empty for a document nobody reviewed, which training then leaves out).
@@ -96,7 +97,8 @@ def to_jsonl(records: Iterable[dict]) -> str:
 
 
 def to_csv(records: Iterable[dict]) -> str:
-    """Flat CSV: tag lists space-separated, suggestions as tag:score, decisions as tag=verdict; cells made inert."""
+    """Flat CSV: tag lists space-separated, suggestions as
+    tag:score, decisions as tag=verdict; cells made inert."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
     writer.writeheader()

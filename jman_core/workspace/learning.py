@@ -24,7 +24,8 @@ MINIMUM_REVIEWED = 10
 
 @dataclass
 class ReviewedSet:
-    """Reviewed documents of a collection (final tags as their tags), split into training and held-out parts."""
+    """Reviewed documents of a collection (final tags as
+    their tags), split into training and held-out parts."""
 
     training: list[Document]
     held_out: list[Document]
@@ -75,7 +76,8 @@ def _unit(identifier: str) -> float:
 def training_file(
     reviewed: list[Document], base_name: str | None = None, base_data: bytes | None = None
 ) -> bytes:
-    """A CSV that `jman train` reads: the reviewed documents, after the base training file's documents if given."""
+    """A CSV that `jman train` reads: the reviewed documents,
+    after the base training file's documents if given."""
     documents: list[Document] = []
     if base_data is not None:
         try:

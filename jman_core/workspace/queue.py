@@ -39,7 +39,8 @@ def proposals(
 
 
 def uncertainty(scores: np.ndarray | None, threshold: float) -> float:
-    """How near the threshold the document's closest tag scored (0: exactly on it); unscored documents last."""
+    """How near the threshold the document's closest tag
+    scored (0: exactly on it); unscored documents last."""
     if scores is None or len(scores) == 0:
         return float("inf")
     return float(np.min(np.abs(scores - threshold)))
@@ -53,7 +54,8 @@ def queue(
     status_filter: str = "all",
     order: str = "file",
 ) -> list[int]:
-    """Document ids of the queue: those with the status asked for, in the order asked for (ties in file order)."""
+    """Document ids of the queue: those with the status asked
+    for, in the order asked for (ties in file order)."""
     if status_filter not in STATUS_FILTERS:
         raise ValueError(f"status filter {status_filter!r} is not one of {STATUS_FILTERS}")
     if order not in ORDERS:
@@ -91,7 +93,8 @@ def bulk_candidates(
     minimum: float,
     reviews: dict[int, Review],
 ) -> dict[int, list[tuple[str, float]]]:
-    """For bulk accept: each document's tags scored at or above `minimum` that the curator has not decided yet."""
+    """For bulk accept: each document's tags scored at or
+    above `minimum` that the curator has not decided yet."""
     chosen: dict[int, list[tuple[str, float]]] = {}
     for document_id in document_ids:
         decided = reviews[document_id].verdicts if document_id in reviews else {}

@@ -39,7 +39,8 @@ class Collection(Base):
 
 
 class Document(Base):
-    """One document of a collection; `source_id` is the file's id column, else `line-N` (stable across imports)."""
+    """One document of a collection; `source_id` is the file's
+    id column, else `line-N` (stable across imports)."""
 
     __tablename__ = "documents"
     __table_args__ = (
@@ -69,7 +70,8 @@ class DocumentRevision(Base):
 
 
 class Model(Base):
-    """A checkpoint as it was when it scored: its name, the fingerprint of its weights, its labels in order."""
+    """A checkpoint as it was when it scored: its name, the
+    fingerprint of its weights, its labels in order."""
 
     __tablename__ = "models"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

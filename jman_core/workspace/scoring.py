@@ -26,7 +26,8 @@ def import_file(
 
 
 def model_fingerprint(checkpoint_folder: str | Path) -> str:
-    """16 hex digits naming the checkpoint's weights and tokenizer as saved (a retrained model gets another)."""
+    """16 hex digits naming the checkpoint's weights and
+    tokenizer as saved (a retrained model gets another)."""
     folder = Path(checkpoint_folder)
     try:
         document = json.loads((folder / "checkpoint.json").read_text(encoding="utf-8"))
@@ -76,7 +77,8 @@ def score_collection(
 def score_documents(
     predictor, documents: Sequence[StoredDocument], skipped: list[str]
 ) -> dict[int, np.ndarray]:
-    """Document id -> scores; a document that cannot be scored is reported in `skipped`, never fails the rest."""
+    """Document id -> scores; a document that cannot be
+    scored is reported in `skipped`, never fails the rest."""
     try:
         rows = predictor.predict_proba_batch([(document.title, document.content) for document in documents])
         return {document.id: row for document, row in zip(documents, rows)}

@@ -1,4 +1,5 @@
-"""The workspace store: one SQLAlchemy engine per database URL, schema kept at Alembic's head, clear errors."""
+"""The workspace store: one SQLAlchemy engine per database
+URL, schema kept at Alembic's head, clear errors."""
 
 from __future__ import annotations
 
