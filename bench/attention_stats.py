@@ -2,7 +2,8 @@
 words and sentences, or collapse onto the first one (which makes the heatmaps of the app say nothing)?
 
 Run by hand, not by the tests:
-    python bench/attention_stats.py --checkpoints checkpoints/stackexchange-crypto --data ../shared/datasets/stackexchange/crypto.csv.zip
+    python bench/attention_stats.py --checkpoints checkpoints/stackexchange-crypto \\
+        --data ../shared/datasets/stackexchange/crypto.csv.zip
     python bench/attention_stats.py --checkpoints old-model new-model --data questions.csv --documents 500
 For each attention map it prints, over the test documents: the share of distributions whose largest weight is
 on the first position (the first word of the title or of a sentence, the first sentence) and on the last, the
@@ -93,7 +94,8 @@ def main() -> int:
         f"Attention concentration on the test part of {Path(arguments.data).name}, {date.today()}, "
         f"{platform.machine()}, command: python {' '.join(sys.argv)}",
         "",
-        "| checkpoint | attention | distributions | peak on the first position | peak on the last | mean largest weight | entropy / uniform |",
+        "| checkpoint | attention | distributions | peak on the first position | peak on the last "
+        "| mean largest weight | entropy / uniform |",
         "|---|---|---|---|---|---|---|",
     ]
     for checkpoint in arguments.checkpoints:

@@ -1,6 +1,7 @@
 """The shipped CiteULike-a model against the linear SVM baseline on the same canonical split.
 
-    OMP_NUM_THREADS=2 python bench/citeulike.py [--checkpoint checkpoints/citeulike-a] [--data ../shared/datasets/citeulike-a]
+    OMP_NUM_THREADS=2 python bench/citeulike.py [--checkpoint checkpoints/citeulike-a]
+        [--data ../shared/datasets/citeulike-a]
 
 Reads the model's figures from its checkpoint (computed when it was trained) and trains the baseline on the
 checkpoint's own split and labels (test = the 312 listed articles, validation = index % 10 == 1). Prints a
@@ -51,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     print(row("linear SVM baseline (svm-linear)", baseline.metrics))
     statistics = baseline.statistics
     print(
-        f"\n{statistics['train']:,} training, {statistics['validation']:,} validation, {statistics['test']:,} test "
-        f"documents; {statistics['labels']:,} labels; figures in %, F1 example-based at the threshold tuned on validation."
+        f"\n{statistics['train']:,} training, {statistics['validation']:,} validation, "
+        f"{statistics['test']:,} test documents; {statistics['labels']:,} labels; "
+        "figures in %, F1 example-based at the threshold tuned on validation."
     )
     return 0
 

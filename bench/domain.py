@@ -1,5 +1,4 @@
-"""The domain check of the shipped models: the share of
-each dataset's test documents each model flags as unusual.
+"""The shipped models' domain check: the share of each dataset's test documents each model flags as unusual.
 
     OMP_NUM_THREADS=2 python bench/domain.py [--checkpoints checkpoints] [--datasets ../shared/datasets]
 

@@ -150,7 +150,8 @@ def breakdown(parts, labels, scores, validation_scores, thresholds) -> str:
     predicted = {name: predictions_at_threshold(scores[name], thresholds[name]) for name in scores}
     names = list(scores)
     lines = summary_table(truth, scores, thresholds) + [
-        "### Per label, by training frequency (micro P / R / F1 over the labels in the bucket, tuned threshold)",
+        "### Per label, by training frequency "
+        "(micro P / R / F1 over the labels in the bucket, tuned threshold)",
         "",
         "| training documents per label | labels | gold tags in test | "
         + " | ".join(f"{n} P / R / F1" for n in names)
@@ -257,8 +258,9 @@ def main() -> int:
         f"Generated {date.today()} on {platform.machine()}, command: python {' '.join(sys.argv)}\n\n"
         f"{network} ({arguments.checkpoint}) against the TF-IDF uni+bigram linear SVM, "
         f"{len(parts['test'])} test documents, {len(labels)} labels. "
-        f"blend = {weight:.2f} x {network} + {1 - weight:.2f} x svm-linear probabilities (weight and threshold "
-        f"tuned on validation).\n\n{breakdown(parts, labels, scores, validation_scores, thresholds)}\n"
+        f"blend = {weight:.2f} x {network} + {1 - weight:.2f} x svm-linear probabilities "
+        "(weight and threshold tuned on validation).\n\n"
+        f"{breakdown(parts, labels, scores, validation_scores, thresholds)}\n"
     )
     print(text)
     if arguments.output:

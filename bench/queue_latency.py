@@ -1,6 +1,7 @@
 """Click latency of the review queue in a real browser (issue 16, requirement 9).
 
-    python bench/queue_latency.py [--checkpoint checkpoints/stackexchange-cooking] [--documents 40] [--clicks 12]
+    python bench/queue_latency.py [--checkpoint checkpoints/stackexchange-cooking] [--documents 40]
+        [--clicks 12]
 
 Starts `streamlit run` on the checkpoint with a fresh workspace database, uploads a collection (cooking test
 questions from ../shared/datasets when present, else the sample documents repeated), then in Debian's

@@ -201,8 +201,9 @@ def report(
     load_after: str,
 ) -> str:
     lines = [
-        f"`jman serve --workers {arguments.workers}` on {arguments.model}: {arguments.clients} concurrent clients "
-        f"for {elapsed:.0f} s (every {arguments.explain_every}th request an explain), OMP_NUM_THREADS=1, "
+        f"`jman serve --workers {arguments.workers}` on {arguments.model}: "
+        f"{arguments.clients} concurrent clients for {elapsed:.0f} s "
+        f"(every {arguments.explain_every}th request an explain), OMP_NUM_THREADS=1, "
         f"{os.cpu_count()} cores shared with the clients.",
         "",
         "| endpoint | answered | failed | requests/s | p50 ms | p99 ms |",
@@ -217,8 +218,8 @@ def report(
     every = results.latencies["suggest"] + results.latencies["explain"]
     failed = sum(map(len, results.failures.values()))
     lines.append(
-        f"| all | {len(every)} | {failed} | {len(every) / elapsed:.1f} | {1000 * percentile(every, 0.5):.0f} | "
-        f"{1000 * percentile(every, 0.99):.0f} |"
+        f"| all | {len(every)} | {failed} | {len(every) / elapsed:.1f} | "
+        f"{1000 * percentile(every, 0.5):.0f} | {1000 * percentile(every, 0.99):.0f} |"
     )
     lines += [
         "",

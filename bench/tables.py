@@ -9,7 +9,7 @@ at full settings; use a GPU with --device cuda, or --quick to check it runs):
     python bench/tables.py --tables reuters
     python bench/tables.py --tables II --sites crypto --models JMAN-s --set training.learning_rate=0.002
     python bench/tables.py --report                # draw every table from the stored runs only
-    python bench/tables.py --report --set training.output_bias_init=zero   # the runs with the original zero bias
+    python bench/tables.py --report --set training.output_bias_init=zero  # runs with the original zero bias
     python bench/tables.py --study --sites crypto --models BiGRU JMAN-s   # runs grouped by changed settings
     python bench/tables.py --quick                 # tiny settings on every table, minutes
 Each table is printed and written to bench/results/tables-<tables>.md with the command, the date, the
@@ -63,7 +63,8 @@ METRICS = ["H", "A", "P", "R", "F1", "F1@t", "P@1", "nDCG@3"]
 METRICS_NOTE = (
     "H: Hamming loss divided by the mean number of gold tags per document (the paper's Q), lower is better; "
     "it passes 100 when wrong plus missed tags outnumber the gold tags, as for LDA. A, P, R, F1: "
-    "example-based, at threshold 0.5; F1@t at the threshold tuned on validation; P@1 and nDCG@3 from the ranking."
+    "example-based, at threshold 0.5; F1@t at the threshold tuned on validation; "
+    "P@1 and nDCG@3 from the ranking."
 )
 DEFAULT_LAMBDAS = (1e-3, 1e-2)
 
@@ -268,8 +269,8 @@ def execute(specs: list[RunSpec], workers: int, threads: int, command: str) -> N
             store(spec, row, epochs, threads, path, command)
             spec.path.with_suffix(".claim").unlink(missing_ok=True)
             print(
-                f"{spec.site} {spec.name} seed {spec.seed}: F1@t {100 * row['F1@t']:.1f}, P@1 {100 * row['P@1']:.1f}, "
-                f"{row['seconds'] / 60:.1f} min",
+                f"{spec.site} {spec.name} seed {spec.seed}: F1@t {100 * row['F1@t']:.1f}, "
+                f"P@1 {100 * row['P@1']:.1f}, {row['seconds'] / 60:.1f} min",
                 file=sys.stderr,
                 flush=True,
             )
@@ -399,8 +400,8 @@ def render(kind: str, title: str, specs: list[RunSpec]) -> str:
             title, summary, ["Micro-F1", "Macro-F1", "Micro-F1@t", "Macro-F1@t", "F1@t", "P@1"]
         )
         return (
-            table
-            + "\n\nMicro-F1 and Macro-F1 at 0.5; @t at the threshold tuned on validation. Published anchor: micro-F1 about 86-87 for linear SVMs on ModApte."
+            table + "\n\nMicro-F1 and Macro-F1 at 0.5; @t at the threshold tuned on validation. "
+            "Published anchor: micro-F1 about 86-87 for linear SVMs on ModApte."
         )
     return metric_table(title, summary) + "\n\n" + METRICS_NOTE
 
@@ -435,7 +436,8 @@ def settings_study(site: str, models: list[str], reference: dict) -> str:
     lines = [
         f"### Settings study, {site} (x100, mean ± std over the stored runs of each setting)",
         "",
-        "| model | settings changed | runs | F1@t | P@1 | nDCG@3 | F1 at 0.5 | training min (torch threads) |",
+        "| model | settings changed | runs | F1@t | P@1 | nDCG@3 | F1 at 0.5 "
+        "| training min (torch threads) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for (model, changes, threads), rows in sorted(
@@ -581,7 +583,8 @@ def main() -> int:
         threads = arguments.threads or max(1, (os.cpu_count() or 1) // arguments.workers)
         execute([spec for _, _, specs in sections for spec in specs], arguments.workers, threads, command)
     header = f"Generated {date.today()} on {machine()}, command: {command}\n" + (
-        f"\nSettings given with --set (the paper's schedule otherwise; output bias from the label priors unless set): {', '.join(arguments.set)}\n"
+        "\nSettings given with --set (the paper's schedule otherwise; "
+        f"output bias from the label priors unless set): {', '.join(arguments.set)}\n"
         if arguments.set
         else ""
     )

@@ -1,11 +1,13 @@
 """The curation workspace's costs (issue 16, requirement 10).
 
-    python bench/workspace.py [--checkpoint checkpoints/stackexchange-cooking] [--documents 10000] [--clicks 200]
+    python bench/workspace.py [--checkpoint checkpoints/stackexchange-cooking] [--documents 10000]
+        [--clicks 200]
 
 Prints:
 - the time from a click to its decision being durable (committed, fsync'd), median and p99 over `--clicks`
   decisions, on SQLite (WAL, synchronous=FULL) and on a PostgreSQL server started here with fsync on;
-- the time to import a file of `--documents` cooking questions as a collection, and to score it with the model;
+- the time to import a file of `--documents` cooking questions as a collection, and to score it with the
+  model;
 - the database's size per 1,000 documents imported and scored, and per 1,000 documents reviewed.
 """
 
@@ -83,7 +85,8 @@ def durability_rows(folder: Path, clicks: int) -> list[str]:
             server.stop()
             shutil.rmtree(server_folder, ignore_errors=True)
     return [
-        f"| {name} | {1000 * statistics.median(values):.1f} | {1000 * percentile(values, 0.99):.1f} | {len(values)} |"
+        f"| {name} | {1000 * statistics.median(values):.1f} | {1000 * percentile(values, 0.99):.1f} "
+        f"| {len(values)} |"
         for name, values in rows
     ]
 
@@ -160,7 +163,8 @@ def main() -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(
-        f"Load average {os.getloadavg()[0]:.2f}; torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}."
+        f"Load average {os.getloadavg()[0]:.2f}; "
+        f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}."
     )
     print("| store | click to durable, median ms | p99 ms | clicks |")
     print("|---|---|---|---|")

@@ -355,7 +355,8 @@ def csv_rows(name: str, text: str, delimiter: str) -> Iterator[tuple[int, list[s
                     f"a field is over the limit of {limit:,} characters.",
                     path=name,
                     line=next_line,
-                    fix=f"make it shorter, or raise the limit with {environment_name('max_field_characters')}.",
+                    fix="make it shorter, or raise the limit with "
+                    f"{environment_name('max_field_characters')}.",
                 ) from None
             raise DataError(
                 f"the record cannot be parsed as CSV ({error}).", path=name, line=next_line
@@ -824,11 +825,11 @@ def data_note(path: str | Path) -> str:
         return ""
     merges = plural_tag_merges((path / CITEULIKE_TAG_NAMES).read_text(encoding="utf-8").split("\n"))
     return (
-        "CiteULike-a: titles of all 16,980 articles, abstracts for the 1,903 of the partial raw-data.csv matched "
-        "by title, BibTeX braces and escapes removed. Raw user tags unified for case, '_', '-' and spaces; "
-        f"besides, {len(merges):,} plural tags were merged into their singular when both are tags (networks -> "
-        "network), because users wrote both for one subject and neither can be learned from the other; no other "
-        "merge (no stemming, no synonyms)."
+        "CiteULike-a: titles of all 16,980 articles, abstracts for the 1,903 of the partial raw-data.csv "
+        "matched by title, BibTeX braces and escapes removed. Raw user tags unified for case, '_', '-' and "
+        f"spaces; besides, {len(merges):,} plural tags were merged into their singular when both are tags "
+        "(networks -> network), because users wrote both for one subject and neither can be learned from the "
+        "other; no other merge (no stemming, no synonyms)."
     )
 
 

@@ -134,7 +134,8 @@ def _check_embedding_file(path: Path) -> None:
         )
     if not path.is_file():
         raise ConfigError(
-            f"Embedding file {path} is not a regular file (a device, a pipe or a folder); give a word2vec file."
+            f"Embedding file {path} is not a regular file (a device, a pipe or a folder); "
+            "give a word2vec file."
         )
     size = path.stat().st_size
     if size > current_limits().max_checkpoint_file_bytes:

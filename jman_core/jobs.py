@@ -276,7 +276,8 @@ def checked_model_name(name: str) -> str:
         or len(cleaned) > 80
     ):
         raise ConfigError(
-            f"Model name {name!r} cannot be a folder name. Use letters, digits, '-', '_' or '.', at most 80 characters."
+            f"Model name {name!r} cannot be a folder name. "
+            "Use letters, digits, '-', '_' or '.', at most 80 characters."
         )
     return cleaned
 

@@ -109,7 +109,8 @@ class LabelSemantics(nn.Module):
             if matrix.is_sparse:
                 entries = matrix._nnz()
                 lines.append(
-                    f"{name}: sparse, {entries:,} entries, {entries * 20 / 2**20:.1f} MB (dense {dense_mb:.1f} MB)"
+                    f"{name}: sparse, {entries:,} entries, {entries * 20 / 2**20:.1f} MB "
+                    f"(dense {dense_mb:.1f} MB)"
                 )
             else:
                 lines.append(f"{name}: dense, {dense_mb:.1f} MB")

@@ -498,8 +498,9 @@ class BodySizeLimit:
     async def _refuse(self, scope, receive, send, size: int | None) -> None:
         if size is None:
             message = (
-                f"The request body is over the limit of {self.max_bytes:,} bytes; send less (fewer or shorter "
-                f"documents), or raise the limit with {environment_name('max_request_bytes')}."
+                f"The request body is over the limit of {self.max_bytes:,} bytes; "
+                "send less (fewer or shorter documents), "
+                f"or raise the limit with {environment_name('max_request_bytes')}."
             )
         else:
             message = over_limit("The request body", size, "max_request_bytes", "bytes")
@@ -699,7 +700,8 @@ def serve(
     names = ModelRegistry(settings.checkpoints_dir).names()
     print(
         f"Serving {len(names)} model(s) from {settings.checkpoints_dir} on http://{_address(host, port)} "
-        f"(docs at /docs; API key {'required' if settings.api_keys else 'not required'}; {workers} worker(s)).",
+        f"(docs at /docs; API key {'required' if settings.api_keys else 'not required'}; "
+        f"{workers} worker(s)).",
         flush=True,
     )
     if workers == 1:

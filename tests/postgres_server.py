@@ -57,7 +57,10 @@ class PostgresServer:
             os.chown(self.folder, self.user.pw_uid, self.user.pw_gid)
         data = self.folder / "data"
         self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync={'on' if durable else 'off'}"
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+            f"-c fsync={'on' if durable else 'off'}"
+        )
         self._run("pg_ctl", "-D", str(data), "-o", options, "-w", "-l", str(self.folder / "log"), "start")
 
     def stop(self) -> None:

@@ -20,10 +20,13 @@ from jman_core.workspace.exports import export_records  # noqa: E402
 
 BATCH = "\n".join(
     [
-        '{"id": "a1", "title": "Dull knife", "content": "The blade will not cut. Should I use a whetstone?", "tags": ["knives"]}',
+        '{"id": "a1", "title": "Dull knife", '
+        '"content": "The blade will not cut. Should I use a whetstone?", "tags": ["knives"]}',
         '{"id": "a2", "title": "", "content": ""}',
-        '{"id": "a3", "title": "Cloudy stock", "content": "I simmer the chicken bones too hard. The soup is cloudy."}',
-        '{"id": "a4", "title": "Bread did not rise", "content": "My dough with fresh yeast and flour stayed flat."}',
+        '{"id": "a3", "title": "Cloudy stock", '
+        '"content": "I simmer the chicken bones too hard. The soup is cloudy."}',
+        '{"id": "a4", "title": "Bread did not rise", '
+        '"content": "My dough with fresh yeast and flour stayed flat."}',
     ]
 ).encode()
 
@@ -343,7 +346,9 @@ def test_the_comparison_table_puts_both_models_side_by_side(tiny_checkpoints):
         str(tiny_checkpoints / "tiny"),
         read_documents_from_bytes(
             "h.csv",
-            b"id,title,content,tags\n1,Dull knife,The blade is dull,knives\n2,Cloudy stock,Simmer bones,stock\n",
+            b"id,title,content,tags\n"
+            b"1,Dull knife,The blade is dull,knives\n"
+            b"2,Cloudy stock,Simmer bones,stock\n",
         ),
     )
     table = comparison_table("job", str(tiny_checkpoints / "tiny"), str(tiny_checkpoints / "tiny"), held_out)

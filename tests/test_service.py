@@ -534,8 +534,8 @@ def test_two_workers_serve_without_a_key_and_cors_opens_for_the_configured_origi
 def test_serve_refuses_a_missing_folder_and_a_busy_port_in_one_line(tmp_path, capsys):
     assert main(["serve", "--checkpoints", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"error: {tmp_path / 'missing'} is not a folder; give --checkpoints the folder that holds the checkpoint "
-        "folders (each made by `jman train`)."
+        f"error: {tmp_path / 'missing'} is not a folder; "
+        "give --checkpoints the folder that holds the checkpoint folders (each made by `jman train`)."
     ]
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

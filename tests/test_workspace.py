@@ -289,7 +289,8 @@ def test_a_database_of_the_previous_revision_upgrades_keeping_its_rows(url):
         connection.execute(
             text(
                 "INSERT INTO documents (id, collection_id, source_id, position, title, content, gold_tags,"
-                " created, updated) VALUES (1, 1, 'a', 0, 'T', 'C', '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                " created, updated)"
+                " VALUES (1, 1, 'a', 0, 'T', 'C', '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
             )
         )
     engine.dispose()

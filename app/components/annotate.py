@@ -25,8 +25,9 @@ def current_inputs() -> tuple[str, str, list[str], list[str]]:
     title, title_cut = cap_text(st.session_state[state.TITLE] or "")
     content, content_cut = cap_text(st.session_state[state.CONTENT] or "")
     notices = [
-        f"The {name} is longer than {MAX_INPUT_CHARACTERS:,} characters; only the first {MAX_INPUT_CHARACTERS:,} "
-        "were sent to the model (it reads at most 10 sentences of 30 words anyway)."
+        f"The {name} is longer than {MAX_INPUT_CHARACTERS:,} characters; "
+        f"only the first {MAX_INPUT_CHARACTERS:,} were sent to the model "
+        "(it reads at most 10 sentences of 30 words anyway)."
         for name, cut in (("title", title_cut), ("content", content_cut))
         if cut
     ]

@@ -293,8 +293,10 @@ def _bulk_accept(workspace: Workspace, collection_id: int, curator: str, items) 
         collection_id,
         curator,
         items,
-        done=f"Accepted {sum(len(tags) for tags in items.values())} suggestion(s) on {len(items)} document(s). "
-        "Undo takes them all back.",
+        done=(
+            f"Accepted {sum(len(tags) for tags in items.values())} suggestion(s) "
+            f"on {len(items)} document(s). Undo takes them all back."
+        ),
     )
     st.session_state[state.BULK_CONFIRM] = False
 
