@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         row(
             f"{metadata.name} ({metadata.model_config.variation}"
-            + (" + linear part" if metadata.model_config.linear_part else "")
+            + (" + linear SVM" if metadata.linear_config.enabled else "")
             + ")",
             metadata.metrics,
         )

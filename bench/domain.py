@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from jman_core.data import read_documents, split_documents
-from jman_core.experiment import _plain
 from jman_core.predict import Predictor
 
 SOURCES = {
@@ -29,7 +28,7 @@ SOURCES = {
 def test_documents(predictor: Predictor, data: Path) -> list[tuple[str, str]]:
     """(title, content) of the test part of `data`, split as the checkpoint's own data was split."""
     metadata = predictor.metadata
-    documents = [_plain(document) for document in read_documents(data, metadata.data_config)]
+    documents = read_documents(data, metadata.data_config)  # HTML is read as plain text by the predictor
     split = split_documents(documents, metadata.data_config, metadata.training_config.seed)
     return [(document.title, document.content) for document in split.test]
 

@@ -1,6 +1,6 @@
 """jman_core: the Joint Multi-label Attention Network (Dong et al., IEEE TNNLS 2020) for social tagging."""
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402, F401
 
 from .config import (  # noqa: E402
     VARIATIONS,

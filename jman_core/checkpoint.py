@@ -18,15 +18,20 @@ from typing import Any
 
 import torch
 
-from .config import DataConfig, ModelConfig, TextConfig, TrainingConfig, from_dict, to_dict
-from .errors import CheckpointError, ConfigError
+from .blend import ATTENTION_EXPLAINS_BELOW, LINEAR, NETWORK, Blend
+from .calibration import PlattCalibrator
+from .config import DataConfig, LinearConfig, ModelConfig, TextConfig, TrainingConfig, from_dict, to_dict
 from .domain import DOMAIN_FILE, DomainEstimator
+from .errors import CheckpointError, ConfigError
 from .limits import current_limits, over_limit
-from .model import JMAN, build_model
+from .linear import LINEAR_FILE, WordPairSVM
+from .model import HEADS, TaggingNetwork, build_model, legacy_state_dict
 from .text import TextPipeline, markdown_literal
 
 FORMAT_NAME = "jman-checkpoint"
-FORMAT_VERSION = 1
+# 2: the network's heads under heads.NAME, the SVM in linear.safetensors, the calibrated blend in
+# checkpoint.json; format 1 (the SVM's buffers inside the network, an uncalibrated blend) is still read.
+FORMAT_VERSION = 2
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "checkpoint.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -34,7 +39,10 @@ CARD_FILE = "MODEL_CARD.md"
 # Beside a checkpoint folder NAME while it is saved: the new one is built in .NAME.building-TOKEN, the old one
 # moves to .NAME.old-TOKEN for the instant of the swap, and .NAME.lock serialises swaps and their recovery.
 BUILDING_MARK, RETIRED_MARK, LOCK_MARK = ".building-", ".old-", ".lock"
-FINGERPRINT_KEYS = ("weights_sha256", "tokenizer_sha256", "labels_sha256", "domain_sha256")
+FINGERPRINT_KEYS = ("weights_sha256", "tokenizer_sha256", "labels_sha256", "domain_sha256", "linear_sha256")
+# The old linear part's buffers (format 1) and the SVM's state they become.
+LEGACY_LINEAR_NAMES = {"counted_words": "counted_words_", "feature_keys": "feature_keys_", "idf": "idf_",
+                       "label_features": "label_features_", "label_weights": "label_weights_", "bias": "bias_"}
 
 
 @dataclass
@@ -60,10 +68,12 @@ class CheckpointMetadata:
     created: str = ""
     library_versions: dict[str, str] = field(default_factory=dict)
     note: str = ""  # a line of the model card on how the data was prepared (what tags were merged, and why)
+    linear_config: LinearConfig = field(default_factory=lambda: LinearConfig(enabled=False))
+    blend: dict[str, Any] = field(default_factory=dict)  # Blend.to_json(); {} = the network alone, uncalibrated
 
     def to_json(self) -> dict[str, Any]:
         values = {key: value for key, value in self.__dict__.items()}
-        for key in ("model_config", "text_config", "data_config", "training_config"):
+        for key in ("model_config", "text_config", "data_config", "training_config", "linear_config"):
             values[key] = to_dict(values[key])
         return values
 
@@ -72,29 +82,49 @@ class CheckpointMetadata:
         values = dict(values)
         # a checkpoint saved before the setting existed was trained with the original code's zero bias
         values["training_config"] = {"output_bias_init": "zero", **values.get("training_config", {})}
-        # and a linear part saved before linear_content_words existed read what the network reads
-        values["model_config"] = {"linear_content_words": 0, **values.get("model_config", {})}
+        if isinstance(values.get("model_config"), dict) and "heads" not in values["model_config"]:
+            _convert_format_1(values)
         for key, config_type in (("model_config", ModelConfig), ("text_config", TextConfig),
-                                 ("data_config", DataConfig), ("training_config", TrainingConfig)):
+                                 ("data_config", DataConfig), ("training_config", TrainingConfig),
+                                 ("linear_config", LinearConfig)):
             values[key] = from_dict(config_type, values.get(key, {}), key)
         known = set(cls.__dataclass_fields__)
         return cls(**{key: value for key, value in values.items() if key in known})
 
 
+def _convert_format_1(values: dict[str, Any]) -> None:
+    """Format 1's settings in this format's places: the head booleans become model.heads, the linear part's
+    settings linear_config, and its tuned network weight a blend of uncalibrated sigmoids (so an old model
+    scores exactly as it did until `jman recalibrate` fits its calibration)."""
+    model = dict(values["model_config"])
+    model["heads"] = {name: {} for name in HEADS if model.pop(name, False)}
+    fitted = bool(model.pop("linear_part", False)) and int(model.pop("linear_features", 0) or 0) > 0
+    model.pop("linear_features", None)
+    values["linear_config"] = {"enabled": fitted, "per_label": model.pop("linear_per_label", 500),
+                               # a linear part saved before linear_content_words existed read what the network reads
+                               "content_words": model.pop("linear_content_words", 0)}
+    values["model_config"] = model
+    weight = float((values.get("statistics") or {}).get("linear_part_network_weight", 1.0)) if fitted else 1.0
+    calibrators = {NETWORK: PlattCalibrator().to_json(), **({LINEAR: PlattCalibrator().to_json()} if fitted else {})}
+    values["blend"] = {"weights": {NETWORK: weight, **({LINEAR: 1.0 - weight} if fitted else {})}, "calibrators": calibrators}
+
+
 @dataclass
 class LoadedCheckpoint:
-    model: JMAN
+    model: TaggingNetwork
     pipeline: TextPipeline
     metadata: CheckpointMetadata
     path: Path
     domain: DomainEstimator | None = None  # None for a checkpoint saved without domain.safetensors
+    linear: WordPairSVM | None = None  # the fitted SVM component, when the model has one
+    blend: Blend = field(default_factory=Blend)
 
 
 def library_versions() -> dict[str, str]:
     import numpy
     import tokenizers
 
-    from . import __version__
+    from .version import __version__
 
     return {"jman_core": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "tokenizers": tokenizers.__version__, "python": platform.python_version()}
@@ -113,8 +143,8 @@ def labels_fingerprint(labels: list[str]) -> str:
     return hashlib.sha256(json.dumps(labels, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _write_folder(folder: Path, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata,
-                  domain: DomainEstimator | None = None) -> None:
+def _write_folder(folder: Path, model: TaggingNetwork, pipeline: TextPipeline, metadata: CheckpointMetadata,
+                  domain: DomainEstimator | None = None, linear: WordPairSVM | None = None) -> None:
     from safetensors.numpy import save_file as save_arrays
     from safetensors.torch import save_file
 
@@ -128,15 +158,19 @@ def _write_folder(folder: Path, model: JMAN, pipeline: TextPipeline, metadata: C
     if domain is not None:
         save_arrays(domain.to_tensors(), str(folder / DOMAIN_FILE))
         document["domain_sha256"] = _sha256(folder / DOMAIN_FILE)
+    if linear is not None:
+        save_file(linear.to_tensors(), str(folder / LINEAR_FILE))
+        document["linear_sha256"] = _sha256(folder / LINEAR_FILE)
     document.update(metadata.to_json())
     (folder / METADATA_FILE).write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
     (folder / CARD_FILE).write_text(model_card(metadata, markdown=True), encoding="utf-8")
 
 
-def save_checkpoint(directory: str | Path, model: JMAN, pipeline: TextPipeline, metadata: CheckpointMetadata,
-                    domain: DomainEstimator | None = None) -> Path:
+def save_checkpoint(directory: str | Path, model: TaggingNetwork, pipeline: TextPipeline, metadata: CheckpointMetadata,
+                    domain: DomainEstimator | None = None, linear: WordPairSVM | None = None) -> Path:
     """Writes the checkpoint folder atomically: built beside the target, then swapped in with os.replace.
-    `domain`, when given, is saved as domain.safetensors (see jman_core.domain).
+    `domain`, when given, is saved as domain.safetensors (see jman_core.domain), and the fitted SVM
+    component `linear` as linear.safetensors (metadata.blend says how it is blended).
 
     A crash at any point leaves the old checkpoint or the new one, never a mixture; a crash between the two
     renames of the swap leaves both beside the path, and the next load or save completes the swap
@@ -153,7 +187,7 @@ def save_checkpoint(directory: str | Path, model: JMAN, pipeline: TextPipeline, 
     building = _beside(directory, BUILDING_MARK + token)
     building.mkdir()
     try:
-        _write_folder(building, model, pipeline, metadata, domain)
+        _write_folder(building, model, pipeline, metadata, domain, linear)
         with _swap_lock(directory):
             _swap_in(building, directory, _beside(directory, RETIRED_MARK + token))
     finally:
@@ -358,14 +392,44 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
         _check_vocabulary(folder, pipeline, metadata)
         weights = load_file(str(folder / WEIGHTS_FILE))
         model = build_model(metadata.model_config)
-        model.load_state_dict(weights)
-        _check_linear_part(model, folder)
+        model.load_state_dict(legacy_state_dict(weights) if document["format_version"] == 1 else weights)
+        linear = _load_linear(folder, document, metadata, weights)
+        blend = _load_blend(folder, metadata, linear)
     except CheckpointError:
         raise
     except Exception as error:
         raise CheckpointError(f"{folder} could not be loaded: {type(error).__name__}: {str(error)[:300]}") from None
     model.to(device).eval()
-    return LoadedCheckpoint(model, pipeline, metadata, folder, load_domain(folder, document, metadata))
+    return LoadedCheckpoint(model, pipeline, metadata, folder, load_domain(folder, document, metadata), linear, blend)
+
+
+def _load_linear(folder: Path, document: dict[str, Any], metadata: CheckpointMetadata,
+                 weights: dict[str, torch.Tensor]) -> WordPairSVM | None:
+    """The SVM component: linear.safetensors (checked by checksum), or format 1's linear_part buffers."""
+    if not metadata.linear_config.enabled:
+        return None
+    config = metadata.model_config
+    if document["format_version"] == 1:
+        tensors = {new: weights[f"linear_part.{old}"] for old, new in LEGACY_LINEAR_NAMES.items()
+                   if f"linear_part.{old}" in weights}
+        return WordPairSVM.from_tensors(tensors, metadata.linear_config, config.vocabulary_size, config.num_labels,
+                                        f"{folder / WEIGHTS_FILE}'s linear part")
+    from safetensors.torch import load_file
+
+    _check_file(folder, LINEAR_FILE, document.get("linear_sha256"))
+    return WordPairSVM.from_tensors(load_file(str(folder / LINEAR_FILE)), metadata.linear_config,
+                                    config.vocabulary_size, config.num_labels, str(folder / LINEAR_FILE))
+
+
+def _load_blend(folder: Path, metadata: CheckpointMetadata, linear: WordPairSVM | None) -> Blend:
+    try:
+        blend = Blend.from_json(metadata.blend) if metadata.blend else Blend()
+    except ValueError as error:
+        raise CheckpointError(f"{folder / METADATA_FILE} has an invalid blend ({error}); it is damaged or was edited.") from None
+    if (LINEAR in blend.weights) != (linear is not None):
+        raise CheckpointError(f"{folder / METADATA_FILE}'s blend does not match its components (the SVM is "
+                              f"{'missing' if linear is None else 'not blended'}); it is damaged or was edited.")
+    return blend
 
 
 def load_domain(folder: Path, document: dict[str, Any], metadata: CheckpointMetadata) -> DomainEstimator | None:
@@ -394,31 +458,40 @@ def _check_vocabulary(folder: Path, pipeline: TextPipeline, metadata: Checkpoint
                               "Restore the model's own tokenizer.json.")
 
 
-def _check_linear_part(model, folder: Path) -> None:
-    """A linear part whose keys are out of order, or whose tags point past its features, would score
-    silently wrong (its lookups assume both): refuse it."""
-    part = getattr(model, "linear_part", None)
-    if part is None:
-        return
-    keys, features = part.feature_keys, len(part.feature_keys)
-    if bool((keys[1:] <= keys[:-1]).any()) or bool(((part.label_features < 0) | (part.label_features >= features)).any()):
-        raise CheckpointError(f"{folder} has a damaged linear part (its word keys are not sorted, or a tag points "
-                              "past its words); it was not loaded. Use an undamaged copy, or train the model again.")
+def _components_note(metadata: CheckpointMetadata) -> str:
+    """The model card's words on the heads beyond the paper's classifier and the blended SVM."""
+    heads = [f"; with the {name.replace('_', ' ')} head: {HEADS[name].description}"
+             for name in metadata.model_config.heads if name in HEADS]
+    linear = metadata.linear_config
+    if not linear.enabled:
+        return "".join(heads)
+    statistics = metadata.statistics
+    reads = f"the first {linear.content_words:,} content words" if linear.content_words else "what the network reads"
+    return "".join(heads) + (f"; blended with a linear SVM over {_number(statistics.get('linear_features'))} words and "
+                             f"word pairs, {linear.per_label} per tag, reading the title and {reads} (not in the paper)")
 
 
-def _linear_part_note(metadata: CheckpointMetadata) -> str:
-    """The model card's words on a fitted linear part: its size, blend weight and memory."""
-    config = metadata.model_config
-    if not (config.linear_part and config.linear_features):
-        return ""
-    weight = metadata.statistics.get("linear_part_network_weight")
-    share = f"{weight:.2f} network, {1 - weight:.2f} SVM" if isinstance(weight, float) else "weight unknown"
-    megabytes = (config.linear_features * 12 + config.num_labels * config.linear_per_label * 12) / 1e6
-    reads = (f"the first {config.linear_content_words:,} content words" if config.linear_content_words
-             else "what the network reads")
-    return (f"; blended with a linear SVM over {config.linear_features:,} words and word pairs, "
-            f"{config.linear_per_label} per tag, reading the title and {reads} ({share}; {megabytes:.1f} MB; "
-            "the heatmaps show the network's attention only; not in the paper)")
+def blend_lines(metadata: CheckpointMetadata) -> list[str]:
+    """How the final score is made and what the attention heatmaps can explain, for the model card."""
+    try:
+        blend = Blend.from_json(metadata.blend) if metadata.blend else Blend()
+    except ValueError:
+        return ["- Scores: the blend stored is damaged"]
+    calibration = {calibrator.method for calibrator in blend.calibrators.values()}
+    calibrated = metadata.statistics.get("calibrated", False)
+    lines = [f"- Scores: {' + '.join(f'{weight:.2f} x {name}' for name, weight in blend.weights.items())}"
+             + (f", each calibrated on validation ({', '.join(sorted(calibration))})" if calibrated
+                else ", uncalibrated sigmoids (an older checkpoint: `jman recalibrate` fits the calibration)")]
+    weight = blend.network_weight()
+    if weight < ATTENTION_EXPLAINS_BELOW:
+        lines.append(f"- The network carries {weight:.0%} of the scores: its attention heatmaps do not explain "
+                     "the suggestions (the SVM's word evidence does)")
+    elif weight < 1:
+        lines.append(f"- The network carries {weight:.0%} of the scores; its attention explains that share only")
+    baseline = metadata.metrics.get("baseline_svm_test")
+    if baseline:
+        lines.append(f"- The project's linear SVM baseline on the same split (test): {_metric_line(baseline)}")
+    return lines
 
 
 def _number(value: Any) -> str:
@@ -441,13 +514,7 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
         "",
         f"- Model: {metadata.model_config.variation} (hidden {metadata.model_config.hidden_size}, "
         f"embeddings {metadata.model_config.embedding_dim}, vocabulary {metadata.model_config.vocabulary_size:,} words)"
-        + ("; with a bag-of-words lexical path to the tag scores (not in the paper; the heatmaps do not show its share)"
-           if metadata.model_config.lexical_path else "")
-        + ("; with label-wise attention, one attention over the words read per tag (not in the paper)"
-           if metadata.model_config.label_attention else "")
-        + ("; with tag-name matching, a learned score for each tag named in the title or content (not in the paper)"
-           if metadata.model_config.label_mentions else "")
-        + _linear_part_note(metadata),
+        + _components_note(metadata),
         f"- Data: {literal(metadata.data_source) or 'unknown'} (fingerprint {literal(metadata.data_fingerprint) or '-'})",
         f"- Documents: {_number(statistics.get('train'))} train / {_number(statistics.get('validation'))} validation / "
         f"{_number(statistics.get('test'))} test; {_number(statistics.get('dropped_without_label', 0))} dropped for having no label",
@@ -459,6 +526,7 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
         + ("from each label's log odds" if metadata.training_config.output_bias_init == "prior" else "at zero (the original code's)"),
     ]
     lines.extend(_semantics_lines(metadata))
+    lines.extend(blend_lines(metadata))
     if metadata.note:
         lines.append(f"- Data preparation: {metadata.note}")  # the library's own words, not user text
     if statistics.get("domain_check"):
@@ -466,6 +534,10 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
     for split in ("test", "validation"):
         if metadata.metrics.get(split):
             lines.append(f"- {split.capitalize()} metrics at the tuned threshold: {_metric_line(metadata.metrics[split])}")
+    verdict = baseline_verdict(metadata.metrics, percent=False)
+    if verdict:
+        lines.append(f"- {verdict}")
+    lines.extend(_settings_lines(metadata, literal))
     lines.append(f"- Created {metadata.created} with {', '.join(f'{k} {v}' for k, v in metadata.library_versions.items())}")
     return "\n".join(lines) + "\n"
 
@@ -497,3 +569,78 @@ def _semantics_lines(metadata: CheckpointMetadata) -> list[str]:
                      f"{statistics.get('dynamic_sem_memory_mb', '?')} MB for them, their gradients and Adam's moments "
                      f"(grows with labels squared)")
     return lines
+
+
+# The figures the training summaries put the new model and the linear SVM baseline side by side on.
+SUMMARY_METRICS = ("P@1", "nDCG@3", "F1")
+
+
+def baseline_rows(metrics: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(metric, the model's test figure, the linear SVM baseline's) for SUMMARY_METRICS, from a run's or a
+    checkpoint's metrics; [] when either is missing (a checkpoint trained before the baseline was)."""
+    test, baseline = metrics.get("test") or {}, metrics.get("baseline_svm_test") or {}
+    return [(name, float(test[name]), float(baseline[name])) for name in SUMMARY_METRICS
+            if isinstance(test.get(name), (int, float)) and isinstance(baseline.get(name), (int, float))]
+
+
+def beats_baseline(metrics: dict[str, Any]) -> bool | None:
+    """Whether the model is above the linear SVM baseline on every SUMMARY_METRICS figure of the test part
+    (a tie does not beat it); None without a baseline."""
+    rows = baseline_rows(metrics)
+    return all(model > baseline for _, model, baseline in rows) if rows else None
+
+
+def baseline_verdict(metrics: dict[str, Any], percent: bool = True) -> str:
+    """One sentence: whether the model beats the linear SVM baseline on the test part, naming every figure
+    where it does not; "" without a baseline."""
+    rows = baseline_rows(metrics)
+    if not rows:
+        return ""
+    if beats_baseline(metrics):
+        return f"The model beats the linear SVM baseline on the test part ({', '.join(n for n, *_ in rows)})."
+    shown = (lambda value: f"{100 * value:.1f}") if percent else (lambda value: f"{value:.3f}")
+    behind = [f"{name} {shown(model)} against {shown(baseline)}" for name, model, baseline in rows
+              if model <= baseline]
+    return f"The model does NOT beat the linear SVM baseline on the test part: {'; '.join(behind)}."
+
+
+def blend_summary(statistics: dict[str, Any]) -> str:
+    """How the final score of a run was made, from its statistics (the blend's network_weight)."""
+    weight = statistics.get("network_weight")
+    if not isinstance(weight, (int, float)) or weight >= 1:
+        return "Scores: the network alone, calibrated on validation."
+    features = statistics.get("linear_features")
+    size = f" over {features:,} words and word pairs" if isinstance(features, int) else ""
+    return (f"Scores: {weight:.2f} x the network + {1 - weight:.2f} x the linear SVM{size}, each calibrated "
+            f"on validation ({statistics.get('calibration', 'platt')}), the weight tuned there.")
+
+
+def calibration_line(metrics: dict[str, Any]) -> str:
+    """The test part's calibration: each component's ECE before and after, the final scores' ECE, and tags
+    scoring above 0.2 per document beside the true tags per document; "" when not measured."""
+    from .blend import COMPONENT_NAMES
+
+    report = metrics.get("calibration_test") or {}
+    if "ece_final" not in report:
+        return ""
+    components = [f"{COMPONENT_NAMES.get(name, name)} {report[f'ece_{name}_raw']:.3f} before, "
+                  f"{report[f'ece_{name}_calibrated']:.3f} after calibration"
+                  for name in (NETWORK, LINEAR)
+                  if {f"ece_{name}_raw", f"ece_{name}_calibrated"} <= set(report)]
+    return (f"Calibration on the test part: ECE of {'; '.join(components) or 'the components unknown'}; "
+            f"final scores {report['ece_final']:.3f}. {report.get('tags_above_0.2', 0):.2f} tags per "
+            f"document score above 0.2, against {report.get('true_tags_per_document', 0):.2f} true tags.")
+
+
+def _settings_lines(metadata: CheckpointMetadata, literal) -> list[str]:
+    """Every option whose value differs from its declared default, with its help (jman_core.options)."""
+    from .options import changed_settings
+
+    changed = changed_settings({"text": metadata.text_config, "data": metadata.data_config,
+                                "model": metadata.model_config, "training": metadata.training_config,
+                                "linear": metadata.linear_config})
+    if not changed:
+        return ["- Settings: the defaults (`jman train --help` lists them)"]
+    return ["- Settings that differ from the defaults:"] + [
+        f"  - {option.path} = {literal(option.describe(value))}: {literal(option.help)}"
+        for option, value in changed]

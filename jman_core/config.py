@@ -36,92 +36,84 @@ NETWORKS = {**VARIATIONS, **BASELINE_NETWORKS}
 SEMANTIC_LAMBDAS = {"lambda_sim": 1e-3, "lambda_sub": 1e-2}
 
 
+def option(default: Any, help: str, **metadata: Any) -> Any:
+    """A configuration field declared once: its default and its help (shown by the CLI, the app's training
+    form and the model card). Mutable defaults (a dict) are copied for each instance. Other metadata, read
+    by jman_core.options: `choices`; `flag`, the CLI flag where it is not the field's name; `cli=False` for
+    a value set by training, not by the user; `app=False` for an option the app's form leaves out (a path
+    on the server, folds); `card=False` for one the model card states elsewhere or that does not change
+    the model."""
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **metadata})
+    return field(default=default, metadata={"help": help, **metadata})
+
+
 @dataclass
 class TextConfig:
     """How raw text becomes token ids (section IV-B: title 30 tokens, content 10 sentences of 30)."""
 
-    max_title_tokens: int = 30
-    max_sentences: int = 10
-    max_sentence_tokens: int = 30
-    min_word_frequency: int = 2
-    max_vocabulary_size: int = 50_000
-    lowercase: bool = True
-    # Text with no sentence punctuation is cut into chunks of this many tokens (the paper did so for Zhihu);
-    # 0 means max_sentence_tokens.
-    chunk_tokens: int = 0
+    max_title_tokens: int = option(30, "title words read")
+    max_sentences: int = option(10, "content sentences read")
+    max_sentence_tokens: int = option(30, "words read per sentence")
+    min_word_frequency: int = option(2, "words seen fewer times in the training part become <unk>")
+    max_vocabulary_size: int = option(50_000, "keep at most this many words")
+    lowercase: bool = option(True, "lower-case the text before reading it")
+    chunk_tokens: int = option(0, "cut text without sentence punctuation into chunks of this many words (the "
+                               "paper did so for Zhihu; 0: max_sentence_tokens)")
+
+
+# As jman_core.data.SPLIT_CHOICES (config sits below data; tests/test_options.py checks that they agree).
+SPLITS = ("random", "canonical", "predefined")
 
 
 @dataclass
 class DataConfig:
     """Where the documents come from, which columns hold what, and how they are split."""
 
-    title_column: str = "title"
-    content_column: str = "content"
-    tags_column: str = "tags"
-    id_column: str = "id"
-    tag_separator: str = " "
-    normalise_tags: bool = True
-    min_label_count: int = 10
-    # "canonical": Stack Exchange ids (test id % 10 == 0, validation id % 10 == 1); "random": seeded fractions.
-    split: str = "random"
-    test_fraction: float = 0.1
-    validation_fraction: float = 0.1
-    # k-fold cross-validation over the non-test part; -1 means one train/validation split.
-    kfold: int = -1
-    fold: int = 0
+    title_column: str = option("title", "column holding the title")
+    content_column: str = option("content", "column holding the content (abstract or body also accepted)")
+    tags_column: str = option("tags", "column holding the tags")
+    id_column: str = option("id", "column holding the document id")
+    tag_separator: str = option(" ", "separator of tags in CSV/TSV (' ' splits on any whitespace)")
+    normalise_tags: bool = option(True, "normalise tags: case, and runs of spaces, underscores and hyphens "
+                                  "become one hyphen")
+    min_label_count: int = option(10, "keep tags used at least this many times in the training part")
+    split: str = option("random", "random: seeded fractions; canonical: Stack Exchange ids (test id % 10 == 0, "
+                        "validation id % 10 == 1); predefined: the source's own parts (Reuters, CiteULike-a)",
+                        choices=SPLITS)
+    test_fraction: float = option(0.1, "share of documents held out for testing (random split)")
+    validation_fraction: float = option(0.1, "share of documents for validation (random split)")
+    kfold: int = option(-1, "k-fold cross-validation over the non-test part, -1 for one split (jman train "
+                        "then trains one model per fold)", app=False)
+    fold: int = option(0, "with kfold: which fold is the validation part", app=False)
 
 
 @dataclass
 class ModelConfig:
     """Hyper-parameters of the network only (section IV-B: hidden 100, dropout 0.5, embeddings 100)."""
 
-    # JMAN-s by default: the shipped models are JMAN-s; "JMAN" adds the Sim/Sub regularisers.
-    variation: str = "JMAN-s"
-    embedding_dim: int = 100
-    hidden_size: int = 100
-    dropout: float = 0.5
-    # Dropout on the word vectors (not in the paper, whose only dropout is before the output layer).
-    embedding_dropout: float = 0.0
-    # A bag-of-words path from the words read straight to the tag scores, added to the network's logits
-    # (not in the paper). The TF-IDF SVM recalls far more of the tags whose name is written in the text
-    # (bench/gap.py); this path lets a word vote for a tag without passing the attention-pooled vector.
-    lexical_path: bool = False
-    # Label-wise attention (not in the paper; as in CAML and LAAT): each tag has its own attention query
-    # over every title and content word read, and adds a score from the words it attends to. JMAN pools
-    # each document into one vector per branch, so a tag named once in the text must survive two poolings.
-    label_attention: bool = False
-    # Tag-name matching (not in the paper): a learned score for each tag whose name's words are all read
-    # in the title, and in the content. Aimed at the same gap: the tags named in the text.
-    label_mentions: bool = False
-    # The wide part (not in the paper): a linear SVM over TF-IDF of the words and word pairs read, fitted
-    # after the network and blended with it, the blend weight tuned on validation. The linear SVM is the
-    # strongest baseline on every site; bench/gap.py found that the network still adds to it.
-    linear_part: bool = False
-    linear_per_label: int = 500  # largest SVM weights kept per tag (more barely helps on crypto; see bench/gap.py)
-    linear_features: int = 0  # words and pairs kept; set when the part is fitted
-    # Content words the linear part reads, sentence limits aside; 0: only what the network reads (10
-    # sentences of 30 words). On the shipped networks, 1000 raised the blend's F1@t by 0.8 (crypto) and 0.9
-    # (biology) over 0.
-    linear_content_words: int = 1000
-    vocabulary_size: int = 0
-    num_labels: int = 0
+    variation: str = option("JMAN-s", "the network: a JMAN variation (JMAN adds the Sim/Sub regularisers) "
+                            "or a baseline network (HAN, BiGRU)", choices=tuple(NETWORKS),
+                            flag="variations", card=False)
+    embedding_dim: int = option(100, "word vector size E", card=False)
+    hidden_size: int = option(100, "GRU hidden size H per direction", card=False)
+    dropout: float = option(0.5, "dropout before the output layer (the paper's only dropout)")
+    embedding_dropout: float = option(0.0, "dropout on the word vectors (not in the paper)")
+    # Score heads beyond the paper's classifier, by name, each with its options ({} = its defaults); the
+    # heads and their options are declared in model.HEADS.
+    heads: dict[str, dict[str, Any]] = option({}, "score heads added to the paper's classifier "
+                                              "(lexical_path, label_mentions, label_attention)",
+                                              flag="head", card=False)
+    vocabulary_size: int = option(0, "set from the data when training", cli=False)
+    num_labels: int = option(0, "set from the data when training", cli=False)
 
     def __post_init__(self) -> None:
         if self.variation not in NETWORKS:
             raise ConfigError(
                 f"Unknown variation {self.variation!r}. Choose one of: {', '.join(NETWORKS)}."
             )
-        if self.linear_content_words < 0:
-            raise ConfigError(f"linear_content_words must be 0 (read what the network reads) or more "
-                              f"(got {self.linear_content_words}).")
-        if self.linear_per_label < 1:
-            raise ConfigError(f"linear_per_label must be at least 1 (got {self.linear_per_label}): "
-                              "the number of SVM weights each tag keeps.")
-        if self.label_attention and self.variation in BASELINE_NETWORKS:
-            raise ConfigError(
-                f"label_attention is a JMAN option; {self.variation} has no word states to share it with. "
-                f"Choose a JMAN variation ({', '.join(VARIATIONS)}) or turn label_attention off."
-            )
+        if not all(isinstance(options, dict) for options in self.heads.values()):
+            raise ConfigError("model.heads maps each head's name to a mapping of its options ({} for its defaults).")
 
     @property
     def parts(self) -> dict[str, bool]:
@@ -129,56 +121,104 @@ class ModelConfig:
 
 
 @dataclass
+class LinearConfig:
+    """The word-and-pair SVM blended with the network (not in the paper; jman_core.linear)."""
+
+    enabled: bool = option(True, "fit a linear SVM over TF-IDF of the words and word pairs read, and blend it "
+                           "with the network (the weight tuned on validation); it beats every network alone")
+    per_label: int = option(500, "largest SVM weights kept per tag (more barely helps on crypto; bench/gap.py)")
+    content_words: int = option(1000, "content words the SVM reads, sentence limits aside (0: what the "
+                                "network reads); 1000 raised F1@t by 0.8-0.9 over 0 on crypto and biology")
+    regularisation: float = option(1.0, "the SVM's C (as the svm-linear baseline)")
+
+    def __post_init__(self) -> None:
+        if self.content_words < 0:
+            raise ConfigError(f"linear.content_words must be 0 (read what the network reads) or more "
+                              f"(got {self.content_words}).")
+        if self.per_label < 1:
+            raise ConfigError(f"linear.per_label must be at least 1 (got {self.per_label}): "
+                              "the number of SVM weights each tag keeps.")
+        if self.regularisation <= 0:
+            raise ConfigError(f"linear.regularisation must be positive (got {self.regularisation}).")
+
+
+# The fixed choices of TrainingConfig's settings, each declared once (the fields and their checks use them).
+DEVICES = ("auto", "cpu", "cuda")
+OPTIMIZERS = ("adam", "adamw")
+SELECTION_METRICS = ("f1", "loss")
+OUTPUT_BIAS_INITS = ("prior", "zero")
+CALIBRATIONS = ("platt", "isotonic")
+
+
+@dataclass
 class TrainingConfig:
     """The paper's training schedule (Adam, lr 0.01, batch 128, halve lr when validation loss rises)."""
 
-    learning_rate: float = 0.01
-    batch_size: int = 128
-    num_epochs: int = 100
-    l2: float = 1e-4
-    # "adam": the paper's Adam, with `l2` added to the gradient of weight matrices (the original l2_lambda
-    # penalty; under Adam's scaling it barely shrinks anything); "adamw": decoupled weight decay, each
-    # step shrinking weight matrices by learning_rate * l2 (try l2 around 0.01-0.1).
-    optimizer: str = "adam"
-    early_stop_lr: float = 2e-5
-    lr_decay: float = 0.5
-    seed: int = 42
-    device: str = "auto"
-    # Which validation figure picks the best epoch: "f1" (example-based F1 at the tuned threshold) or "loss".
-    selection_metric: str = "f1"
-    embeddings: str = "word2vec"  # "word2vec", "random", or a path to a word2vec file
-    # Initial output-layer bias. "prior": each label's log odds in the training part, so the first steps
-    # need not learn the label frequencies; "zero": the TensorFlow default of the original code, which
-    # pushes the content encoder into a constant, saturated output while the bias catches up (measured on
-    # crypto: the content-only network then stays at the majority tag for 7 epochs).
-    output_bias_init: str = "prior"
-    word2vec_epochs: int = 5
-    # Keep the initial word vectors fixed: far fewer trained parameters on small datasets.
-    freeze_embeddings: bool = False
-    cache_dir: str = ""
-    # Weights of L_sim and L_sub (equation 4). None: the default of the variation, SEMANTIC_LAMBDAS for
-    # "JMAN" and 0 for every "-s" variation.
-    lambda_sim: float | None = None
-    lambda_sub: float | None = None
-    similarity_threshold: float = 0.0  # Sim entries below this become 0 (sparser Sim)
-    similarity_file: str = ""  # CSV of label,label,similarity; empty: Sim learned from the training tags
-    knowledge_base: str = ""  # CSV of hyponym,hypernym[,true|false]; empty: Sub inferred from the training tags
-    subsumption_min_confidence: float = 0.6
-    subsumption_min_support: int = 5
-    dynamic_sem: bool = False  # JMANd: Sim and Sub learnable, initialised from the static ones
-    dynamic_sem_l2: bool = False  # L2-normalise the rows of the learnable Sim and Sub
-    max_grad_norm: float = 5.0
+    learning_rate: float = option(0.01, "Adam's initial learning rate")
+    batch_size: int = option(128, "documents per step")
+    num_epochs: int = option(100, "at most this many epochs")
+    l2: float = option(1e-4, "L2 penalty on weight matrices (with adamw: their decay rate)")
+    # adam's l2 is the original l2_lambda penalty; under Adam's scaling it barely shrinks anything.
+    optimizer: str = option("adam", "adam: the paper's, l2 added to the gradient of weight matrices; adamw: "
+                            "decoupled weight decay, each step shrinking them by learning_rate * l2 (try l2 "
+                            "0.01-0.1)", choices=OPTIMIZERS)
+    early_stop_lr: float = option(2e-5, "stop once the decayed learning rate falls below this")
+    lr_decay: float = option(0.5, "multiply the learning rate by this whenever the validation loss rises")
+    seed: int = option(42, "random seed (splits, initialisation, batches)")
+    device: str = option("auto", "auto, cpu or cuda (bf16 mixed precision on cuda)", choices=DEVICES,
+                         card=False)
+    selection_metric: str = option("f1", "which validation figure picks the best epoch: f1 (example-based F1 "
+                                   "at the tuned threshold) or loss", choices=SELECTION_METRICS)
+    embeddings: str = option("word2vec", "initial word vectors: word2vec (trained on your data), random, or "
+                             "the path of a word2vec file", app=False)
+    # "zero", the TensorFlow default of the original code, pushes the content encoder into a constant,
+    # saturated output while the bias catches up (on crypto the content-only network then stays at the
+    # majority tag for 7 epochs).
+    output_bias_init: str = option("prior", "initial output bias: prior (each label's log odds in the training "
+                                   "part) or zero (the original code's)", choices=OUTPUT_BIAS_INITS)
+    word2vec_epochs: int = option(5, "passes of word2vec over the training documents")
+    freeze_embeddings: bool = option(False, "keep the initial word vectors fixed (far fewer trained parameters "
+                                     "on small datasets)")
+    cache_dir: str = option("", "where trained word2vec vectors are cached ('': ~/.cache/jman)", app=False,
+                            card=False)
+    # Weights of L_sim and L_sub (equation 4); None: the variation's, as config.semantic_lambdas says. The
+    # model card states the values in force.
+    lambda_sim: float | None = option(None, "weight of the similarity regulariser L_sim (unset: "
+                                      f"{SEMANTIC_LAMBDAS['lambda_sim']:g} for JMAN, 0 for the other networks)",
+                                      card=False)
+    lambda_sub: float | None = option(None, "weight of the subsumption regulariser L_sub (unset: "
+                                      f"{SEMANTIC_LAMBDAS['lambda_sub']:g} for JMAN, 0 for the other networks)",
+                                      card=False)
+    similarity_threshold: float = option(0.0, "label similarities below this count as 0 (a sparser Sim)")
+    similarity_file: str = option("", "CSV of label,label,similarity rows for Sim ('': Sim learned from the "
+                                  "training tags)", app=False)
+    knowledge_base: str = option("", "CSV of hyponym,hypernym[,true|false] rows for Sub ('': Sub inferred "
+                                 "from the training tags)", app=False)
+    subsumption_min_confidence: float = option(0.6, "inferred Sub: share of a child tag's documents that "
+                                               "must carry the parent")
+    subsumption_min_support: int = option(5, "inferred Sub: documents in which child and parent must "
+                                          "co-occur")
+    dynamic_sem: bool = option(False, "JMANd: learn Sim and Sub during training, from the static ones "
+                               "(memory grows with labels squared)")
+    dynamic_sem_l2: bool = option(False, "L2-normalise the rows of the learnable Sim and Sub")
+    max_grad_norm: float = option(5.0, "clip the gradient norm at this")
+    calibration: str = option("isotonic", "how each component's scores become probabilities on validation "
+                              "before the blend: isotonic (a step function) or platt (a logistic fit); isotonic "
+                              "kept P@1 and nDCG@3 of the shipped models, Platt lost up to 0.8 (bench/calibration.py)",
+                              choices=CALIBRATIONS)
 
     def __post_init__(self) -> None:
-        if self.device not in ("auto", "cpu", "cuda"):
+        if self.device not in DEVICES:
             raise ConfigError(f"device must be auto, cpu or cuda, not {self.device!r}.")
-        if self.output_bias_init not in ("prior", "zero"):
+        if self.output_bias_init not in OUTPUT_BIAS_INITS:
             raise ConfigError(f"output_bias_init must be 'prior' or 'zero', not {self.output_bias_init!r}.")
-        if self.optimizer not in ("adam", "adamw"):
+        if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be 'adam' or 'adamw', not {self.optimizer!r}.")
         if self.l2 < 0:
             raise ConfigError(f"l2 must be 0 or more, got {self.l2}.")
-        if self.selection_metric not in ("f1", "loss"):
+        if self.calibration not in CALIBRATIONS:
+            raise ConfigError(f"calibration must be 'platt' or 'isotonic', not {self.calibration!r}.")
+        if self.selection_metric not in SELECTION_METRICS:
             raise ConfigError(f"selection_metric must be 'f1' or 'loss', not {self.selection_metric!r}.")
         for name in ("learning_rate", "batch_size", "num_epochs"):
             if getattr(self, name) <= 0:
@@ -193,6 +233,7 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    linear: LinearConfig = field(default_factory=LinearConfig)
 
 
 Config = TypeVar("Config")
@@ -203,6 +244,8 @@ def _check_type(section: str, name: str, value: Any, expected: Any) -> Any:
         if value is None:
             return None
         expected = next(option for option in typing.get_args(expected) if option is not type(None))
+    if typing.get_origin(expected) is dict and not isinstance(value, dict):
+        raise ConfigError(f"{section}.{name} must be a mapping, got {value!r}.")
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is bool and not isinstance(value, bool):

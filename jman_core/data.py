@@ -23,7 +23,7 @@ import numpy as np
 from .config import DataConfig
 from .errors import DataError
 from .limits import current_limits, environment_name, over_limit
-from .text import readable_text
+from .text import readable_text, to_plain_text
 
 DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".txt")
 SUPPORTED_EXTENSIONS = DATA_EXTENSIONS + (".zip",)
@@ -862,3 +862,43 @@ def _citeulike_abstracts(path: Path, titles: list[str]) -> dict[int, str]:
             last = later[0]
             abstracts[last] = bibtex_text(row["raw.abstract"])
     return abstracts
+
+
+def split_and_filter(
+    documents: list[Document], config: DataConfig, seed: int
+) -> tuple[Split, list[tuple[str, int]], dict[str, Any]]:
+    """Plain-text documents split as configured, keeping labels used at least min_label_count times in the
+    training part and dropping documents left without one: (split, [(label, count)], statistics). The one
+    split-and-filter step of training, the baselines, `evaluate` and bench/."""
+    plain = [
+        dataclasses.replace(d, title=to_plain_text(d.title), content=to_plain_text(d.content))
+        for d in documents
+    ]
+    split = split_documents(plain, config, seed)
+    label_list = build_label_list(split.train, config.min_label_count)
+    if not label_list:
+        raise DataError(
+            f"No tag is used at least {config.min_label_count} times in the training part "
+            f"({len(split.train)} documents).",
+            fix="lower --min_label_count or give more documents.",
+        )
+    labels = [label for label, _ in label_list]
+    parts, dropped = {}, {}
+    for name in ("train", "validation", "test"):
+        parts[name], dropped[name] = filter_labels(getattr(split, name), labels)
+    if not parts["train"] or not parts["validation"]:
+        raise DataError(
+            "After keeping only frequent labels, the training or validation part is empty "
+            f"({len(parts['train'])} training, {len(parts['validation'])} validation documents).",
+            fix="give more documents, lower --min_label_count, or raise --validation_fraction.",
+        )
+    split = Split(parts["train"], parts["validation"], parts["test"])
+    statistics = {
+        "train": len(split.train),
+        "validation": len(split.validation),
+        "test": len(split.test),
+        "dropped_without_label": sum(dropped.values()),
+        "dropped_by_part": dropped,
+        "labels": len(labels),
+    }
+    return split, label_list, statistics

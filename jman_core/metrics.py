@@ -305,8 +305,10 @@ def tune_blend_weight(y_true, first_scores, second_scores, steps: int = 21) -> t
     """The weight w in 0, 1/(steps-1), ..., 1 of w * first + (1 - w) * second (N, L) scores whose F1 at its
     own tuned threshold is best -> (w, that threshold, that F1). The first of equal weights wins."""
     first_scores, second_scores = _as_scores(first_scores), _as_scores(second_scores)
-    results = [(float(weight), *tune_threshold(y_true, weight * first_scores + (1 - weight) * second_scores))
-               for weight in np.linspace(0, 1, steps)]
+    results = [
+        (float(weight), *tune_threshold(y_true, weight * first_scores + (1 - weight) * second_scores))
+        for weight in np.linspace(0, 1, steps)
+    ]
     return max(results, key=lambda result: result[2])
 
 
@@ -332,7 +334,7 @@ def evaluate(y_true, scores, threshold: float = 0.5, normaliser: float | None = 
         results[f"nDCG@{k}"] = ndcg_at_k(y_true, scores, k)
     results["Micro-F1"] = micro_f1(y_true, y_pred)
     results["Macro-F1"] = macro_f1(y_true, y_pred)
-    return results
+    return {name: float(value) for name, value in results.items()}
 
 
 def mean_and_std(results: Sequence[dict[str, float]]) -> dict[str, tuple[float, float]]:
@@ -356,7 +358,9 @@ def format_mean_std(mean: float, std: float, scale: float = 100.0, digits: int =
     return f"{mean * scale:.{digits}f}±{std * scale:.{digits}f}"
 
 
-def per_label_metrics(y_true, y_pred, labels: Sequence[str], top: int = 20) -> list[dict[str, float | str | int]]:
+def per_label_metrics(
+    y_true, y_pred, labels: Sequence[str], top: int = 20
+) -> list[dict[str, float | str | int]]:
     """Precision, recall and F1 of each of the `top` most frequent labels in y_true (N, L), most frequent first.
 
     P = TP / predicted, R = TP / true, F1 = 2PR / (P + R); 0 where a denominator is 0.
@@ -370,6 +374,36 @@ def per_label_metrics(y_true, y_pred, labels: Sequence[str], top: int = 20) -> l
         precision = true_positive / predicted[:, index].sum() if predicted[:, index].any() else 0.0
         recall = true_positive / support[index] if support[index] else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append({"label": labels[index], "support": int(support[index]), "P": float(precision),
-                     "R": float(recall), "F1": float(f1)})
+        rows.append(
+            {
+                "label": labels[index],
+                "support": int(support[index]),
+                "P": float(precision),
+                "R": float(recall),
+                "F1": float(f1),
+            }
+        )
     return rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# Calibration
+
+
+def expected_calibration_error(y_true, scores, bins: int = 10) -> float:
+    """Expected calibration error over every (document, tag) pair of (N, L) `y_true` and `scores`: the pairs
+    binned by score into `bins` equal-width bins, ECE = Σ_b (n_b / n) |mean truth_b - mean score_b|."""
+    y_true = _as_labels(y_true, "y_true").reshape(-1).astype(np.float64)
+    scores = _as_scores(scores).reshape(-1).astype(np.float64)
+    if len(scores) == 0:
+        return 0.0
+    which = np.minimum((scores * bins).astype(int), bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    truth_sums = np.bincount(which, weights=y_true, minlength=bins)
+    score_sums = np.bincount(which, weights=scores, minlength=bins)
+    return float(np.abs(truth_sums - score_sums).sum() / len(scores))
+
+
+def tags_above(scores, threshold: float = 0.2) -> float:
+    """Mean number of tags per document scoring at least `threshold`, of (N, L) scores."""
+    return float((_as_scores(scores) >= threshold).sum(axis=1).mean()) if len(scores) else 0.0

@@ -1,4 +1,9 @@
-"""The Joint Multi-label Attention Network (equations 1-3) and its variations, in one file.
+"""The Joint Multi-label Attention Network (equations 1-3), its variations and its score heads, in one file.
+
+A network is an encoder (JMAN in its seven variations, or the HAN and Bi-GRU baselines) that reads a batch
+into a `Reading`, plus score heads that each turn the reading into tag logits; the forward pass sums the
+heads. The paper's classifier is the head every network has; the heads beyond the paper are registered
+once in HEADS, each with its own options.
 
 Shape alphabet used in the comments:
     B batch, T title words, S sentences, W words per sentence, E embedding, H hidden per direction,
@@ -7,13 +12,15 @@ Shape alphabet used in the comments:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .config import ModelConfig
+from .config import VARIATIONS, ModelConfig, from_dict, option
+from .errors import ConfigError
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -35,7 +42,9 @@ def reverse_within_length(sequence: torch.Tensor, lengths: torch.Tensor) -> torc
 def _gru_direction(gru: nn.GRU, inputs: torch.Tensor, suffix: str) -> torch.Tensor:
     """One direction of a one-layer `gru` ("" forward, "_reverse" backward weights) run left to right over
     inputs (N, K, E) -> (N, K, H). The same kernel nn.GRU calls, on one direction's weights."""
-    weights = [getattr(gru, f"{name}_l0{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    weights = [
+        getattr(gru, f"{name}_l0{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    ]
     start = inputs.new_zeros(1, inputs.shape[0], gru.hidden_size)
     hidden, _ = torch._VF.gru(inputs, start, weights, True, 1, 0.0, gru.training, False, True)
     return hidden
@@ -62,7 +71,9 @@ def _packed_bidirectional_gru(gru: nn.GRU, inputs: torch.Tensor, lengths: torch.
     return hidden, last
 
 
-def bidirectional_gru(gru: nn.GRU, inputs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def bidirectional_gru(
+    gru: nn.GRU, inputs: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Equation 1 in both directions, each starting at its row's first real word: inputs (N, K, E),
     mask (N, K) -> hidden states (N, K, 2H), zero on padding, and last (2, N, H): the forward state at the
     last word and the backward state at the first. An empty row reads its first (padding) step; callers
@@ -113,8 +124,12 @@ class Attention(nn.Module):
         return context, weights
 
 
-def read_sentences(module: nn.Module, sentence_embedded: torch.Tensor, word_mask: torch.Tensor,
-                   keep_word_hidden: bool = False):
+def read_sentences(
+    module: nn.Module,
+    sentence_embedded: torch.Tensor,
+    word_mask: torch.Tensor,
+    keep_word_hidden: bool = False,
+):
     """The hierarchical reading shared by JMAN and HAN, with `module`'s word_encoder, word_attention and
     sentence_encoder: sentence_embedded (B, S, W, E), word_mask (B, S, W) -> sentence hidden states
     (B, S, 2H), sentence mask (B, S), word attention (B, S, W), and the word hidden states (B, S, W, 2H)
@@ -127,7 +142,9 @@ def read_sentences(module: nn.Module, sentence_embedded: torch.Tensor, word_mask
     if not bool(present.any()):
         present[0] = True  # a batch with no content still runs the encoder once (its output is masked to 0)
     real_mask = word_mask.reshape(batch * sentences, words)[present]  # (N, W)
-    hidden = module.word_encoder(sentence_embedded.reshape(batch * sentences, words, -1)[present], real_mask)  # (N, W, 2H)
+    hidden = module.word_encoder(
+        sentence_embedded.reshape(batch * sentences, words, -1)[present], real_mask
+    )  # (N, W, 2H)
     real_vectors, real_weights = module.word_attention(hidden, real_mask)  # (N, 2H), (N, W)
     sentence_vectors = real_vectors.new_zeros(batch * sentences, real_vectors.shape[-1])
     sentence_vectors[present] = real_vectors
@@ -143,8 +160,12 @@ def read_sentences(module: nn.Module, sentence_embedded: torch.Tensor, word_mask
     return sentence_hidden, sentence_mask, word_weights.reshape(batch, sentences, words), word_hidden
 
 
-def embed(module: nn.Module, title_ids: torch.Tensor, sentence_ids: torch.Tensor,
-          embedded: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+def embed(
+    module: nn.Module,
+    title_ids: torch.Tensor,
+    sentence_ids: torch.Tensor,
+    embedded: tuple[torch.Tensor, torch.Tensor] | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Word vectors of the title (B, T, E) and sentences (B, S, W, E), from `module`'s embedding layer
     unless given, after `module`'s embedding dropout (active in training only)."""
     if embedded is None:
@@ -152,43 +173,263 @@ def embed(module: nn.Module, title_ids: torch.Tensor, sentence_ids: torch.Tensor
     return module.embedding_dropout(embedded[0]), module.embedding_dropout(embedded[1])
 
 
-class LexicalPath(nn.Module):
-    """Bag-of-words tag scores (not in the paper): every word read adds its own learned score for each
-    label, so a tag named in the text need not pass through the attention-pooled document vector.
-    Starts at zero, so a fresh model scores exactly as the network alone."""
+@dataclass
+class Reading:
+    """What an encoder read of a batch, for the score heads: the document vector, the inputs, the word
+    states (None where the encoder does not keep them) and the encoder's attentions by name."""
 
-    def __init__(self, vocabulary_size: int, num_labels: int):
+    document: torch.Tensor  # (B, D)
+    title_ids: torch.Tensor  # (B, T)
+    title_mask: torch.Tensor  # (B, T)
+    sentence_ids: torch.Tensor  # (B, S, W)
+    word_mask: torch.Tensor  # (B, S, W)
+    title_hidden: torch.Tensor | None = None  # (B, T, 2H)
+    word_hidden: torch.Tensor | None = None  # (B, S, W, 2H), kept only when a head reads the word states
+    # title_word (B, T), sentence_word (B, S, W), original_sentence (B, S), title_guided_sentence (B, S)
+    attentions: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def words(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(title_ids, title_mask, sentence_ids, word_mask): the words read, for heads that count them."""
+        return self.title_ids, self.title_mask, self.sentence_ids, self.word_mask
+
+
+class JMANEncoder(nn.Module):
+    """Title and content read in parallel; the document is [c_t, c_ta, c_a] as the variation selects."""
+
+    def __init__(self, config: ModelConfig, keep_word_states: bool = False):
         super().__init__()
-        self.word_scores = nn.EmbeddingBag(vocabulary_size, num_labels, mode="sum")
+        parts = config.parts
+        self.parts = parts
+        self.keep_word_states = keep_word_states
+        self.reads_title = parts["use_title"] or parts["use_title_guided"]
+        self.reads_content = parts["use_title_guided"] or parts["use_original"]
+        size = 2 * config.hidden_size
+        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        if self.reads_title:
+            self.title_encoder = BiGRUEncoder(config.embedding_dim, config.hidden_size)
+            self.title_attention = Attention(size)
+        if self.reads_content:
+            self.word_encoder = BiGRUEncoder(config.embedding_dim, config.hidden_size)
+            self.word_attention = Attention(size)
+            self.sentence_encoder = BiGRUEncoder(size, config.hidden_size)
+        if parts["use_original"]:
+            self.original_attention = Attention(size)
+        if parts["use_title_guided"]:
+            self.title_guided_attention = Attention(size, guided=True)
+        self.document_size = size * sum(
+            parts[name] for name in ("use_title", "use_title_guided", "use_original")
+        )
+
+    def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> Reading:
+        """title_ids, title_mask (B, T), sentence_ids, word_mask (B, S, W) -> Reading. `embedded` = (title
+        (B, T, E), sentences (B, S, W, E)) replaces the embedding lookup, for gradients w.r.t. word vectors."""
+        title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
+        reading = Reading(title_ids.new_zeros(0), title_ids, title_mask, sentence_ids, word_mask)
+        pieces: list[torch.Tensor] = []
+        title_vector = None
+        if self.reads_title:
+            hidden = self.title_encoder(title_embedded, title_mask)  # (B, T, 2H)
+            title_vector, reading.attentions["title_word"] = self.title_attention(
+                hidden, title_mask
+            )  # (B, 2H), (B, T)
+            reading.title_hidden = hidden
+            if self.parts["use_title"]:
+                pieces.append(title_vector)
+        if self.reads_content:
+            sentence_hidden, sentence_mask, word_weights, reading.word_hidden = read_sentences(
+                self, sentence_embedded, word_mask, keep_word_hidden=self.keep_word_states
+            )  # (B, S, 2H), (B, S)
+            reading.attentions["sentence_word"] = word_weights  # (B, S, W)
+            if self.parts["use_title_guided"]:
+                vector, reading.attentions["title_guided_sentence"] = self.title_guided_attention(
+                    sentence_hidden, sentence_mask, query=title_vector
+                )  # (B, 2H), (B, S)
+                pieces.append(vector)
+            if self.parts["use_original"]:
+                vector, reading.attentions["original_sentence"] = self.original_attention(
+                    sentence_hidden, sentence_mask
+                )
+                pieces.append(vector)
+        reading.document = torch.cat(pieces, dim=-1)  # (B, k*2H)
+        return reading
+
+
+class HANEncoder(nn.Module):
+    """Baseline: the Hierarchical Attention Network over title + content as one document.
+
+    The title is read as the document's first sentence. Its word attention is reported as the title word
+    attention, and the sentence attention over the content sentences only (the share the title received is
+    left out, so it sums to 1 minus that share).
+    """
+
+    def __init__(self, config: ModelConfig, keep_word_states: bool = False):
+        super().__init__()
+        size = 2 * config.hidden_size
+        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.word_encoder = BiGRUEncoder(config.embedding_dim, config.hidden_size)
+        self.word_attention = Attention(size)
+        self.sentence_encoder = BiGRUEncoder(size, config.hidden_size)
+        self.original_attention = Attention(size)
+        self.document_size = size
+
+    def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> Reading:
+        """Same inputs as JMANEncoder.forward; the title becomes sentence 0 of a (B, 1+S, max(T, W)) document."""
+        title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
+        title_length, words = title_mask.shape[1], word_mask.shape[2]
+        width = max(title_length, words)
+        document = torch.cat(
+            [
+                nn.functional.pad(title_embedded, (0, 0, 0, width - title_length)).unsqueeze(1),
+                nn.functional.pad(sentence_embedded, (0, 0, 0, width - words)),
+            ],
+            dim=1,
+        )  # (B, 1+S, width, E)
+        mask = torch.cat(
+            [
+                nn.functional.pad(title_mask, (0, width - title_length)).unsqueeze(1),
+                nn.functional.pad(word_mask, (0, width - words)),
+            ],
+            dim=1,
+        )  # (B, 1+S, width)
+        sentence_hidden, sentence_mask, word_weights, _ = read_sentences(self, document, mask)
+        vector, sentence_weights = self.original_attention(
+            sentence_hidden, sentence_mask
+        )  # (B, 2H), (B, 1+S)
+        attentions = {
+            "title_word": word_weights[:, 0, :title_length],
+            "sentence_word": word_weights[:, 1:, :words],
+            "original_sentence": sentence_weights[:, 1:],
+        }
+        return Reading(vector, title_ids, title_mask, sentence_ids, word_mask, attentions=attentions)
+
+
+class BiGRUDocumentEncoder(nn.Module):
+    """Baseline: one Bi-GRU over the title and content words as one sequence; the document is the last
+    hidden state of each direction. It has no attention."""
+
+    def __init__(self, config: ModelConfig, keep_word_states: bool = False):
+        super().__init__()
+        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.gru = nn.GRU(config.embedding_dim, config.hidden_size, batch_first=True, bidirectional=True)
+        self.document_size = 2 * config.hidden_size
+
+    def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> Reading:
+        title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
+        batch = title_ids.shape[0]
+        sequence = torch.cat(
+            [title_embedded, sentence_embedded.reshape(batch, -1, sentence_embedded.shape[-1])], 1
+        )
+        mask = torch.cat([title_mask, word_mask.reshape(batch, -1)], dim=1)  # (B, T + S*W)
+        order = torch.argsort(
+            (~mask).to(torch.int8), dim=1, stable=True
+        )  # real words first, in reading order
+        sequence = torch.gather(sequence, 1, order.unsqueeze(-1).expand_as(sequence))  # (B, K, E)
+        _, last = bidirectional_gru(self.gru, sequence, torch.gather(mask, 1, order))  # (2, B, H)
+        vector = torch.cat([last[0], last[1]], dim=-1) * mask.any(1, keepdim=True)  # (B, 2H)
+        return Reading(vector, title_ids, title_mask, sentence_ids, word_mask)
+
+
+# The encoder of each network name; every JMAN variation uses JMANEncoder.
+ENCODERS: dict[str, type[nn.Module]] = {"HAN": HANEncoder, "BiGRU": BiGRUDocumentEncoder}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Score heads: each turns a Reading into (B, L) logits and, where it has one, a per-tag attention.
+
+
+class Head(nn.Module):
+    """A score head. Subclasses declare `Options` (a dataclass of their settings, each with its default
+    and help), `description` (one line for the CLI, the app and the model card), whether they read the
+    encoder's word states, and which encoders they work with (None: every one)."""
+
+    @dataclass
+    class Options:
+        pass
+
+    description: ClassVar[str] = ""
+    needs_word_states: ClassVar[bool] = False
+    encoders: ClassVar[tuple[str, ...] | None] = None
+
+    def setup(self, labels: list[str], pipeline: Any) -> dict[str, Any]:
+        """Fills what the head takes from the labels and the vocabulary before training; -> statistics."""
+        return {}
+
+
+class ClassifierHead(Head):
+    """The paper's output layer: dropout, then a linear map of the document vector to the tag logits."""
+
+    description = "the paper's classifier over the document vector"
+
+    def __init__(self, config: ModelConfig, options: Head.Options, document_size: int):
+        super().__init__()
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(document_size, config.num_labels)
+
+    def forward(self, reading: Reading) -> tuple[torch.Tensor, None]:
+        """-> logits (B, L)."""
+        return self.output(self.dropout(reading.document).to(self.output.weight.dtype)).float(), None
+
+
+class LexicalPath(Head):
+    """Bag-of-words tag scores (not in the paper): every word read adds its own learned score for each
+    label, so a tag named in the text need not pass through the attention-pooled document vector. The
+    TF-IDF SVM recalls far more of the tags whose name is written in the text (bench/gap.py). Starts at
+    zero, so a fresh head scores nothing."""
+
+    description = "every word read votes for each tag with a learned score (not in the paper)"
+
+    def __init__(self, config: ModelConfig, options: Head.Options, document_size: int):
+        super().__init__()
+        self.word_scores = nn.EmbeddingBag(config.vocabulary_size, config.num_labels, mode="sum")
         nn.init.zeros_(self.word_scores.weight)
 
-    def forward(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
-        """title_ids, title_mask (B, T), sentence_ids, word_mask (B, S, W) -> (B, L) scores: the sum of
-        the read words' scores over sqrt(words read), so a long text does not outvote a short one."""
+    def forward(self, reading: Reading) -> tuple[torch.Tensor, None]:
+        """-> (B, L) the sum of the read words' scores over sqrt(words read), so a long text does not
+        outvote a short one."""
+        title_ids, title_mask, sentence_ids, word_mask = reading.words
         batch = title_ids.shape[0]
         ids = torch.cat([title_ids, sentence_ids.reshape(batch, -1)], dim=1)  # (B, K)
         mask = torch.cat([title_mask, word_mask.reshape(batch, -1)], dim=1).float()  # (B, K)
         weights = mask / mask.sum(1, keepdim=True).clamp(min=1).sqrt()  # (B, K), 0 on padding
-        return self.word_scores(ids, per_sample_weights=weights)  # (B, L)
+        return self.word_scores(ids, per_sample_weights=weights), None  # (B, L)
 
 
-# Words kept of a tag's name for matching; a name with more words (or a word outside the vocabulary) never matches.
-LABEL_NAME_WORDS = 4
-
-
-class LabelMentions(nn.Module):
+class LabelMentions(Head):
     """Tag-name matching (not in the paper): whether every word of a tag's name is read in the title, and
     in the content, each with a learned weight shared by all tags plus one of the tag's own, so a rare tag
     borrows what the common ones learn. bench/gap.py found the linear SVM's lead in the tags whose name is
-    written in the question. The names' word ids are a buffer (saved in the checkpoint; build_model sets
-    them); the weights start at zero, so a fresh model scores exactly as the network alone."""
+    written in the question. The names' word ids are a buffer (saved in the checkpoint; `setup` fills
+    them); the weights start at zero, so a fresh head scores nothing."""
 
-    def __init__(self, vocabulary_size: int, num_labels: int):
+    @dataclass
+    class Options:
+        name_words: int = option(4, "words kept of a tag's name; a longer name never matches")
+
+    description = (
+        "a learned score for each tag whose name is written in the title or the content (not in the paper)"
+    )
+
+    def __init__(self, config: ModelConfig, options: Options, document_size: int):
         super().__init__()
-        self.vocabulary_size = vocabulary_size
-        self.register_buffer("name_word_ids", torch.zeros(num_labels, LABEL_NAME_WORDS, dtype=torch.long))  # (L, M)
+        self.name_words = options.name_words
+        self.vocabulary_size = config.vocabulary_size
+        self.register_buffer(
+            "name_word_ids", torch.zeros(config.num_labels, options.name_words, dtype=torch.long)
+        )  # (L, M)
         self.shared_weights = nn.Parameter(torch.zeros(2))  # (title, content)
-        self.label_weights = nn.Parameter(torch.zeros(num_labels, 2))  # (L, 2)
+        self.label_weights = nn.Parameter(torch.zeros(config.num_labels, 2))  # (L, 2)
+
+    def setup(self, labels: list[str], pipeline: Any) -> dict[str, Any]:
+        with torch.no_grad():
+            self.name_word_ids.zero_()
+            for row, label in enumerate(labels):
+                ids = pipeline.name_ids(label, self.name_words)
+                self.name_word_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return {"labels_with_readable_names": int(self.name_word_ids.any(1).sum())}
 
     def named(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """ids, mask (B, K) -> (B, L) 1.0 where every word of the tag's name is among the real words read."""
@@ -199,227 +440,132 @@ class LabelMentions(nn.Module):
         found = present[:, self.name_word_ids] | ~slots  # (B, L, M)
         return (found.all(-1) & slots.any(-1)).float()  # (B, L)
 
-    def place_scores(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
-        """Same inputs as LexicalPath -> (B, L, 2) what a tag's name read in the title, and in the content, adds."""
+    def place_scores(self, reading: Reading) -> torch.Tensor:
+        """-> (B, L, 2) what a tag's name read in the title, and in the content, adds."""
+        title_ids, title_mask, sentence_ids, word_mask = reading.words
         batch = title_ids.shape[0]
-        places = torch.stack([self.named(title_ids, title_mask),
-                              self.named(sentence_ids.reshape(batch, -1), word_mask.reshape(batch, -1))], dim=-1)  # (B, L, 2)
-        return places * (self.shared_weights + self.label_weights)
+        places = torch.stack(
+            [
+                self.named(title_ids, title_mask),
+                self.named(sentence_ids.reshape(batch, -1), word_mask.reshape(batch, -1)),
+            ],
+            dim=-1,
+        )
+        return places * (self.shared_weights + self.label_weights)  # (B, L, 2)
 
-    def forward(self, title_ids, title_mask, sentence_ids, word_mask) -> torch.Tensor:
+    def forward(self, reading: Reading) -> tuple[torch.Tensor, None]:
         """(B, L) scores, the sum over both places."""
-        return self.place_scores(title_ids, title_mask, sentence_ids, word_mask).sum(-1)
+        return self.place_scores(reading).sum(-1), None
 
 
-def word_and_pair_keys(ids: torch.Tensor, mask: torch.Tensor, counted: torch.Tensor, vocabulary_size: int,
-                       offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """ids, mask (N, K) sequences -> keys, valid (N, 2K - 1): each counted word w as w*V, and each pair of
-    counted words (a, b) adjacent once the others are skipped as a*V + b (b >= 2, so the two never collide),
-    plus `offset`. counted (V,) bool says which words count (the rest, punctuation and the like, are skipped)."""
-    keep = mask & counted[ids]  # (N, K)
-    order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)  # counted words first, in reading order
-    ids, keep = torch.gather(ids, 1, order), torch.gather(keep, 1, order)
-    keys = torch.cat([ids * vocabulary_size, ids[:, :-1] * vocabulary_size + ids[:, 1:]], dim=1) + offset
-    return keys, torch.cat([keep, keep[:, :-1] & keep[:, 1:]], dim=1)
+class LabelAttention(Head):
+    """Label-wise attention (not in the paper; CAML and LAAT): each label l has its own query u_l over every
+    title and content word read, a_l = masked softmax(u_l . tanh(W h)), and scores w_l . sum_k a_lk h_k.
+    JMAN pools each document into one vector per branch, so a tag named once must survive two poolings.
+    Its output weights start at zero, so a fresh head scores nothing."""
 
+    description = "each tag attends to the words read with its own query (CAML, LAAT; not in the paper)"
+    needs_word_states = True
+    encoders = tuple(VARIATIONS)
 
-class LinearPart(nn.Module):
-    """The wide part (not in the paper): a linear SVM over TF-IDF of the words and word pairs read,
-    fitted after the network (jman_core.baselines.fit_linear_part) and blended with it in probability,
-    p = w * sigmoid(network) + (1 - w) * sigmoid(linear), w tuned on validation. The linear SVM beats
-    every network on our sites, and bench/gap.py found the blend beats both. Buffers only: it is fitted
-    in closed form, not trained by backpropagation; each tag keeps its `per_label` largest weights."""
-
-    def __init__(self, vocabulary_size: int, num_labels: int, features: int, per_label: int):
+    def __init__(self, config: ModelConfig, options: Head.Options, document_size: int):
         super().__init__()
-        self.vocabulary_size = vocabulary_size
-        self.register_buffer("counted_words", torch.zeros(vocabulary_size, dtype=torch.bool))  # (V,)
-        self.register_buffer("feature_keys", torch.zeros(features, dtype=torch.long))  # (F,) sorted keys
-        self.register_buffer("idf", torch.zeros(features))  # (F,)
-        self.register_buffer("label_features", torch.zeros(num_labels, per_label, dtype=torch.long))  # (L, k)
-        self.register_buffer("label_weights", torch.zeros(num_labels, per_label))  # (L, k)
-        self.register_buffer("bias", torch.zeros(num_labels))  # (L,)
-        self.register_buffer("network_weight", torch.ones(()))  # w; 1 scores as the network alone
-
-    def read_keys(self, title_ids, title_mask, sentence_ids, word_mask, content_ids=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The words and pairs read as integer keys (see word_and_pair_keys): the title twice and each
-        sentence, as the TF-IDF baselines read them, then the title once more under its own keys (offset
-        V*V), so a word can weigh more in the title. content_ids (B, K), when given, replaces the sentences
-        by the content's first K words (0 pads). -> keys, valid (B, K')."""
-        batch, size = title_ids.shape[0], self.vocabulary_size
-        if content_ids is None:
-            content_ids, content_mask = sentence_ids.reshape(-1, sentence_ids.shape[-1]), word_mask.reshape(-1, word_mask.shape[-1])  # (B*S, W)
-        else:
-            content_mask = content_ids != 0  # (B, K)
-        parts = [word_and_pair_keys(title_ids, title_mask, self.counted_words, size)] * 2 + [
-            word_and_pair_keys(content_ids, content_mask, self.counted_words, size),
-            word_and_pair_keys(title_ids, title_mask, self.counted_words, size, offset=size * size)]
-        keys = torch.cat([part_keys.reshape(batch, -1) for part_keys, _ in parts], dim=1)  # (B, K)
-        return keys, torch.cat([valid.reshape(batch, -1) for _, valid in parts], dim=1)
-
-    def tfidf(self, title_ids, title_mask, sentence_ids, word_mask, content_ids=None) -> torch.Tensor:
-        """(B, F) sublinear TF-IDF of the known words and pairs read, each row of unit length."""
-        keys, valid = self.read_keys(title_ids, title_mask, sentence_ids, word_mask, content_ids)  # (B, K)
-        positions = torch.searchsorted(self.feature_keys, keys).clamp(max=len(self.feature_keys) - 1)  # (B, K)
-        known = valid & (self.feature_keys[positions] == keys)  # (B, K)
-        counts = torch.zeros(keys.shape[0], len(self.feature_keys), device=keys.device)  # (B, F)
-        counts.scatter_add_(1, positions, known.float())
-        values = torch.where(counts > 0, 1 + torch.log(counts.clamp(min=1)), counts) * self.idf  # (B, F)
-        return values / values.norm(dim=1, keepdim=True).clamp(min=1e-12)
-
-    def contributions(self, features: torch.Tensor) -> torch.Tensor:
-        """features (B, F) -> (B, L, k) what each tag's kept features add to its linear score."""
-        return features[:, self.label_features] * self.label_weights  # (B, L, k)
-
-    def strongest_terms(self, inputs: tuple[torch.Tensor, ...], label: int, count: int,
-                        content_ids: torch.Tensor | None = None) -> list[tuple[int, int, bool, float]]:
-        """The `count` words and pairs of document 0 of `inputs` that moved tag `label`'s margin most, as
-        (first word id, second word id or 0 for a single word, read as the title's own, what it added),
-        largest effect first."""
-        added = self.contributions(self.tfidf(*inputs, content_ids))[0, label]  # (k,)
-        order = [index for index in added.abs().argsort(descending=True).tolist() if added[index] != 0][:count]
-        keys = self.feature_keys[self.label_features[label, order]].tolist()
-        size = self.vocabulary_size
-        return [((key % size ** 2) // size, key % size, key >= size ** 2, float(added[index]))
-                for key, index in zip(keys, order)]
-
-    def scores(self, title_ids, title_mask, sentence_ids, word_mask, content_ids=None) -> torch.Tensor:
-        """(B, L) the linear SVM's decision values (margin 0 <-> probability 0.5)."""
-        features = self.tfidf(title_ids, title_mask, sentence_ids, word_mask, content_ids)
-        return self.contributions(features).sum(-1) + self.bias
-
-    def blend(self, network_logits: torch.Tensor, inputs: tuple[torch.Tensor, ...], content_ids=None) -> torch.Tensor:
-        """network_logits (B, L) -> (B, L) log odds of the blended probability."""
-        weight = self.network_weight
-        linear = torch.sigmoid(self.scores(*inputs, content_ids))
-        probability = weight * torch.sigmoid(network_logits.float()) + (1 - weight) * linear
-        return torch.logit(probability.clamp(1e-7, 1 - 1e-7))
-
-
-class LabelAttention(nn.Module):
-    """Label-wise attention (not in the paper; CAML and LAAT): each label l has its own query u_l over the
-    words read, a_l = masked softmax(u_l . tanh(W h)), and scores w_l . sum_k a_lk h_k. Its output weights
-    start at zero, so a fresh model scores exactly as the network alone."""
-
-    def __init__(self, size: int, num_labels: int):
-        super().__init__()
+        size = 2 * config.hidden_size
+        self.dropout = nn.Dropout(config.dropout)
         self.projection = nn.Linear(size, size)
-        self.queries = nn.Parameter(torch.empty(num_labels, size).uniform_(-0.1, 0.1))  # (L, 2H)
-        self.output_weights = nn.Parameter(torch.zeros(num_labels, size))  # (L, 2H)
+        self.queries = nn.Parameter(torch.empty(config.num_labels, size).uniform_(-0.1, 0.1))  # (L, 2H)
+        self.output_weights = nn.Parameter(torch.zeros(config.num_labels, size))  # (L, 2H)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, dropout: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-        """hidden (B, K, 2H), mask (B, K) -> scores (B, L), attention (B, L, K) summing to 1 over real words."""
+    def forward(self, reading: Reading) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> scores (B, L), attention (B, L, T + S*W) over the title words then every (sentence, word)
+        slot, summing to 1 over the real words read and 0 in the slots of a part the encoder does not read."""
+        hidden, mask = self._words(reading)  # (B, K, 2H), (B, K)
         projected = torch.tanh(self.projection(hidden))  # (B, K, 2H)
         scores = (projected @ self.queries.t().to(projected.dtype)).transpose(1, 2)  # (B, L, K)
         weights = masked_softmax(scores, mask.unsqueeze(1))  # (B, L, K), float32
-        vectors = dropout(weights @ hidden.float())  # (B, L, 2H)
+        vectors = self.dropout(weights @ hidden.float())  # (B, L, 2H)
         return (vectors * self.output_weights.float()).sum(-1), weights
 
-
-def classify(module: nn.Module, document: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """Tag logits (B, L) of a document vector (B, D) through `module`'s dropout and classifier, plus its
-    lexical path over `inputs` = (title_ids, title_mask, sentence_ids, word_mask) when it has one."""
-    logits = module.classifier(module.dropout(document).to(module.classifier.weight.dtype)).float()  # (B, L)
-    if module.lexical_path is not None:
-        logits = logits + module.lexical_path(*inputs).float()
-    if module.label_mentions is not None:
-        logits = logits + module.label_mentions(*inputs)
-    return logits
-
-
-def build_lexical_path(config: ModelConfig) -> LexicalPath | None:
-    return LexicalPath(config.vocabulary_size, config.num_labels) if config.lexical_path else None
+    def _words(self, reading: Reading) -> tuple[torch.Tensor, torch.Tensor]:
+        """The title's and the content's word states side by side (zeros, masked, for a part not read)."""
+        batch, size = reading.title_mask.shape[0], self.queries.shape[1]
+        flat_mask = reading.word_mask.reshape(batch, -1)  # (B, S*W)
+        title_mask, title = reading.title_mask, reading.title_hidden
+        if title is None:
+            title_mask, title = torch.zeros_like(title_mask), self.queries.new_zeros(*title_mask.shape, size)
+        words = reading.word_hidden
+        if words is None:
+            flat_mask, words = torch.zeros_like(flat_mask), self.queries.new_zeros(*flat_mask.shape, size)
+        hidden = torch.cat([title, words.reshape(batch, flat_mask.shape[1], -1).to(title.dtype)], dim=1)
+        return hidden, torch.cat([title_mask, flat_mask], dim=1)  # (B, T + S*W, 2H), (B, T + S*W)
 
 
-def build_label_mentions(config: ModelConfig) -> LabelMentions | None:
-    return LabelMentions(config.vocabulary_size, config.num_labels) if config.label_mentions else None
+# The heads beyond the paper's classifier, by the name used in ModelConfig.heads. A new head is one class
+# above and one entry here.
+HEADS: dict[str, type[Head]] = {
+    "lexical_path": LexicalPath,
+    "label_mentions": LabelMentions,
+    "label_attention": LabelAttention,
+}
 
 
-def build_linear_part(config: ModelConfig) -> LinearPart | None:
-    """The fitted linear part of a saved model; None while training (fit_linear_part attaches it after)."""
-    if not (config.linear_part and config.linear_features > 0):
-        return None
-    return LinearPart(config.vocabulary_size, config.num_labels, config.linear_features, config.linear_per_label)
-
-
-def blend_linear_part(module: nn.Module, logits: torch.Tensor, inputs: tuple[torch.Tensor, ...],
-                      content_ids: torch.Tensor | None = None) -> torch.Tensor:
-    """The network's logits (B, L), blended with `module`'s linear part when it has a fitted one (which
-    reads content_ids (B, K) when given, else the sentences)."""
-    return logits if module.linear_part is None else module.linear_part.blend(logits, inputs, content_ids)
+def head_options(config: ModelConfig) -> dict[str, Any]:
+    """Each head of `config` with its options dataclass, checked: unknown heads, unknown options, wrong
+    types and a head the network cannot feed are ConfigErrors that name the fix."""
+    chosen = {}
+    for name, values in config.heads.items():
+        if name not in HEADS:
+            raise ConfigError(f"Unknown head {name!r}. Choose among: {', '.join(HEADS)}.")
+        head = HEADS[name]
+        if head.encoders is not None and config.variation not in head.encoders:
+            raise ConfigError(
+                f"The {name} head needs a network with word states to share; {config.variation} has "
+                f"none. Choose a JMAN variation or leave {name} out."
+            )
+        chosen[name] = from_dict(head.Options, values, f"model.heads.{name}")
+    return chosen
 
 
 @dataclass
 class JMANOutput:
-    """Logits and every attention distribution (None where the variation does not compute it)."""
+    """The summed logits, every head's logits and per-tag attention by name, and the encoder's attentions
+    (None where the encoder does not compute one)."""
 
-    logits: torch.Tensor  # (B, L)
+    logits: torch.Tensor  # (B, L), the sum over heads
     title_word_attention: torch.Tensor | None  # (B, T)
     sentence_word_attention: torch.Tensor | None  # (B, S, W)
     original_sentence_attention: torch.Tensor | None  # (B, S)
     title_guided_sentence_attention: torch.Tensor | None  # (B, S)
-    # With label_attention: each label's attention over the title words then every (sentence, word) slot.
-    label_word_attention: torch.Tensor | None = None  # (B, L, T + S*W)
+    head_logits: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (B, L)
+    head_attentions: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (B, L, T + S*W)
+
+    @property
+    def label_word_attention(self) -> torch.Tensor | None:
+        """(B, L, T + S*W) the label attention head's per-tag attention, when the network has that head."""
+        return self.head_attentions.get("label_attention")
 
 
-class JMAN(nn.Module):
-    """Title and content read in parallel; the document is [c_t, c_ta, c_a] as the variation selects."""
+class TaggingNetwork(nn.Module):
+    """An encoder and its score heads: logits = sum over heads (the paper's classifier always among them)."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        parts = config.parts
-        self.uses_title_encoder = parts["use_title"] or parts["use_title_guided"]
-        self.uses_content = parts["use_title_guided"] or parts["use_original"]
-        size = 2 * config.hidden_size
-        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
-        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
-        if self.uses_title_encoder:
-            self.title_encoder = BiGRUEncoder(config.embedding_dim, config.hidden_size)
-            self.title_attention = Attention(size)
-        if self.uses_content:
-            self.word_encoder = BiGRUEncoder(config.embedding_dim, config.hidden_size)
-            self.word_attention = Attention(size)
-            self.sentence_encoder = BiGRUEncoder(size, config.hidden_size)
-        if parts["use_original"]:
-            self.original_attention = Attention(size)
-        if parts["use_title_guided"]:
-            self.title_guided_attention = Attention(size, guided=True)
-        used = sum(parts[name] for name in ("use_title", "use_title_guided", "use_original"))
-        self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(used * size, config.num_labels)
-        self.lexical_path = build_lexical_path(config)
-        self.label_mentions = build_label_mentions(config)
-        self.linear_part = build_linear_part(config)
-        self.label_attention = LabelAttention(size, config.num_labels) if config.label_attention else None
+        options = head_options(config)
+        keep_word_states = any(HEADS[name].needs_word_states for name in options)
+        self.encoder = ENCODERS.get(config.variation, JMANEncoder)(config, keep_word_states)
+        heads = {"classifier": ClassifierHead(config, Head.Options(), self.encoder.document_size)}
+        heads.update(
+            {
+                name: HEADS[name](config, values, self.encoder.document_size)
+                for name, values in options.items()
+            }
+        )
+        self.heads = nn.ModuleDict(heads)
 
-    def encode_title(self, title_embedded: torch.Tensor, title_mask: torch.Tensor):
-        """title_embedded (B, T, E) -> c_t (B, 2H), title word attention (B, T), title hidden states (B, T, 2H)."""
-        hidden = self.title_encoder(title_embedded, title_mask)  # (B, T, 2H)
-        return (*self.title_attention(hidden, title_mask), hidden)
-
-    def encode_sentences(self, sentence_embedded: torch.Tensor, word_mask: torch.Tensor):
-        """sentence_embedded (B, S, W, E) -> sentence hidden states (B, S, 2H), sentence mask (B, S), word
-        attention (B, S, W), and word hidden states (B, S, W, 2H) when the model has label attention."""
-        return read_sentences(self, sentence_embedded, word_mask, keep_word_hidden=self.label_attention is not None)
-
-    def attend_per_label(self, title_hidden, title_mask, word_hidden, word_mask):
-        """Label attention over every word read: the title's (B, T, 2H) and the content's (B, S, W, 2H),
-        each None when the variation does not read it -> scores (B, L), attention (B, L, T + S*W) with
-        zeros in the slots of a part not read."""
-        batch = title_mask.shape[0]
-        title_hidden = title_hidden if title_hidden is not None else self._zeros(title_mask)
-        title_mask = title_mask if self.uses_title_encoder else torch.zeros_like(title_mask)
-        flat_mask = word_mask.reshape(batch, -1)  # (B, S*W)
-        word_hidden = (word_hidden.reshape(batch, flat_mask.shape[1], -1) if word_hidden is not None
-                       else self._zeros(flat_mask))
-        flat_mask = flat_mask if self.uses_content else torch.zeros_like(flat_mask)
-        hidden = torch.cat([title_hidden, word_hidden.to(title_hidden.dtype)], dim=1)  # (B, T + S*W, 2H)
-        return self.label_attention(hidden, torch.cat([title_mask, flat_mask], dim=1), self.dropout)
-
-    def _zeros(self, mask: torch.Tensor) -> torch.Tensor:
-        """Zero hidden states (B, K, 2H) for a part the variation does not read."""
-        return mask.new_zeros(*mask.shape, 2 * self.config.hidden_size, dtype=self.label_attention.queries.dtype)
+    @property
+    def embedding(self) -> nn.Embedding:
+        return self.encoder.embedding
 
     def forward(
         self,
@@ -428,140 +574,72 @@ class JMAN(nn.Module):
         sentence_ids: torch.Tensor,
         word_mask: torch.Tensor,
         embedded: tuple[torch.Tensor, torch.Tensor] | None = None,
-        content_ids: torch.Tensor | None = None,
     ) -> JMANOutput:
-        """title_ids (B, T), title_mask (B, T), sentence_ids (B, S, W), word_mask (B, S, W) -> JMANOutput.
-
-        `embedded` = (title (B, T, E), sentences (B, S, W, E)) replaces the embedding lookup, so callers
-        can take gradients with respect to the word vectors (per-tag evidence). `content_ids` (B, K) is
-        the content's first K words for a linear part that reads more than the network (else None).
-        """
-        parts = self.config.parts
-        title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
-        pieces: list[torch.Tensor] = []
-        title_vector = title_weights = word_weights = original_weights = guided_weights = None
-        title_hidden = word_hidden = label_weights = None
-        if self.uses_title_encoder:
-            title_vector, title_weights, title_hidden = self.encode_title(title_embedded, title_mask)  # (B, 2H), (B, T), (B, T, 2H)
-            if parts["use_title"]:
-                pieces.append(title_vector)
-        if self.uses_content:
-            sentence_hidden, sentence_mask, word_weights, word_hidden = self.encode_sentences(sentence_embedded, word_mask)
-            if parts["use_title_guided"]:
-                guided_vector, guided_weights = self.title_guided_attention(
-                    sentence_hidden, sentence_mask, query=title_vector
-                )  # (B, 2H), (B, S)
-                pieces.append(guided_vector)
-            if parts["use_original"]:
-                original_vector, original_weights = self.original_attention(sentence_hidden, sentence_mask)
-                pieces.append(original_vector)
-        document = torch.cat(pieces, dim=-1)  # (B, k*2H)
-        logits = classify(self, document, (title_ids, title_mask, sentence_ids, word_mask))  # (B, L)
-        if self.label_attention is not None:
-            label_scores, label_weights = self.attend_per_label(title_hidden, title_mask, word_hidden, word_mask)
-            logits = logits + label_scores  # (B, L)
-        logits = blend_linear_part(self, logits, (title_ids, title_mask, sentence_ids, word_mask), content_ids)
-        return JMANOutput(logits, title_weights, word_weights, original_weights, guided_weights, label_weights)
+        """title_ids, title_mask (B, T), sentence_ids, word_mask (B, S, W) -> JMANOutput. `embedded` =
+        (title (B, T, E), sentences (B, S, W, E)) replaces the embedding lookup, so callers can take
+        gradients with respect to the word vectors (per-tag evidence)."""
+        reading = self.encoder(title_ids, title_mask, sentence_ids, word_mask, embedded)
+        outputs = {name: head(reading) for name, head in self.heads.items()}
+        logits = {name: output[0] for name, output in outputs.items()}
+        attentions = {name: output[1] for name, output in outputs.items() if output[1] is not None}
+        found = reading.attentions
+        return JMANOutput(
+            torch.stack(list(logits.values())).sum(0),
+            found.get("title_word"),
+            found.get("sentence_word"),
+            found.get("original_sentence"),
+            found.get("title_guided_sentence"),
+            logits,
+            attentions,
+        )
 
 
-class HAN(nn.Module):
-    """Baseline: the Hierarchical Attention Network over title + content as one document.
-
-    The title is read as the document's first sentence. In the output, row 0's word attention is the
-    title word attention, and the sentence attention is reported over the content sentences only (the
-    share the title received is left out, so it sums to 1 minus that share).
-    """
-
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.config = config
-        size = 2 * config.hidden_size
-        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
-        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
-        self.word_encoder = BiGRUEncoder(config.embedding_dim, config.hidden_size)
-        self.word_attention = Attention(size)
-        self.sentence_encoder = BiGRUEncoder(size, config.hidden_size)
-        self.original_attention = Attention(size)
-        self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(size, config.num_labels)
-        self.lexical_path = build_lexical_path(config)
-        self.label_mentions = build_label_mentions(config)
-        self.linear_part = build_linear_part(config)
-
-    def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None, content_ids=None) -> JMANOutput:
-        """Same inputs as JMAN.forward; the title becomes sentence 0 of a (B, 1+S, max(T, W)) document."""
-        title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
-        title_length, words = title_mask.shape[1], word_mask.shape[2]
-        width = max(title_length, words)
-        pad_title = width - title_length
-        pad_words = width - words
-        document = torch.cat([
-            nn.functional.pad(title_embedded, (0, 0, 0, pad_title)).unsqueeze(1),
-            nn.functional.pad(sentence_embedded, (0, 0, 0, pad_words)),
-        ], dim=1)  # (B, 1+S, width, E)
-        mask = torch.cat([
-            nn.functional.pad(title_mask, (0, pad_title)).unsqueeze(1),
-            nn.functional.pad(word_mask, (0, pad_words)),
-        ], dim=1)  # (B, 1+S, width)
-        sentence_hidden, sentence_mask, word_weights, _ = read_sentences(self, document, mask)
-        vector, sentence_weights = self.original_attention(sentence_hidden, sentence_mask)  # (B, 2H), (B, 1+S)
-        inputs = (title_ids, title_mask, sentence_ids, word_mask)
-        logits = blend_linear_part(self, classify(self, vector, inputs), inputs, content_ids)
-        return JMANOutput(logits, word_weights[:, 0, :title_length], word_weights[:, 1:, :words],
-                          sentence_weights[:, 1:], None)
+# Kept for readers of the paper: a JMAN is a TaggingNetwork with a JMAN variation.
+JMAN = TaggingNetwork
 
 
-class BiGRUClassifier(nn.Module):
-    """Baseline: one Bi-GRU over the title and content words as one sequence; the document is the last
-    hidden state of each direction. It has no attention."""
-
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.config = config
-        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
-        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
-        self.gru = nn.GRU(config.embedding_dim, config.hidden_size, batch_first=True, bidirectional=True)
-        self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
-        self.lexical_path = build_lexical_path(config)
-        self.label_mentions = build_label_mentions(config)
-        self.linear_part = build_linear_part(config)
-
-    def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None, content_ids=None) -> JMANOutput:
-        title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
-        batch = title_ids.shape[0]
-        sequence = torch.cat([title_embedded, sentence_embedded.reshape(batch, -1, sentence_embedded.shape[-1])], 1)
-        mask = torch.cat([title_mask, word_mask.reshape(batch, -1)], dim=1)  # (B, T + S*W)
-        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # real words first, in reading order
-        sequence = torch.gather(sequence, 1, order.unsqueeze(-1).expand_as(sequence))  # (B, K, E)
-        _, last = bidirectional_gru(self.gru, sequence, torch.gather(mask, 1, order))  # (2, B, H)
-        vector = torch.cat([last[0], last[1]], dim=-1) * mask.any(1, keepdim=True)  # (B, 2H)
-        inputs = (title_ids, title_mask, sentence_ids, word_mask)
-        logits = blend_linear_part(self, classify(self, vector, inputs), inputs, content_ids)
-        return JMANOutput(logits, None, None, None, None)
-
-
-ARCHITECTURES = {"HAN": HAN, "BiGRU": BiGRUClassifier}
-
-
-def build_model(config: ModelConfig, embedding_weights: torch.Tensor | None = None,
-                label_frequencies: torch.Tensor | None = None, label_name_ids: torch.Tensor | None = None) -> nn.Module:
-    """The network for `config.variation` (a JMAN variation, "HAN" or "BiGRU"), its embedding layer
-    initialised from (V, E) weights when given, its output bias from (L,) label frequencies when given,
-    and with label_mentions the word ids of each tag's name from (L, LABEL_NAME_WORDS) ids (0 pads).
+def build_model(
+    config: ModelConfig,
+    embedding_weights: torch.Tensor | None = None,
+    label_frequencies: torch.Tensor | None = None,
+    labels: list[str] | None = None,
+    pipeline: Any = None,
+) -> TaggingNetwork:
+    """The network for `config` (a JMAN variation, "HAN" or "BiGRU", and its heads), its embedding layer
+    initialised from (V, E) weights when given, its classifier's bias from (L,) label frequencies when
+    given, and each head set up from the `labels` and the `pipeline`'s vocabulary when given.
 
     With a zero bias every sigmoid starts at 0.5 while most labels are absent, so the first steps' large
     gradients drive the encoders into a saturated constant output that imitates the missing bias; the
     log odds of each label's frequency start the network where that bias would end up.
     """
-    model = ARCHITECTURES.get(config.variation, JMAN)(config)
+    model = TaggingNetwork(config)
     with torch.no_grad():
         if embedding_weights is not None:
             model.embedding.weight.copy_(embedding_weights)
             model.embedding.weight[0].zero_()
         if label_frequencies is not None:
             frequencies = torch.nan_to_num(label_frequencies.float(), nan=0.5).clamp(1e-4, 1 - 1e-4)  # (L,)
-            model.classifier.bias.copy_(torch.log(frequencies / (1 - frequencies)))
-        if label_name_ids is not None and model.label_mentions is not None:
-            model.label_mentions.name_word_ids.copy_(label_name_ids)
+            model.heads["classifier"].output.bias.copy_(torch.log(frequencies / (1 - frequencies)))
+    if labels is not None and pipeline is not None:
+        model.setup_statistics = {
+            key: value for head in model.heads.values() for key, value in head.setup(labels, pipeline).items()
+        }
     return model
+
+
+def legacy_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict of the first checkpoint format (one module with the heads as attributes) renamed to
+    this one's (encoder.*, heads.NAME.*); the old linear part's buffers are left out (jman_core.linear
+    reads them)."""
+    renamed = {}
+    for key, value in state.items():
+        if key.startswith("linear_part."):
+            continue
+        if key.startswith("classifier."):
+            renamed["heads.classifier.output." + key.removeprefix("classifier.")] = value
+        elif key.split(".")[0] in HEADS:
+            renamed["heads." + key] = value
+        else:
+            renamed["encoder." + key] = value
+    return renamed

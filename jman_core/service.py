@@ -187,6 +187,7 @@ class ModelRegistry:
             "threshold": metadata.threshold,
             "created": metadata.created,
             "tags": list(metadata.labels),
+            "components": _components(metadata),
             "card": model_card(metadata),
         }
         self._cards[name] = (stamp, described)
@@ -355,6 +356,17 @@ def _batch_result(document: BatchDocument, result) -> dict[str, Any]:
     if isinstance(result, DocumentError):
         return {"id": document.id, "error": str(result)}
     return {"id": document.id, "tags": _tags(result)}
+
+
+def _components(metadata) -> dict[str, Any]:
+    """How the model's scores are made: each component's blend weight, and whether they are calibrated."""
+    from .blend import Blend
+
+    try:
+        blend = Blend.from_json(metadata.blend) if metadata.blend else Blend()
+    except ValueError:
+        return {}
+    return {"weights": blend.weights, "calibrated": bool(metadata.statistics.get("calibrated", False))}
 
 
 def explain(served: ServedModel, request: ExplainRequest) -> dict[str, Any]:

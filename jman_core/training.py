@@ -18,82 +18,15 @@ from .config import TrainingConfig
 from .errors import CheckpointError, ConfigError
 from .losses import LabelSemantics, joint_loss
 from .metrics import tune_threshold
-from .model import JMAN
-from .text import PAD_ID
-
-
-@dataclass
-class EncodedDataset:
-    """Token ids padded to the configured limits and multi-hot labels, all as numpy arrays."""
-
-    title_ids: np.ndarray  # (N, T) int32
-    sentence_ids: np.ndarray  # (N, S, W) int32
-    labels: np.ndarray  # (N, L) float32
-    content_ids: np.ndarray | None = None  # (N, K) int32, the content beyond the limits, for a linear part
-
-    def __len__(self) -> int:
-        return len(self.title_ids)
-
-
-def pad_documents(encoded: list[tuple[list[int], list[list[int]]]], title_length: int, sentences: int, words: int):
-    """[(title ids, sentence ids)] -> title (N, T) and sentence (N, S, W) int32 arrays padded with 0."""
-    titles = np.full((len(encoded), max(title_length, 1)), PAD_ID, dtype=np.int32)
-    contents = np.full((len(encoded), max(sentences, 1), max(words, 1)), PAD_ID, dtype=np.int32)
-    for row, (title_ids, sentence_ids) in enumerate(encoded):
-        titles[row, : len(title_ids)] = title_ids[:title_length]
-        for index, ids in enumerate(sentence_ids[:sentences]):
-            contents[row, index, : len(ids)] = ids[:words]
-    return titles, contents
-
-
-def pad_rows(rows: list[list[int]], length: int) -> np.ndarray:
-    """[ids] -> (N, max(length, 1)) int32, each row cut to `length` and padded with 0."""
-    padded = np.full((len(rows), max(length, 1)), PAD_ID, dtype=np.int32)
-    for row, ids in enumerate(rows):
-        padded[row, : min(len(ids), length)] = ids[:length]
-    return padded
-
-
-@dataclass
-class Batch:
-    title_ids: torch.Tensor  # (B, T)
-    title_mask: torch.Tensor  # (B, T)
-    sentence_ids: torch.Tensor  # (B, S, W)
-    word_mask: torch.Tensor  # (B, S, W)
-    labels: torch.Tensor  # (B, L)
-    content_ids: torch.Tensor | None = None  # (B, K) for a linear part that reads more than the network
-
-    def inputs(self) -> tuple[torch.Tensor, ...]:
-        return self.title_ids, self.title_mask, self.sentence_ids, self.word_mask
-
-
-def make_batch(title_ids: np.ndarray, sentence_ids: np.ndarray, labels: np.ndarray, device: torch.device,
-               content_ids: np.ndarray | None = None) -> Batch:
-    """Trims the padding to the longest title, sentence count and sentence (and content) of this batch."""
-    title_length = max(int((title_ids != PAD_ID).sum(1).max(initial=0)), 1)
-    word_present = sentence_ids != PAD_ID  # (B, S, W)
-    sentence_count = max(int(word_present.any(-1).sum(1).max(initial=0)), 1)
-    word_count = max(int(word_present.sum(-1).max(initial=0)), 1)
-    titles = torch.from_numpy(title_ids[:, :title_length].astype(np.int64)).to(device)
-    contents = torch.from_numpy(sentence_ids[:, :sentence_count, :word_count].astype(np.int64)).to(device)
-    content = None
-    if content_ids is not None:
-        length = max(int((content_ids != PAD_ID).sum(1).max(initial=0)), 1)
-        content = torch.from_numpy(content_ids[:, :length].astype(np.int64)).to(device)
-    return Batch(titles, titles != PAD_ID, contents, contents != PAD_ID, torch.from_numpy(labels).to(device), content)
-
-
-def iterate_batches(dataset: EncodedDataset, indices: np.ndarray, batch_size: int, device: torch.device) -> Iterator[Batch]:
-    """Every index once, in order; the last, smaller batch is kept (the original code dropped it)."""
-    for start in range(0, len(indices), batch_size):
-        chosen = indices[start:start + batch_size]
-        content = dataset.content_ids[chosen] if dataset.content_ids is not None else None
-        yield make_batch(dataset.title_ids[chosen], dataset.sentence_ids[chosen], dataset.labels[chosen], device, content)
+from .model import TaggingNetwork
+from .batching import Batch, EncodedDataset, iterate_batches, make_batch, pad_documents, pad_rows  # noqa: F401
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is available. Use --device cpu or auto.")
+        raise ConfigError(
+            "--device cuda was asked for but no CUDA GPU is available. Use --device cpu or auto."
+        )
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and "LOCAL_RANK" in os.environ:
@@ -158,7 +91,9 @@ class Callbacks:
     on_progress: Callable[[Progress], None] | None = None
     on_epoch_end: Callable[[EpochRecord], None] | None = None
     should_stop: Callable[[], bool] | None = None
-    on_stage: Callable[[str], None] | None = None  # a step after the epochs, in words (fitting the linear part)
+    on_stage: Callable[[str], None] | None = (
+        None  # a step after the epochs, in words (fitting the linear part)
+    )
 
 
 @dataclass
@@ -171,19 +106,33 @@ class FitResult:
     training_seconds: float = 0.0
 
 
-def predict_scores(model: nn.Module, dataset: EncodedDataset, batch_size: int, device: torch.device) -> tuple[np.ndarray, float]:
-    """Sigmoid scores (N, L) in dataset order and the mean cross-entropy loss over the documents."""
+def predict_logits(
+    model: nn.Module, dataset: EncodedDataset, batch_size: int, device: torch.device
+) -> tuple[np.ndarray, float]:
+    """The network's logits (N, L) in dataset order and the mean cross-entropy loss over the documents."""
     model.eval()
-    scores, total_loss = [], 0.0
+    logits, total_loss = [], 0.0
     with torch.inference_mode(), autocast_for(device):
         for batch in iterate_batches(dataset, np.arange(len(dataset)), batch_size, device):
-            logits = model(*batch.inputs(), content_ids=batch.content_ids).logits
-            total_loss += float(joint_loss(logits, batch.labels)) * len(batch.labels)
-            scores.append(torch.sigmoid(logits).float().cpu().numpy())
-    return np.concatenate(scores), total_loss / max(len(dataset), 1)
+            values = model(*batch.inputs()).logits
+            total_loss += float(joint_loss(values, batch.labels)) * len(batch.labels)
+            logits.append(values.float().cpu().numpy())
+    if not logits:
+        return np.zeros((0, dataset.labels.shape[1]), np.float32), 0.0
+    return np.concatenate(logits), total_loss / max(len(dataset), 1)
 
 
-def _make_optimizer(model: nn.Module, config: TrainingConfig, semantics: LabelSemantics) -> torch.optim.Optimizer:
+def predict_scores(
+    model: nn.Module, dataset: EncodedDataset, batch_size: int, device: torch.device
+) -> tuple[np.ndarray, float]:
+    """Sigmoid scores (N, L) of the network alone in dataset order and the mean cross-entropy loss."""
+    logits, loss = predict_logits(model, dataset, batch_size, device)
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30))), loss
+
+
+def _make_optimizer(
+    model: nn.Module, config: TrainingConfig, semantics: LabelSemantics
+) -> torch.optim.Optimizer:
     """Adam with L2 on weight matrices (not biases), as the original l2_lambda penalty, or AdamW with
     decoupled decay of the same matrices (`config.optimizer`); learnable Sim and Sub (dynamic
     semantics) are trained too, without L2."""
@@ -222,7 +171,9 @@ class _State:
 def _save_resume(path: Path, model: nn.Module, optimizer, state: _State, identity: str = "") -> None:
     payload = {
         "identity": identity,
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "best_state": state.best_state,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "best_state": state.best_state,
         "scalars": {k: v for k, v in asdict(state).items() if k not in ("best_state", "history")},
         "history": [asdict(record) for record in state.history],
     }
@@ -242,7 +193,9 @@ def _load_resume(path: Path, model: nn.Module, optimizer, identity: str = "") ->
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - pickle, zip and torch errors alike mean "not our file"
-        raise CheckpointError(f"The resume file {path} is truncated or not a JMAN resume file. {fix}") from None
+        raise CheckpointError(
+            f"The resume file {path} is truncated or not a JMAN resume file. {fix}"
+        ) from None
     if not isinstance(payload, dict) or payload.get("identity", "") != identity:
         raise CheckpointError(f"The resume file {path} is from another run (other data or settings). {fix}")
     try:
@@ -251,7 +204,9 @@ def _load_resume(path: Path, model: nn.Module, optimizer, identity: str = "") ->
         state = _State(**payload["scalars"], best_state=payload["best_state"])
         state.history = [EpochRecord(**record) for record in payload["history"]]
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"The resume file {path} does not fit this model ({type(error).__name__}). {fix}") from None
+        raise CheckpointError(
+            f"The resume file {path} does not fit this model ({type(error).__name__}). {fix}"
+        ) from None
     return state
 
 
@@ -268,7 +223,9 @@ def _train_epoch(model, optimizer, dataset, indices, config, device, epoch, call
         with autocast_for(device):
             logits = model(*batch.inputs()).logits
         similarity, subsumption = semantics.matrices()
-        loss = joint_loss(logits, batch.labels, similarity, subsumption, config.lambda_sim or 0.0, config.lambda_sub or 0.0)
+        loss = joint_loss(
+            logits, batch.labels, similarity, subsumption, config.lambda_sim or 0.0, config.lambda_sub or 0.0
+        )
         loss.backward()
         if config.max_grad_norm:
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -276,12 +233,14 @@ def _train_epoch(model, optimizer, dataset, indices, config, device, epoch, call
         total += float(loss.detach()) * len(batch.labels)
         seen += len(batch.labels)
         if callbacks.on_progress:
-            callbacks.on_progress(Progress(epoch, step, steps, total / seen, learning_rate, time.monotonic() - started))
+            callbacks.on_progress(
+                Progress(epoch, step, steps, total / seen, learning_rate, time.monotonic() - started)
+            )
     return total / max(seen, 1), seen, False
 
 
 def fit(
-    model: JMAN,
+    model: TaggingNetwork,
     train: EncodedDataset,
     validation: EncodedDataset,
     config: TrainingConfig,
@@ -313,8 +272,21 @@ def fit(
     stopped_because = f"reached the maximum of {config.num_epochs} epochs"
     try:
         while state.epoch < config.num_epochs:
-            stopped_because = _run_epoch(wrapped, model, optimizer, train, validation, config, device,
-                                         rank, world_size, callbacks, semantics, state, started)
+            stopped_because = _run_epoch(
+                wrapped,
+                model,
+                optimizer,
+                train,
+                validation,
+                config,
+                device,
+                rank,
+                world_size,
+                callbacks,
+                semantics,
+                state,
+                started,
+            )
             if rank == 0 and resume_file:
                 _save_resume(resume_file, model, optimizer, state, resume_identity)
             if stopped_because:
@@ -323,23 +295,43 @@ def fit(
     except KeyboardInterrupt:
         stopped_because = "interrupted (Ctrl-C): kept the best model so far"
     best_state = state.best_state if state.best_state is not None else _cpu_state(model)
-    return FitResult(best_state, state.best_epoch, state.threshold, state.history, stopped_because,
-                     time.monotonic() - started)
+    return FitResult(
+        best_state,
+        state.best_epoch,
+        state.threshold,
+        state.history,
+        stopped_because,
+        time.monotonic() - started,
+    )
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
 
 
-def _run_epoch(wrapped, model, optimizer, train, validation, config, device, rank, world_size,
-               callbacks, semantics, state, started) -> str:
+def _run_epoch(
+    wrapped,
+    model,
+    optimizer,
+    train,
+    validation,
+    config,
+    device,
+    rank,
+    world_size,
+    callbacks,
+    semantics,
+    state,
+    started,
+) -> str:
     """Trains and validates one epoch, updates `state`; returns why to stop, or '' to go on."""
     epoch_started = time.monotonic()
     torch.manual_seed(config.seed + state.epoch)
     order = np.random.default_rng(config.seed + state.epoch).permutation(len(train))
     indices = _shard(order, rank, world_size)
-    train_loss, seen, interrupted = _train_epoch(wrapped, optimizer, train, indices, config, device,
-                                                 state.epoch + 1, callbacks, semantics, started)
+    train_loss, seen, interrupted = _train_epoch(
+        wrapped, optimizer, train, indices, config, device, state.epoch + 1, callbacks, semantics, started
+    )
     if interrupted and state.best_state is not None:
         return "stopped on request: kept the best model so far"
     scores, validation_loss = predict_scores(model, validation, config.batch_size, device)
@@ -350,8 +342,17 @@ def _run_epoch(wrapped, model, optimizer, train, validation, config, device, ran
         state.best_score, state.best_epoch, state.threshold = score, state.epoch + 1, float(threshold)
         state.best_state = _cpu_state(model)
     seconds = time.monotonic() - epoch_started
-    record = EpochRecord(state.epoch + 1, train_loss, validation_loss, float(validation_f1), float(threshold),
-                         state.learning_rate, seconds, seen * world_size / max(seconds, 1e-9), is_best)
+    record = EpochRecord(
+        state.epoch + 1,
+        train_loss,
+        validation_loss,
+        float(validation_f1),
+        float(threshold),
+        state.learning_rate,
+        seconds,
+        seen * world_size / max(seconds, 1e-9),
+        is_best,
+    )
     state.history.append(record)
     state.epoch += 1
     if validation_loss > state.previous_validation_loss:
@@ -366,4 +367,3 @@ def _run_epoch(wrapped, model, optimizer, train, validation, config, device, ran
     if state.learning_rate < config.early_stop_lr:
         return f"early stop: learning rate {state.learning_rate:.2g} fell below {config.early_stop_lr:g}"
     return ""
-

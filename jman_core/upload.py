@@ -226,12 +226,12 @@ def _check_split(
     documents: list[Document], config: DataConfig, experiment: ExperimentConfig | None, report: UploadReport
 ) -> None:
     """Splits and filters labels exactly as training will, so 'too few documents or labels' shows now."""
-    from .experiment import split_and_filter
+    from .data import split_and_filter
 
     experiment = experiment or ExperimentConfig()
     experiment = replace(experiment, data=config)
     try:
-        _, labels, statistics = split_and_filter(documents, experiment)
+        _, labels, statistics = split_and_filter(documents, experiment.data, experiment.training.seed)
     except JmanError as error:
         report.problems.append(str(error))
         return

@@ -21,7 +21,7 @@ PACKAGE_DIRECTORY = REPOSITORY_ROOT / PACKAGE
 # Names are relative to jman_core; "workspace" stands for the package and every module under it, "__init__"
 # for jman_core/__init__.py (the public facade, which loads parts of the library lazily).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors",),
+    ("errors", "version"),
     ("limits", "config"),
     ("text",),  # below data: data.py cleans fields with text.readable_text
     ("data",),
@@ -36,10 +36,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("calibration",),  # a component's raw scores (network logits, SVM margins) to probabilities
     ("blend",),  # the calibrated components mixed
     ("checkpoint",),
-    ("predict",),  # uses training's batches
+    ("predict",),  # the Predictor: batches, the network, the SVM and their blend
     ("evaluation",),  # evaluates a Predictor
     ("baselines",),
-    ("experiment",),  # runs the baselines' linear part next to the network
+    ("experiment",),  # trains the network, fits the SVM beside it and blends them
     ("jobs", "upload"),  # both start experiments
     ("workspace",),  # learning.py trains through jobs
     ("service",),

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from jman_core.blend import ATTENTION_EXPLAINS_BELOW
 from jman_core.text import markdown_literal
 
 from .. import state
@@ -25,11 +26,15 @@ HEATMAP_CAPTION = (
 def sentence_attention_table(explanation) -> pd.DataFrame:
     """Long table: one row per (read sentence, kind) with the weight; empty when neither attention exists."""
     records = []
-    kinds = (("original (ori)", explanation.original_sentence_attention),
-             ("title-guided (tg)", explanation.title_guided_sentence_attention))
+    kinds = (
+        ("original (ori)", explanation.original_sentence_attention),
+        ("title-guided (tg)", explanation.title_guided_sentence_attention),
+    )
     for kind, values in kinds:
         for index, value in enumerate(values or []):
-            records.append({"sentence": f"s{index + 1}", "order": index, "attention": kind, "weight": float(value)})
+            records.append(
+                {"sentence": f"s{index + 1}", "order": index, "attention": kind, "weight": float(value)}
+            )
     return pd.DataFrame(records, columns=["sentence", "order", "attention", "weight"])
 
 
@@ -43,8 +48,11 @@ def sentence_attention_chart(table: pd.DataFrame) -> alt.Chart:
             x=alt.X("sentence:N", sort=sentence_order, title="sentence", axis=alt.Axis(labelAngle=0)),
             xOffset=alt.XOffset("attention:N"),
             y=alt.Y("weight:Q", title="sentence attention"),
-            color=alt.Color("attention:N", scale=alt.Scale(range=["#c0392b", "#f1948a"]),
-                            legend=alt.Legend(orient="top", title=None)),
+            color=alt.Color(
+                "attention:N",
+                scale=alt.Scale(range=["#c0392b", "#f1948a"]),
+                legend=alt.Legend(orient="top", title=None),
+            ),
             tooltip=["sentence", "attention", alt.Tooltip("weight:Q", format=".4f")],
         )
         .properties(height=220)
@@ -73,13 +81,41 @@ def attention_figures(explanation, variation: str):
     grid = attention_grid(explanation, variation)
     figure = cached_figure(explanation, f"attention-{variation}", lambda: heatmap_figure(grid))
     table = sentence_attention_table(explanation)
-    chart = None if table.empty else cached_figure(explanation, "sentence-bars", lambda: sentence_attention_chart(table))
+    chart = (
+        None
+        if table.empty
+        else cached_figure(explanation, "sentence-bars", lambda: sentence_attention_chart(table))
+    )
     return grid, figure, chart
+
+
+def network_share_note(network_weight: float) -> str:
+    """How much of this model's scores the network (whose attention is drawn) carries, in words."""
+    if network_weight >= 1:
+        return "The network carries all of this model's scores: this attention is where it looked."
+    share = (
+        f"The network carries {network_weight:.0%} of this model's scores; the word-and-pair SVM carries "
+        f"{1 - network_weight:.0%}."
+    )
+    if network_weight < ATTENTION_EXPLAINS_BELOW:
+        return (
+            share + " **This attention does not explain the suggestions**: the SVM makes them. The evidence "
+            "below shows the words behind each score."
+        )
+    return (
+        share
+        + " This attention explains the network's share only; the evidence below covers the whole score."
+    )
 
 
 def render_attention(explanation, variation: str) -> go.Figure:
     """Draws the section and returns the heatmap figure (for the HTML export)."""
     grid, figure, chart = attention_figures(explanation, variation)
+    note = network_share_note(explanation.network_weight)
+    if explanation.attention_explains:
+        st.caption(note)
+    else:
+        st.warning(note)
     for message in grid.missing:
         st.info(message)
     st.plotly_chart(figure, width="content", config={"displayModeBar": False}, key=state.ATTENTION_CHART)

@@ -68,8 +68,10 @@ def segment_cells(tokens: Sequence, values: Sequence[float] | None) -> list[Cell
     read_tokens = [token for token in tokens if token.read]
     unread_tokens = [token for token in tokens if not token.read]
     aligned = list(values) if values is not None else []
-    cells = [Cell(token.text, aligned[index] if index < len(aligned) else None, True, token.known)
-             for index, token in enumerate(read_tokens)]
+    cells = [
+        Cell(token.text, aligned[index] if index < len(aligned) else None, True, token.known)
+        for index, token in enumerate(read_tokens)
+    ]
     cells += [Cell(token.text, None, False, token.known) for token in unread_tokens[:MAX_UNREAD_WORDS_SHOWN]]
     hidden = len(unread_tokens) - MAX_UNREAD_WORDS_SHOWN
     if hidden > 0:
@@ -82,7 +84,7 @@ def wrap_rows(label: str, description: str, cells: list[Cell], side_values: list
     only the first row carries the side values."""
     row_count = max(1, math.ceil(len(cells) / WORDS_PER_ROW))
     size = max(1, math.ceil(len(cells) / row_count))
-    chunks = [cells[start:start + size] for start in range(0, len(cells), size)] or [[]]
+    chunks = [cells[start : start + size] for start in range(0, len(cells), size)] or [[]]
     rows = [Row(label, description, chunks[0], list(side_values))]
     rows += [Row("", f"{description} (continued)", chunk) for chunk in chunks[1:]]
     return rows
@@ -111,9 +113,17 @@ def _scale_to_largest(values: list[float | None]) -> list[float | None]:
     return [None if value is None else (value / largest if largest > 0 else 0.0) for value in values]
 
 
-def build_grid(document, title_values: Sequence[float] | None, sentence_values: Sequence[Sequence[float]] | None,
-               side_columns: dict[str, Sequence[float] | None], *, value_name: str, signed: bool,
-               side_descriptions: Sequence[str] = (), whole_document: bool = False) -> Grid:
+def build_grid(
+    document,
+    title_values: Sequence[float] | None,
+    sentence_values: Sequence[Sequence[float]] | None,
+    side_columns: dict[str, Sequence[float] | None],
+    *,
+    value_name: str,
+    signed: bool,
+    side_descriptions: Sequence[str] = (),
+    whole_document: bool = False,
+) -> Grid:
     """The grid for one document (an EncodedDocument): title row, then the read sentences.
 
     `title_values` align with the title's read tokens, `sentence_values[r]` with read sentence r's read
@@ -123,7 +133,9 @@ def build_grid(document, title_values: Sequence[float] | None, sentence_values: 
     sentences = document.read_sentences
     segments = [("title", "title", segment_cells(document.title.tokens, title_values))]
     for index, sentence in enumerate(sentences):
-        values = sentence_values[index] if sentence_values is not None and index < len(sentence_values) else None
+        values = (
+            sentence_values[index] if sentence_values is not None and index < len(sentence_values) else None
+        )
         segments.append((f"s{index + 1}", f"sentence {index + 1}", segment_cells(sentence.tokens, values)))
     _shade_words([cells for _, _, cells in segments], signed, whole_document)
     side = _side_columns(side_columns, len(sentences), signed)
@@ -134,9 +146,20 @@ def build_grid(document, title_values: Sequence[float] | None, sentence_values: 
         if position > 0:
             segment_rows[0].side_shades = [column[1][position - 1] for column in side]
         rows += segment_rows
-    unread = [document.content_text[sentence.start:sentence.end] for sentence in document.sentences if not sentence.read]
-    return Grid(rows, list(side_columns), list(side_descriptions) or list(side_columns), value_name, signed,
-                unread[:MAX_UNREAD_SENTENCES_LISTED], document.omitted_sentences + max(0, len(unread) - MAX_UNREAD_SENTENCES_LISTED))
+    unread = [
+        document.content_text[sentence.start : sentence.end]
+        for sentence in document.sentences
+        if not sentence.read
+    ]
+    return Grid(
+        rows,
+        list(side_columns),
+        list(side_descriptions) or list(side_columns),
+        value_name,
+        signed,
+        unread[:MAX_UNREAD_SENTENCES_LISTED],
+        document.omitted_sentences + max(0, len(unread) - MAX_UNREAD_SENTENCES_LISTED),
+    )
 
 
 def _shade_words(segments: list[list[Cell]], signed: bool, whole_document: bool = False) -> None:
@@ -153,7 +176,9 @@ def _side_columns(columns: dict[str, Sequence[float] | None], count: int, signed
     """Per column: (values per read sentence, shades per read sentence); None values where not computed."""
     prepared = []
     for values in columns.values():
-        aligned = [values[index] if values is not None and index < len(values) else None for index in range(count)]
+        aligned = [
+            values[index] if values is not None and index < len(values) else None for index in range(count)
+        ]
         prepared.append((aligned, _scale_symmetric(aligned) if signed else _scale_to_largest(aligned)))
     return prepared
 
@@ -161,9 +186,12 @@ def _side_columns(columns: dict[str, Sequence[float] | None], count: int, signed
 def attention_grid(explanation, variation: str) -> Grid:
     """Fig. 4 for an Explanation: word attention in the cells, ori and tg sentence attention on the left."""
     grid = build_grid(
-        explanation.document, explanation.title_word_attention, explanation.sentence_word_attention,
+        explanation.document,
+        explanation.title_word_attention,
+        explanation.sentence_word_attention,
         {"ori": explanation.original_sentence_attention, "tg": explanation.title_guided_sentence_attention},
-        value_name="word attention", signed=False,
+        value_name="word attention",
+        signed=False,
         side_descriptions=["original sentence attention", "title-guided sentence attention"],
     )
     grid.missing = missing_attention(explanation, variation)
@@ -172,32 +200,63 @@ def attention_grid(explanation, variation: str) -> Grid:
 
 def missing_attention(explanation, variation: str) -> list[str]:
     """Sentences naming each attention distribution this model variation does not compute."""
-    names = [("title word attention", explanation.title_word_attention),
-             ("sentence word attention", explanation.sentence_word_attention),
-             ("original sentence attention (ori)", explanation.original_sentence_attention),
-             ("title-guided sentence attention (tg)", explanation.title_guided_sentence_attention)]
-    return [f"This model ({variation}) has no {name}; its cells are left blank." for name, values in names if values is None]
+    names = [
+        ("title word attention", explanation.title_word_attention),
+        ("sentence word attention", explanation.sentence_word_attention),
+        ("original sentence attention (ori)", explanation.original_sentence_attention),
+        ("title-guided sentence attention (tg)", explanation.title_guided_sentence_attention),
+    ]
+    return [
+        f"This model ({variation}) has no {name}; its cells are left blank."
+        for name, values in names
+        if values is None
+    ]
 
 
 def evidence_grid(document, evidence) -> Grid:
     """The same layout for a TagEvidence: signed word evidence, and each sentence's total on the left."""
-    return build_grid(document, evidence.title_word_evidence, evidence.sentence_word_evidence,
-                      {"evidence": evidence.sentence_evidence},
-                      value_name=f"evidence for '{html.escape(evidence.label, quote=False)}'",
-                      signed=True, side_descriptions=["sentence evidence (sum of its words)"])
+    return build_grid(
+        document,
+        evidence.title_word_evidence,
+        evidence.sentence_word_evidence,
+        {"evidence": evidence.sentence_evidence},
+        value_name=f"evidence for '{html.escape(evidence.label, quote=False)}'",
+        signed=True,
+        side_descriptions=["sentence evidence (sum of its words)"],
+    )
+
+
+def component_evidence_grid(document, evidence, component) -> Grid:
+    """The same layout for one component of a TagEvidence: its word evidence in calibrated log odds."""
+    totals = [float(sum(row)) for row in component.sentence_word_evidence]
+    return build_grid(
+        document,
+        component.title_word_evidence,
+        component.sentence_word_evidence,
+        {"evidence": totals},
+        value_name=f"{component.label}'s evidence for '{html.escape(evidence.label, quote=False)}'",
+        signed=True,
+        side_descriptions=["sentence evidence (sum of its words)"],
+    )
 
 
 def label_attention_grid(document, evidence) -> Grid:
     """The tag's own attention (a model trained with label attention) in the same layout, no side column."""
-    return build_grid(document, evidence.title_word_attention, evidence.sentence_word_attention, {},
-                      value_name=f"attention of '{html.escape(evidence.label, quote=False)}'", signed=False,
-                      whole_document=True)
+    return build_grid(
+        document,
+        evidence.title_word_attention,
+        evidence.sentence_word_attention,
+        {},
+        value_name=f"attention of '{html.escape(evidence.label, quote=False)}'",
+        signed=False,
+        whole_document=True,
+    )
 
 
 # ---- drawing ----------------------------------------------------------------------------------
 def cell_text(cell: Cell) -> str:
     """What the cell shows: the word (cut if long); unknown words in italics with a '?'."""
-    word = cell.word if len(cell.word) <= MAX_WORD_CHARACTERS else cell.word[:MAX_WORD_CHARACTERS - 1] + "…"
+    word = cell.word if len(cell.word) <= MAX_WORD_CHARACTERS else cell.word[: MAX_WORD_CHARACTERS - 1] + "…"
     word = html.escape(word, quote=False)
     return f"<i>{word}?</i>" if not cell.known else word
 
@@ -232,10 +291,20 @@ def _word_matrices(grid: Grid):
 def _side_matrices(grid: Grid):
     shades, texts, hovers = [], [], []
     for row in grid.rows:
-        shades.append([row.side_shades[index] if index < len(row.side_shades) else None
-                       for index in range(len(grid.side_columns))])
-        texts.append(["" if index >= len(row.side_values) or row.side_values[index] is None
-                      else _side_text(row.side_values[index], grid.signed) for index in range(len(grid.side_columns))])
+        shades.append(
+            [
+                row.side_shades[index] if index < len(row.side_shades) else None
+                for index in range(len(grid.side_columns))
+            ]
+        )
+        texts.append(
+            [
+                ""
+                if index >= len(row.side_values) or row.side_values[index] is None
+                else _side_text(row.side_values[index], grid.signed)
+                for index in range(len(grid.side_columns))
+            ]
+        )
         hovers.append([_side_hover(row, index, grid) for index in range(len(grid.side_columns))])
     return shades, texts, hovers
 
@@ -269,50 +338,124 @@ def figure_size(grid: Grid) -> tuple[int, int, int, int]:
 def heatmap_figure(grid: Grid) -> go.Figure:
     """One figure: side columns (left subplot) and words (right subplot) sharing the rows."""
     width, height, side_width, words_width = figure_size(grid)
-    figure = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=8 / (side_width + words_width),
-                           column_widths=[side_width, words_width])
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=8 / (side_width + words_width),
+        column_widths=[side_width, words_width],
+    )
     rows = list(range(len(grid.rows)))
     _add_side_trace(figure, grid, rows)
     _add_word_traces(figure, grid, rows)
-    figure.update_yaxes(tickvals=rows, ticktext=[row.label for row in grid.rows], autorange="reversed",
-                        showgrid=False, zeroline=False, ticks="", row=1, col=1)
+    figure.update_yaxes(
+        tickvals=rows,
+        ticktext=[row.label for row in grid.rows],
+        autorange="reversed",
+        showgrid=False,
+        zeroline=False,
+        ticks="",
+        row=1,
+        col=1,
+    )
     figure.update_yaxes(showgrid=False, zeroline=False, ticks="", showticklabels=False, row=1, col=2)
-    figure.update_xaxes(tickvals=list(range(len(grid.side_columns))), ticktext=grid.side_columns, side="top",
-                        showgrid=False, zeroline=False, fixedrange=True, row=1, col=1)
+    figure.update_xaxes(
+        tickvals=list(range(len(grid.side_columns))),
+        ticktext=grid.side_columns,
+        side="top",
+        showgrid=False,
+        zeroline=False,
+        fixedrange=True,
+        row=1,
+        col=1,
+    )
     figure.update_xaxes(visible=False, fixedrange=True, row=1, col=2)
     figure.update_yaxes(fixedrange=True)
     for row_index in segment_starts(grid)[1:]:
         figure.add_hline(y=row_index - 0.5, line=dict(color=SEPARATOR_GREY, width=1), row=1, col=2)
-    figure.update_layout(width=width, height=height, margin=dict(l=50, r=10, t=40, b=10), plot_bgcolor="white",
-                         paper_bgcolor="white", showlegend=False, hoverlabel=dict(bgcolor="white", font_size=12))
+    figure.update_layout(
+        width=width,
+        height=height,
+        margin=dict(l=50, r=10, t=40, b=10),
+        plot_bgcolor="white",
+        paper_bgcolor="white",
+        showlegend=False,
+        hoverlabel=dict(bgcolor="white", font_size=12),
+    )
     return figure
 
 
 def _add_side_trace(figure: go.Figure, grid: Grid, rows: list[int]) -> None:
     shades, texts, hovers = _side_matrices(grid)
-    scale = dict(colorscale=EVIDENCE_COLOURS, zmin=-1, zmax=1, zmid=0) if grid.signed else \
-        dict(colorscale=SENTENCE_ATTENTION_COLOURS, zmin=0, zmax=1)
-    figure.add_trace(go.Heatmap(z=shades, x=list(range(len(grid.side_columns))), y=rows, text=texts,
-                                texttemplate="%{text}", textfont=dict(size=10), customdata=hovers,
-                                hovertemplate="%{customdata}<extra></extra>", hoverongaps=False, showscale=False,
-                                xgap=2, ygap=2, **scale), row=1, col=1)
+    scale = (
+        dict(colorscale=EVIDENCE_COLOURS, zmin=-1, zmax=1, zmid=0)
+        if grid.signed
+        else dict(colorscale=SENTENCE_ATTENTION_COLOURS, zmin=0, zmax=1)
+    )
+    figure.add_trace(
+        go.Heatmap(
+            z=shades,
+            x=list(range(len(grid.side_columns))),
+            y=rows,
+            text=texts,
+            texttemplate="%{text}",
+            textfont=dict(size=10),
+            customdata=hovers,
+            hovertemplate="%{customdata}<extra></extra>",
+            hoverongaps=False,
+            showscale=False,
+            xgap=2,
+            ygap=2,
+            **scale,
+        ),
+        row=1,
+        col=1,
+    )
 
 
 def _add_word_traces(figure: go.Figure, grid: Grid, rows: list[int]) -> None:
     width, shaded, greyed, texts, hovers = _word_matrices(grid)
     columns = list(range(width))
-    scale = dict(colorscale=EVIDENCE_COLOURS, zmin=-1, zmax=1, zmid=0) if grid.signed else \
-        dict(colorscale=ATTENTION_COLOURS, zmin=0, zmax=1)
-    common = dict(x=columns, y=rows, customdata=hovers, hovertemplate="%{customdata}<extra></extra>",
-                  hoverongaps=False, showscale=False, xgap=2, ygap=2, texttemplate="%{text}")
+    scale = (
+        dict(colorscale=EVIDENCE_COLOURS, zmin=-1, zmax=1, zmid=0)
+        if grid.signed
+        else dict(colorscale=ATTENTION_COLOURS, zmin=0, zmax=1)
+    )
+    common = dict(
+        x=columns,
+        y=rows,
+        customdata=hovers,
+        hovertemplate="%{customdata}<extra></extra>",
+        hoverongaps=False,
+        showscale=False,
+        xgap=2,
+        ygap=2,
+        texttemplate="%{text}",
+    )
     # unread cells grey (1.0), read cells without a value white (0.0)
-    figure.add_trace(go.Heatmap(z=greyed, text=_masked_text(texts, greyed), textfont=dict(size=11, color="#6e6e6e"),
-                                colorscale=[[0, "#ffffff"], [1, UNREAD_GREY]], zmin=0, zmax=1, **common), row=1, col=2)
-    figure.add_trace(go.Heatmap(z=shaded, text=_masked_text(texts, shaded), textfont=dict(size=11), **scale, **common),
-                     row=1, col=2)
+    figure.add_trace(
+        go.Heatmap(
+            z=greyed,
+            text=_masked_text(texts, greyed),
+            textfont=dict(size=11, color="#6e6e6e"),
+            colorscale=[[0, "#ffffff"], [1, UNREAD_GREY]],
+            zmin=0,
+            zmax=1,
+            **common,
+        ),
+        row=1,
+        col=2,
+    )
+    figure.add_trace(
+        go.Heatmap(z=shaded, text=_masked_text(texts, shaded), textfont=dict(size=11), **scale, **common),
+        row=1,
+        col=2,
+    )
 
 
 def _masked_text(texts: list[list[str]], values: list[list[float | None]]) -> list[list[str]]:
     """Text only where this trace draws a cell (so two traces never print over each other)."""
-    return [[text if value is not None else "" for text, value in zip(text_row, value_row)]
-            for text_row, value_row in zip(texts, values)]
+    return [
+        [text if value is not None else "" for text, value in zip(text_row, value_row)]
+        for text_row, value_row in zip(texts, values)
+    ]
