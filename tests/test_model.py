@@ -1,16 +1,58 @@
-"""Tests for jman_core.model: shapes, masked attention, variations, padding invariance, embeddings."""
+"""Tests for jman_core.model: shapes, variations, the GRU paths, embeddings, and what each score head adds.
+
+Masked attention, padding invariance and batch independence of every network with every head are checked
+by the battery in test_components.py."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from jman_core.config import VARIATIONS, ModelConfig
-from jman_core.model import (JMAN, JMANOutput, _packed_bidirectional_gru, _padded_bidirectional_gru, build_model,
-                             masked_softmax, reverse_within_length)
+from jman_core.config import NETWORKS, VARIATIONS, ModelConfig, TextConfig
+from jman_core.errors import ConfigError
+from jman_core.model import (
+    HEADS,
+    JMAN,
+    JMANOutput,
+    LabelMentions,
+    _packed_bidirectional_gru,
+    _padded_bidirectional_gru,
+    build_model,
+    masked_softmax,
+    reverse_within_length,
+)
+from jman_core.text import TextPipeline
 
 VOCABULARY_SIZE = 30
 NUM_LABELS = 7
+
+# A vocabulary of 30 (28 words, <pad> and <unk>) for the heads that read tag names.
+PIPELINE = TextPipeline.build(
+    [" ".join(f"w{number}" for number in range(28))], TextConfig(min_word_frequency=1)
+)
+assert PIPELINE.vocabulary_size == VOCABULARY_SIZE
+
+
+def word(index: int) -> str:
+    return PIPELINE.id_to_word[index]
+
+
+# Tag names for the tag-name head, and the word ids it keeps of each (0 pads): 0 = word 2 (a title word),
+# 1 = words 10 and 12 (the content of document 0), 2 = words 5 and 10 (never read in one place), 3 = a word
+# outside the vocabulary (never named), 4 = five words (more than the four kept: never named), 5 = word 22,
+# 6 = word 29.
+LABELS = [
+    word(2),
+    f"{word(10)}-{word(12)}",
+    f"{word(5)}-{word(10)}",
+    "unheard",
+    "-".join(word(index) for index in (8, 9, 2, 3, 4)),
+    word(22),
+    word(29),
+]
+NAME_IDS = torch.tensor(
+    [[2, 0, 0, 0], [10, 12, 0, 0], [5, 10, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [22, 0, 0, 0], [29, 0, 0, 0]]
+)
 
 # (title ids, sentence ids) with ids in 2..29; title words 2..9 and content words 10..29 never overlap,
 # so the embedding gradients show which part of the document a variation reads.
@@ -25,7 +67,8 @@ DOCUMENTS = [
 
 @pytest.fixture(autouse=True, scope="module")
 def single_thread():
-    # Tiny tensors: a thread pool only adds contention (a forward pass took 0.7 s instead of 3 ms on a busy CPU).
+    # Tiny tensors: a thread pool only adds contention (a forward pass took 0.7 s instead of 3 ms on a busy
+    # CPU).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -34,7 +77,11 @@ def single_thread():
 
 def make_config(variation: str = "JMAN") -> ModelConfig:
     return ModelConfig(
-        variation=variation, vocabulary_size=VOCABULARY_SIZE, num_labels=NUM_LABELS, hidden_size=8, embedding_dim=6
+        variation=variation,
+        vocabulary_size=VOCABULARY_SIZE,
+        num_labels=NUM_LABELS,
+        hidden_size=8,
+        embedding_dim=6,
     )
 
 
@@ -66,17 +113,6 @@ def attentions(output: JMANOutput) -> dict[str, torch.Tensor | None]:
     }
 
 
-def masks_for(inputs) -> dict[str, torch.Tensor]:
-    _, title_mask, _, word_mask = inputs
-    sentence_mask = word_mask.any(-1)
-    return {
-        "title_word_attention": title_mask,
-        "sentence_word_attention": word_mask,
-        "original_sentence_attention": sentence_mask,
-        "title_guided_sentence_attention": sentence_mask,
-    }
-
-
 def expected_present(variation: str) -> dict[str, bool]:
     parts = VARIATIONS[variation]
     return {
@@ -90,6 +126,7 @@ def expected_present(variation: str) -> dict[str, bool]:
 
 # ---- masked_softmax -----------------------------------------------------------------------------------
 
+
 def test_masked_softmax_is_zero_on_padding_and_on_empty_rows():
     scores = torch.tensor([[1.0, 2.0, 3.0], [5.0, -1.0, 100.0], [0.0, 0.0, 0.0]])
     mask = torch.tensor([[True, True, False], [True, False, False], [False, False, False]])
@@ -102,6 +139,7 @@ def test_masked_softmax_is_zero_on_padding_and_on_empty_rows():
 
 
 # ---- shapes and presence of each attention ------------------------------------------------------------
+
 
 def test_reverse_within_length_reverses_the_real_steps_and_leaves_the_padding():
     sequence = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0], [6, 0, 0, 0]])
@@ -176,31 +214,10 @@ def test_variations_leave_out_the_expected_parts():
 def test_classifier_reads_one_block_per_used_part(variation):
     parts = VARIATIONS[variation]
     used = parts["use_title"] + parts["use_title_guided"] + parts["use_original"]
-    assert make_model(variation).classifier.in_features == used * 2 * 8
+    assert make_model(variation).heads["classifier"].output.in_features == used * 2 * 8
 
 
-# ---- masked attention: sums to 1 on real positions, exactly 0 on padding ------------------------------
-
-@pytest.mark.parametrize("variation", list(VARIATIONS))
-@pytest.mark.parametrize("train_mode", [False, True])
-def test_attention_sums_to_one_on_real_tokens_and_is_zero_on_padding(variation, train_mode):
-    model = make_model(variation).train(train_mode)
-    inputs = pad_inputs(DOCUMENTS, title_length=7, sentences=6, words=8)  # extra padding on every axis
-    with torch.no_grad():
-        output = model(*inputs)
-    assert torch.isfinite(output.logits).all()
-    masks = masks_for(inputs)
-    for name, weights in attentions(output).items():
-        if weights is None:
-            continue
-        mask = masks[name]
-        assert not torch.isnan(weights).any(), name
-        assert (weights[~mask] == 0).all(), name
-        assert (weights >= 0).all(), name
-        sums = weights.sum(-1)
-        has_real = mask.any(-1)
-        torch.testing.assert_close(sums[has_real], torch.ones_like(sums[has_real]), msg=name)
-        assert (weights[~has_real] == 0).all(), name  # fully masked rows are all zero
+# ---- empty parts ---------------------------------------------------------------------------------------
 
 
 def test_empty_title_and_empty_content_rows():
@@ -217,9 +234,15 @@ def test_empty_title_and_empty_content_rows():
     torch.testing.assert_close(output.title_guided_sentence_attention[1, :2], torch.tensor([0.5, 0.5]))
 
 
-@pytest.mark.parametrize("variation", list(VARIATIONS))
-def test_every_parameter_gets_a_finite_gradient_with_empty_parts(variation):
-    model = make_model(variation).train()
+@pytest.mark.parametrize("with_heads", [False, True], ids=["classifier", "every head"])
+@pytest.mark.parametrize("variation", list(NETWORKS))
+def test_every_parameter_gets_a_finite_gradient_with_empty_parts(variation, with_heads):
+    from dataclasses import replace
+
+    heads = [name for name, head in HEADS.items() if head.encoders is None or variation in head.encoders]
+    config = replace(make_config(variation), heads={name: {} for name in heads} if with_heads else {})
+    torch.manual_seed(0)
+    model = build_model(config, labels=LABELS, pipeline=PIPELINE).train()
     output = model(*pad_inputs(DOCUMENTS, title_length=6, sentences=5, words=6))
     output.logits.sum().backward()
     for name, parameter in model.named_parameters():
@@ -229,36 +252,8 @@ def test_every_parameter_gets_a_finite_gradient_with_empty_parts(variation):
         assert torch.isfinite(parameter.grad).all(), name
 
 
-# ---- padding invariance -----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("variation", list(VARIATIONS))
-def test_extra_padding_does_not_change_logits(variation):
-    model = make_model(variation)
-    with torch.no_grad():
-        tight = model(*pad_inputs(DOCUMENTS))
-        for padded_shape in [(9, None, None), (None, 7, None), (None, None, 11), (9, 7, 11)]:
-            loose = model(*pad_inputs(DOCUMENTS, *padded_shape))
-            torch.testing.assert_close(loose.logits, tight.logits, atol=1e-5, rtol=0)
-            for name, weights in attentions(tight).items():
-                if weights is None:
-                    continue
-                padded = attentions(loose)[name]
-                region = padded[tuple(slice(0, size) for size in weights.shape)]
-                torch.testing.assert_close(region, weights, atol=1e-5, rtol=0, msg=name)
-                assert padded.sum() == pytest.approx(weights.sum().item(), abs=1e-4)
-
-
-@pytest.mark.parametrize("variation", ["JMAN", "JMAN-s+tg-only"])
-def test_a_document_does_not_depend_on_the_rest_of_its_batch(variation):
-    model = make_model(variation)
-    with torch.no_grad():
-        together = model(*pad_inputs(DOCUMENTS)).logits
-        for row, document in enumerate(DOCUMENTS):
-            alone = model(*pad_inputs([document])).logits
-            torch.testing.assert_close(alone[0], together[row], atol=1e-5, rtol=0)
-
-
 # ---- the title-guided attention ------------------------------------------------------------------------
+
 
 def test_title_guided_attention_depends_on_the_title_and_original_does_not():
     model = make_model("JMAN")
@@ -276,6 +271,7 @@ def test_title_guided_attention_depends_on_the_title_and_original_does_not():
 
 
 # ---- embeddings and gradients ----------------------------------------------------------------------------
+
 
 def test_build_model_copies_embedding_weights_and_zeroes_padding_row():
     torch.manual_seed(0)
@@ -347,7 +343,7 @@ def test_embedding_dropout_is_active_in_training_only_and_keeps_attention_masked
 def test_label_frequencies_set_the_output_bias_to_their_log_odds(variation):
     frequencies = torch.tensor([0.5, 0.1, 0.01, 0.9, 0.0, 1.0, 0.25])
     model = build_model(make_config(variation), label_frequencies=frequencies).eval()
-    bias = model.classifier.bias.detach()
+    bias = model.heads["classifier"].output.bias.detach()
     assert torch.isfinite(bias).all()  # a label never (or always) seen still gets a finite bias
     torch.testing.assert_close(torch.sigmoid(bias[:4]), frequencies[:4])
     assert bias[4] < -9 and bias[5] > 9
@@ -359,19 +355,25 @@ def test_label_frequencies_set_the_output_bias_to_their_log_odds(variation):
 def test_without_label_frequencies_the_output_bias_is_not_the_prior():
     torch.manual_seed(0)
     model = build_model(make_config())
-    assert model.classifier.bias.detach().abs().max() < 1  # nn.Linear's own small uniform initialisation
+    assert (
+        model.heads["classifier"].output.bias.detach().abs().max() < 1
+    )  # nn.Linear's own small uniform initialisation
 
 
-def plain_and_with_part(variation: str, part: str, **build):
-    """(the plain model, the same model with the zero-started `part` switched on), sharing every other
-    weight; checks that the fresh part changes no logit."""
+def plain_and_with_part(variation: str, part: str, options: dict | None = None):
+    """(the plain model, the same model with the zero-started head `part`), sharing every other weight;
+    checks that the fresh head changes no logit."""
     from dataclasses import replace
 
     plain = make_model(variation)
-    assert getattr(plain, part) is None
+    assert part not in plain.heads
     torch.manual_seed(0)
-    model = build_model(replace(make_config(variation), **{part: True}), **build).eval()
-    plain.load_state_dict({key: value for key, value in model.state_dict().items() if not key.startswith(f"{part}.")})
+    config = replace(make_config(variation), heads={part: options or {}})
+    model = build_model(config, labels=LABELS, pipeline=PIPELINE).eval()
+    own = f"heads.{part}."
+    plain.load_state_dict(
+        {key: value for key, value in model.state_dict().items() if not key.startswith(own)}
+    )
     inputs = pad_inputs(DOCUMENTS)
     assert torch.equal(model(*inputs).logits, plain(*inputs).logits)
     return plain, model
@@ -382,45 +384,52 @@ def test_lexical_path_starts_at_zero_and_adds_each_read_word_over_sqrt_words(var
     inputs = pad_inputs(DOCUMENTS)
     plain, model = plain_and_with_part(variation, "lexical_path")
     with torch.no_grad():
-        model.lexical_path.word_scores.weight[10, 3] = 2.0  # word 10 votes for label 3
-        model.lexical_path.word_scores.weight[0] = 5.0  # the padding id must never count
-    difference = model(*inputs).logits - plain(*inputs).logits  # (B, L)
+        model.heads["lexical_path"].word_scores.weight[10, 3] = 2.0  # word 10 votes for label 3
+        model.heads["lexical_path"].word_scores.weight[0] = 5.0  # the padding id must never count
+    output = model(*inputs)
+    difference = output.logits - plain(*inputs).logits  # (B, L)
     _, title_mask, _, word_mask = inputs
     words_read = (title_mask.sum(1) + word_mask.sum((1, 2))).float()  # (B,)
-    occurrences = torch.tensor([sum(ids.count(10) for ids in [title, *content]) for title, content in DOCUMENTS])
+    occurrences = torch.tensor(
+        [sum(ids.count(10) for ids in [title, *content]) for title, content in DOCUMENTS]
+    )
     expected = torch.zeros_like(difference)
     expected[:, 3] = 2.0 * occurrences / words_read.sqrt()
     assert torch.allclose(difference, expected, atol=1e-5)
+    assert torch.allclose(output.head_logits["lexical_path"], expected, atol=1e-6)  # the head's own logits
     assert occurrences.sum() == 2 and expected[:, 3].count_nonzero() == 2  # the case does test something
 
 
-def test_lexical_path_trains_and_keeps_attention_masked():
+def test_lexical_path_trains_only_the_words_read():
     from dataclasses import replace
 
     torch.manual_seed(0)
-    model = build_model(replace(make_config("JMAN"), lexical_path=True))
+    model = build_model(replace(make_config("JMAN"), heads={"lexical_path": {}}))
     inputs = pad_inputs(DOCUMENTS)
-    output = model(*inputs)
-    output.logits.sum().backward()
-    gradient = model.lexical_path.word_scores.weight.grad  # (V, L)
+    model(*inputs).logits.sum().backward()
+    gradient = model.heads["lexical_path"].word_scores.weight.grad  # (V, L)
     read = {int(i) for i in torch.cat([inputs[0][inputs[1]], inputs[2][inputs[3]]])}
     assert {int(row) for row in gradient.abs().sum(1).nonzero()} == read  # only the words read, never padding
-    for name, attention in attentions(output).items():
-        assert torch.all(attention[~masks_for(inputs)[name]] == 0)
 
 
 @pytest.mark.parametrize("variation", ["JMAN", "JMAN-s+t-only", "JMAN-s+att-only"])
 def test_label_attention_starts_at_zero_and_each_label_attends_only_to_words_read(variation):
     inputs = pad_inputs(DOCUMENTS)
     plain, model = plain_and_with_part(variation, "label_attention")
-    assert plain(*inputs).label_word_attention is None
+    assert plain(*inputs).label_word_attention is None and plain(*inputs).head_attentions == {}
 
     title_ids, title_mask, sentence_ids, word_mask = inputs
     parts = make_config(variation).parts
-    read_title = title_mask if parts["use_title"] or parts["use_title_guided"] else torch.zeros_like(title_mask)
-    read_content = word_mask if parts["use_title_guided"] or parts["use_original"] else torch.zeros_like(word_mask)
+    read_title = (
+        title_mask if parts["use_title"] or parts["use_title_guided"] else torch.zeros_like(title_mask)
+    )
+    read_content = (
+        word_mask if parts["use_title_guided"] or parts["use_original"] else torch.zeros_like(word_mask)
+    )
     read = torch.cat([read_title, read_content.reshape(len(DOCUMENTS), -1)], dim=1)  # (B, T + S*W)
-    attention = model(*inputs).label_word_attention  # (B, L, T + S*W)
+    output = model(*inputs)
+    attention = output.label_word_attention  # (B, L, T + S*W)
+    assert attention is output.head_attentions["label_attention"]
     assert attention.shape == (len(DOCUMENTS), NUM_LABELS, read.shape[1])
     assert torch.all(attention[~read.unsqueeze(1).expand_as(attention)] == 0)
     has_words = read.any(1)
@@ -432,68 +441,100 @@ def test_label_attention_scores_a_label_from_the_words_it_attends_to():
     from dataclasses import replace
 
     torch.manual_seed(0)
-    model = build_model(replace(make_config("JMAN-s"), label_attention=True)).eval()
+    model = build_model(replace(make_config("JMAN-s"), heads={"label_attention": {}})).eval()
+    head = model.heads["label_attention"]
     inputs = pad_inputs(DOCUMENTS)
     base = model(*inputs).logits
     with torch.no_grad():
-        model.label_attention.output_weights[4] = 1.0  # only label 4 reads its attention
+        head.output_weights[4] = 1.0  # only label 4 reads its attention
     output = model(*inputs)
     changed = (output.logits - base).abs() > 1e-6  # (B, L)
     assert changed[:, 4].all() and not changed[:, [0, 1, 2, 3, 5, 6]].any()
 
     output.logits[:, 4].sum().backward()  # gradients reach the queries and the words of every part read
-    assert model.label_attention.queries.grad[4].abs().sum() > 0
-    assert model.label_attention.queries.grad[[0, 1, 2, 3, 5, 6]].abs().sum() == 0
+    assert head.queries.grad[4].abs().sum() > 0
+    assert head.queries.grad[[0, 1, 2, 3, 5, 6]].abs().sum() == 0
     embedding_gradient = model.embedding.weight.grad.abs().sum(1)  # (V,)
     assert embedding_gradient[2:10].sum() > 0 and embedding_gradient[10:].sum() > 0  # title and content words
     assert embedding_gradient[0] == 0  # never the padding id
 
 
 def test_label_attention_is_refused_for_the_baseline_networks():
-    from jman_core.errors import ConfigError
-
     for variation in ["HAN", "BiGRU"]:
-        with pytest.raises(ConfigError, match="label_attention is a JMAN option"):
-            ModelConfig(variation=variation, label_attention=True)
+        config = ModelConfig(
+            variation=variation,
+            vocabulary_size=VOCABULARY_SIZE,
+            num_labels=NUM_LABELS,
+            heads={"label_attention": {}},
+        )
+        with pytest.raises(
+            ConfigError, match=f"label_attention head needs a network with word states.*{variation}"
+        ):
+            build_model(config)
 
 
-# Tag names as word ids (0 pads): 0 = word 2 (a title word), 1 = words 10 and 12 (one sentence of
-# document 0), 2 = words 5 and 10 (title and content of no single place), 3 = never named (no words),
-# 4 = <unk> (id 1) only, which no text can name, 5 = word 22, 6 = word 29.
-NAME_IDS = torch.tensor([[2, 0, 0, 0], [10, 12, 0, 0], [5, 10, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0], [22, 0, 0, 0],
-                         [29, 0, 0, 0]])
+def test_label_mentions_setup_reads_each_tags_name_from_the_vocabulary():
+    from dataclasses import replace
+
+    model = build_model(
+        replace(make_config("JMAN"), heads={"label_mentions": {}}), labels=LABELS, pipeline=PIPELINE
+    )
+    assert torch.equal(model.heads["label_mentions"].name_word_ids, NAME_IDS)
+    assert model.setup_statistics == {"labels_with_readable_names": 5}
+    assert LabelMentions.Options().name_words == 4
+    # a longer name is kept when the option allows it
+    longer = build_model(
+        replace(make_config("JMAN"), heads={"label_mentions": {"name_words": 5}}),
+        labels=LABELS,
+        pipeline=PIPELINE,
+    )
+    assert longer.heads["label_mentions"].name_word_ids[4].tolist() == [8, 9, 2, 3, 4]
+    title_ids, title_mask, _, _ = pad_inputs(DOCUMENTS)
+    assert longer.heads["label_mentions"].named(title_ids, title_mask)[:, 4].tolist() == [0, 0, 0, 0, 1]
+    without_setup = build_model(replace(make_config("JMAN"), heads={"label_mentions": {}}))
+    assert without_setup.heads["label_mentions"].name_word_ids.sum() == 0  # no tag is named until set up
 
 
 @pytest.mark.parametrize("variation", ["JMAN", "HAN", "BiGRU"])
 def test_label_mentions_start_at_zero_and_score_tags_whose_whole_name_is_read(variation):
     inputs = pad_inputs(DOCUMENTS)
-    plain, model = plain_and_with_part(variation, "label_mentions", label_name_ids=NAME_IDS)
-    assert torch.equal(model.label_mentions.name_word_ids, NAME_IDS)
+    plain, model = plain_and_with_part(variation, "label_mentions")
+    head = model.heads["label_mentions"]
     with torch.no_grad():
-        model.label_mentions.shared_weights.copy_(torch.tensor([1.0, 10.0]))  # title, content
-        model.label_mentions.label_weights[5, 1] = 100.0
-    difference = model(*inputs).logits - plain(*inputs).logits  # (B, L)
+        head.shared_weights.copy_(torch.tensor([1.0, 10.0]))  # title, content
+        head.label_weights[5, 1] = 100.0
+    output = model(*inputs)
+    difference = output.logits - plain(*inputs).logits  # (B, L)
     expected = torch.zeros(len(DOCUMENTS), NUM_LABELS)
     expected[[0, 4], 0] = 1.0  # word 2 in the titles of documents 0 and 4
     expected[[0, 4], 1] = 10.0  # words 10 and 12 in their contents
     expected[3, 5] = 110.0  # word 22, with its own weight
     expected[4, 6] = 10.0
     assert torch.allclose(difference, expected)
+    assert torch.allclose(output.head_logits["label_mentions"], expected)
+    places = head.place_scores(model.encoder(*inputs))  # (B, L, 2): title, content
+    assert torch.allclose(places.sum(-1), expected) and places[0, 0].tolist() == [1.0, 0.0]
 
 
-def test_label_mentions_ignore_padding_and_words_cut_off_by_the_mask():
+def test_label_mentions_ignore_padding_unknown_words_and_words_cut_off_by_the_mask():
     from dataclasses import replace
 
-    model = build_model(replace(make_config("JMAN"), label_mentions=True), label_name_ids=NAME_IDS)
+    model = build_model(
+        replace(make_config("JMAN"), heads={"label_mentions": {}}), labels=LABELS, pipeline=PIPELINE
+    )
+    head = model.heads["label_mentions"]
+    with torch.no_grad():
+        head.name_word_ids[3, 0] = 1  # a name of <unk> alone, as an edited checkpoint might hold
     title_ids, title_mask, sentence_ids, word_mask = pad_inputs(DOCUMENTS)
     word_mask = word_mask.clone()
     word_mask[4, 2, 0] = False  # word 29 of document 4 is not read
-    content = model.label_mentions.named(sentence_ids.reshape(len(DOCUMENTS), -1), word_mask.reshape(len(DOCUMENTS), -1))  # (B, L)
+    batch = len(DOCUMENTS)
+    content = head.named(sentence_ids.reshape(batch, -1), word_mask.reshape(batch, -1))  # (B, L)
     assert content[4, 6] == 0 and content[0, 1] == 1
-    assert content[:, 3].sum() == 0 and content[:, 4].sum() == 0  # an empty name and <unk> are never named
-    title = model.label_mentions.named(title_ids, title_mask)
+    assert content[:, 3].sum() == 0 and content[:, 4].sum() == 0  # <unk> and a name too long are never named
+    title = head.named(title_ids, title_mask)
     assert title[:, 2].sum() == 0  # word 5 is in a title but word 10 never is
     model.train()
     model(title_ids, title_mask, sentence_ids, word_mask).logits.sum().backward()
-    gradient = model.label_mentions.label_weights.grad  # (L, 2): only where a tag is named
+    gradient = head.label_weights.grad  # (L, 2): only where a tag is named
     assert set(map(tuple, gradient.nonzero().tolist())) == {(0, 0), (1, 1), (5, 1)}
