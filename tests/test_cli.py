@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from safetensors.torch import save_file
-
 from jman_core.checkpoint import METADATA_FILE, load_checkpoint, read_metadata
-from jman_core.errors import CheckpointError
 from jman_core.cli import main
-from jman_core.predict import Predictor
+from jman_core.config import CALIBRATIONS
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 TITLE = "Bread dough in the oven"
@@ -26,9 +21,30 @@ CONTENT = "<p>Knead the yeast and butter. Bake with salt.</p>"
 
 
 def tiny_train_arguments(data: Path, output: Path, cache_dir: Path) -> list[str]:
-    return ["train", "--data", str(data), "--output", str(output), "--hidden_size", "8", "--embedding_dim", "8",
-            "--num_epochs", "1", "--min_label_count", "2", "--min_word_frequency", "1", "--cache_dir", str(cache_dir),
-            "--word2vec_epochs", "2", "--device", "cpu", "--quiet"]
+    return [
+        "train",
+        "--data",
+        str(data),
+        "--output",
+        str(output),
+        "--hidden_size",
+        "8",
+        "--embedding_dim",
+        "8",
+        "--num_epochs",
+        "1",
+        "--min_label_count",
+        "2",
+        "--min_word_frequency",
+        "1",
+        "--cache_dir",
+        str(cache_dir),
+        "--word2vec_epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
 
 
 def assert_one_line_error(code: int, captured, *fragments: str) -> str:
@@ -56,8 +72,9 @@ def test_main_help_lists_the_commands(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("train", "evaluate", "predict", "info"):
+    for command in ("train", "evaluate", "predict", "info", "recalibrate"):
         assert command in out
+    assert "add-linear-part" not in out
 
 
 def test_no_command_prints_help(capsys):
@@ -70,13 +87,30 @@ def test_train_help_lists_the_flags(capsys):
         main(["train", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--variations", "--kfold", "--early_stop_lr", "--learning_rate", "--num_epochs", "--data",
-                 "--output", "--min_label_count", "--cache_dir", "--resume"):
+    for flag in (
+        "--variations",
+        "--kfold",
+        "--early_stop_lr",
+        "--learning_rate",
+        "--num_epochs",
+        "--data",
+        "--output",
+        "--min_label_count",
+        "--cache_dir",
+        "--resume",
+        "--head",
+        "--set",
+        "--no-linear",
+        "--linear_content_words",
+        "--calibration",
+        "--no-normalise_tags",
+        "--keep_tags_as_is",
+    ):
         assert flag in out, flag
     assert "0.01" in out  # the paper's learning rate is shown as the default
 
 
-@pytest.mark.parametrize("command", ["evaluate", "predict", "info"])
+@pytest.mark.parametrize("command", ["evaluate", "predict", "info", "recalibrate"])
 def test_command_help(capsys, command):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -85,9 +119,18 @@ def test_command_help(capsys, command):
 
 
 def test_module_entry_point_help():
-    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    completed = subprocess.run([sys.executable, "-m", "jman_core", "--help"], cwd=REPOSITORY_ROOT, env=environment,
-                               capture_output=True, text=True, timeout=60)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPOSITORY_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "jman_core", "--help"],
+        cwd=REPOSITORY_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert completed.returncode == 0, completed.stderr
     assert "predict" in completed.stdout and "train" in completed.stdout
 
@@ -129,118 +172,178 @@ def test_train_writes_a_checkpoint(capsys, data_csv, cache_dir, tmp_path):
     assert card.startswith("# cli-model")
 
 
-def train_with_switch(capsys, data_csv, cache_dir, output, switch: str, weights_of, card_text: str,
-                      title: str = TITLE) -> Predictor:
-    """Trains 2 epochs with `--switch`, checks the checkpoint keeps the part (`weights_of(model)`, trained away
-    from its zero start), that prediction uses it and that the model card names it; returns a Predictor whose
-    part has been zeroed."""
-    code = main(tiny_train_arguments(data_csv, output, cache_dir) + [f"--{switch}", "--num_epochs", "2"])
-    assert code == 0, capsys.readouterr().err
-    loaded = load_checkpoint(output)
-    assert getattr(loaded.metadata.model_config, switch)
-    assert weights_of(loaded.model).abs().sum() > 0  # trained away from its zero start
-    predictor = Predictor.from_checkpoint(output)
-    with torch.no_grad():
-        with_part = predictor.predict_proba(title, CONTENT)
-        weights_of(predictor.model).zero_()
-        assert not np.allclose(with_part, predictor.predict_proba(title, CONTENT))  # the saved part is used
-    assert main(["info", str(output)]) == 0
-    assert card_text in capsys.readouterr().out
-    return predictor
-
-
-def test_lexical_path_flag_trains_a_model_whose_checkpoint_keeps_it(capsys, data_csv, cache_dir, tmp_path):
-    train_with_switch(capsys, data_csv, cache_dir, tmp_path / "lexical", "lexical_path",
-                      lambda model: model.lexical_path.word_scores.weight, "lexical path")
-
-
-def test_label_mentions_flag_keeps_the_tag_names_and_their_learned_weights(capsys, work_dir, cache_dir, tmp_path):
-    from conftest import make_rows, write_csv
-
-    rows = make_rows()
-    for row in rows[::2]:
-        row["title"] = f"{row['tags'].split()[0]} {row['title']}"  # the topic tag named in half of the titles
-    data = write_csv(tmp_path / "named.csv", rows)
-    predictor = train_with_switch(capsys, data, cache_dir, tmp_path / "mentions", "label_mentions",
-                                  lambda model: model.label_mentions.shared_weights, "tag-name matching",
-                                  title=f"cooking {TITLE}")
-    names = predictor.model.label_mentions.name_word_ids  # (L, M), saved in the checkpoint
-    cooking = predictor.labels.index("cooking")
-    assert [predictor.pipeline.id_to_word[index] for index in names[cooking] if index] == ["cooking"]
-    assert load_checkpoint(tmp_path / "mentions").model.label_mentions.label_weights.abs().sum() > 0
-
-
-def test_linear_part_flag_fits_the_svm_after_training_and_saves_the_blend(capsys, data_csv, cache_dir, tmp_path):
-    output = tmp_path / "wide"
-    code = main(tiny_train_arguments(data_csv, output, cache_dir) + ["--linear_part", "--linear_content_words", "300",
-                                                                     "--num_epochs", "2"])
+def test_heads_and_their_options_reach_the_checkpoint_and_no_linear_leaves_the_network_alone(
+    capsys, data_csv, cache_dir, tmp_path
+):
+    output = tmp_path / "heads"
+    arguments = tiny_train_arguments(data_csv, output, cache_dir) + [
+        "--head",
+        "lexical_path",
+        "--head",
+        "label_mentions",
+        "--head",
+        "label_attention",
+        "--set",
+        "model.heads.label_mentions.name_words=3",
+        "--no-linear",
+    ]
+    code = main(arguments)
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "Fitting the linear part" in captured.err and "Linear part: " in captured.out
     loaded = load_checkpoint(output)
-    config, statistics, part = loaded.metadata.model_config, loaded.metadata.statistics, loaded.model.linear_part
-    assert config.linear_part and config.linear_features == len(part.feature_keys) == statistics["linear_part_features"]
-    assert float(part.network_weight) == pytest.approx(statistics["linear_part_network_weight"])
-    assert part.label_weights.abs().sum() > 0
-    predictor = Predictor.from_checkpoint(output)
-    blended = predictor.predict_proba(TITLE, CONTENT)
-    with torch.no_grad():
-        predictor.model.linear_part.network_weight.fill_(1.0)  # the network alone
-        network_only = predictor.predict_proba(TITLE, CONTENT)
-        predictor.model.linear_part.network_weight.fill_(0.0)  # the SVM alone
-        svm_only = predictor.predict_proba(TITLE, CONTENT)
-        predictor.model.linear_part.label_weights.zero_()
-        assert not np.allclose(svm_only, predictor.predict_proba(TITLE, CONTENT))  # the saved weights are used
-    weight = statistics["linear_part_network_weight"]
-    assert np.allclose(blended, weight * network_only + (1 - weight) * svm_only, atol=1e-5)
-    assert config.linear_content_words == 300
-    fresh = Predictor.from_checkpoint(output)
-    with torch.no_grad():
-        fresh.model.linear_part.network_weight.fill_(0.0)
-        filler = " ".join(f"Sentence {number} says little." for number in range(12))  # past the 10 sentences read
-        late = fresh.predict_proba("A question", f"{filler} Bake the bread dough with yeast and flour.")
-        early = fresh.predict_proba("A question", filler)
-    assert not np.allclose(late, early)  # the SVM read the words after the network's limit
+    assert loaded.metadata.model_config.heads == {
+        "lexical_path": {},
+        "label_mentions": {"name_words": 3},
+        "label_attention": {},
+    }
+    assert set(loaded.model.heads) >= {"lexical_path", "label_mentions", "label_attention"}
+    assert loaded.model.heads["label_mentions"].name_word_ids.shape[1] == 3
+    assert not loaded.metadata.linear_config.enabled and loaded.linear is None
+    assert loaded.blend.components == ["network"]
+    assert "linear SVM baseline" in captured.out  # the baseline is fitted and reported even when not blended
     assert main(["info", str(output)]) == 0
-    assert "blended with a linear SVM over" in capsys.readouterr().out
+    card = capsys.readouterr().out
+    assert "label mentions head" in card and "label attention head" in card and "lexical path head" in card
+    assert "linear.enabled = off" in card  # the settings that differ from the defaults
 
 
-def test_add_linear_part_blends_a_trained_checkpoint_in_place_and_refuses_other_data(capsys, checkpoint_copy, data_csv, tmp_path):
+def test_training_blends_the_svm_by_default_and_prints_the_model_beside_the_baseline(
+    capsys, data_csv, cache_dir, tmp_path
+):
+    output = tmp_path / "wide"
+    code = main(tiny_train_arguments(data_csv, output, cache_dir) + ["--linear_content_words", "300"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    loaded = load_checkpoint(output)
+    linear, statistics = loaded.metadata.linear_config, loaded.metadata.statistics
+    assert linear.enabled and linear.content_words == 300 and loaded.linear is not None
+    assert set(loaded.blend.components) == {"network", "linear"}
+    assert loaded.blend.network_weight() == pytest.approx(statistics["network_weight"])
+    metrics = loaded.metadata.metrics
+    assert {"baseline_svm_test", "baseline_svm_validation", "calibration_test"} <= set(metrics)
+    summary = captured.out
+    assert "Scores: " in summary and "x the linear SVM" in summary or "the network alone" in summary
+    assert "| new model |" in summary and "| linear SVM baseline |" in summary
+    row = next(line for line in summary.splitlines() if line.startswith("| linear SVM baseline |"))
+    assert row.split("|")[2].strip() == f"{100 * metrics['baseline_svm_test']['P@1']:.1f}"
+    assert "beat the linear SVM baseline" in summary
+    assert "ECE" in summary and "tags per document score above 0.2" in summary
+    assert "Fitting the linear SVM" in captured.err
+    assert main(["info", str(output)]) == 0
+    card = capsys.readouterr().out
+    assert "blended with a linear SVM over" in card and "linear.content_words = 300" in card
+    assert "The project's linear SVM baseline on the same split" in card
+
+
+def test_the_summary_says_plainly_when_the_model_does_not_beat_the_baseline(capsys, tmp_path):
+    from types import SimpleNamespace
+
+    from jman_core.cli import _report_training
+
+    metrics = {
+        "test": {"P@1": 0.70, "nDCG@3": 0.65, "F1": 0.50},
+        "baseline_svm_test": {"P@1": 0.72, "nDCG@3": 0.60, "F1": 0.55},
+        "calibration_test": {
+            "ece_network_raw": 0.2,
+            "ece_network_calibrated": 0.05,
+            "ece_final": 0.05,
+            "tags_above_0.2": 2.5,
+            "true_tags_per_document": 1.5,
+        },
+    }
+    statistics = {
+        "train": 10,
+        "validation": 2,
+        "test": 2,
+        "labels": 3,
+        "dropped_without_label": 0,
+        "network_weight": 0.4,
+        "linear_features": 1234,
+        "calibration": "isotonic",
+    }
+    result = SimpleNamespace(
+        stopped_because="done", statistics=statistics, metrics=metrics, checkpoint=tmp_path, threshold=0.3
+    )
+    _report_training([result], tmp_path)
+    out = capsys.readouterr().out
+    verdict = next(line for line in out.splitlines() if "beat the linear SVM baseline" in line)
+    assert (
+        "does NOT beat" in verdict
+        and "P@1 70.0 against 72.0" in verdict
+        and "F1 50.0 against 55.0" in verdict
+    )
+    assert "nDCG@3" not in verdict  # the model is ahead there
+    assert (
+        "| new model | 70.0 | 65.0 | 50.0 |" in out and "| linear SVM baseline | 72.0 | 60.0 | 55.0 |" in out
+    )
+    assert "0.40 x the network + 0.60 x the linear SVM over 1,234 words and word pairs" in out
+    assert "the network 0.200 before, 0.050 after calibration" in out and "2.50 tags per document" in out
+
+
+def test_keep_tags_as_is_still_keeps_the_tags(capsys, data_csv, cache_dir, tmp_path):
+    code = main(
+        tiny_train_arguments(data_csv, tmp_path / "kept", cache_dir) + ["--keep_tags_as_is", "--no-linear"]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert read_metadata(tmp_path / "kept").data_config.normalise_tags is False
+
+
+def test_recalibrate_keeps_the_network_refits_the_svm_and_refuses_other_data(
+    capsys, checkpoint_copy, data_csv, tmp_path
+):
     before = load_checkpoint(checkpoint_copy)
-    assert before.model.linear_part is None
-    assert main(["add-linear-part", str(checkpoint_copy), "--data", str(data_csv)]) == 0
-    assert "Linear part: " in capsys.readouterr().out
-    after = load_checkpoint(checkpoint_copy)
-    assert after.metadata.model_config.linear_features == len(after.model.linear_part.feature_keys) > 0
-    assert torch.equal(after.model.embedding.weight, before.model.embedding.weight)  # the network is not retrained
+    other_method = next(m for m in CALIBRATIONS if m != before.metadata.training_config.calibration)
+    output = tmp_path / "recalibrated"
+    code = main(
+        [
+            "recalibrate",
+            str(checkpoint_copy),
+            "--data",
+            str(data_csv),
+            "--output",
+            str(output),
+            "--calibration",
+            other_method,
+            "--linear_per_label",
+            "20",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"Saved {output}" in captured.out and "| linear SVM baseline |" in captured.out
+    after = load_checkpoint(output)
+    assert torch.equal(after.model.embedding.weight, before.model.embedding.weight)  # the network is kept
+    assert after.metadata.training_config.calibration == other_method
+    assert {calibrator.method for calibrator in after.blend.calibrators.values()} == {other_method}
+    assert after.metadata.linear_config.enabled and after.metadata.linear_config.per_label == 20
     assert after.metadata.threshold == pytest.approx(after.metadata.metrics["validation"]["threshold"])
-    assert after.metadata.metrics["test"] != before.metadata.metrics["test"]  # recomputed for the blend
     assert after.metadata.data_fingerprint == before.metadata.data_fingerprint
+    assert main(["recalibrate", str(checkpoint_copy), "--data", str(data_csv), "--no-linear"]) == 0
+    capsys.readouterr()
+    assert load_checkpoint(checkpoint_copy).blend.components == ["network"]  # in place, the SVM left out
     other = tmp_path / "other.csv"
     other.write_text(data_csv.read_text(encoding="utf-8").replace("Bread", "Brioche", 1), encoding="utf-8")
-    code = main(["add-linear-part", str(checkpoint_copy), "--data", str(other), "--output", str(tmp_path / "blended")])
+    code = main(["recalibrate", str(checkpoint_copy), "--data", str(other), "--output", str(tmp_path / "x")])
     assert_one_line_error(code, capsys.readouterr(), "not the data this model was trained on")
-    assert not (tmp_path / "blended").exists()
-    damaged = {key: value.clone() for key, value in after.model.state_dict().items()}
-    damaged["linear_part.feature_keys"] = damaged["linear_part.feature_keys"].flip(0)
-    save_file(damaged, str(checkpoint_copy / "model.safetensors"))
-    document = json.loads((checkpoint_copy / METADATA_FILE).read_text(encoding="utf-8"))
-    document["weights_sha256"] = hashlib.sha256((checkpoint_copy / "model.safetensors").read_bytes()).hexdigest()
-    (checkpoint_copy / METADATA_FILE).write_text(json.dumps(document), encoding="utf-8")
-    with pytest.raises(CheckpointError, match="damaged linear part"):
-        load_checkpoint(checkpoint_copy)
+    assert not (tmp_path / "x").exists()
 
 
-def test_label_attention_flag_round_trips_and_predicts_with_every_tag_attention(capsys, data_csv, cache_dir, tmp_path):
-    predictor = train_with_switch(capsys, data_csv, cache_dir, tmp_path / "label-attention", "label_attention",
-                                  lambda model: model.label_attention.output_weights, "label-wise attention")
-    label = predictor.labels[0]
-    evidence = predictor.tag_evidence(TITLE, CONTENT, label)  # the tag's own attention, aligned with the words read
-    explanation = predictor.explain(TITLE, CONTENT)
-    assert len(evidence.title_word_attention) == len(explanation.title_word_attention)
-    assert [len(row) for row in evidence.sentence_word_attention] == [len(row) for row in explanation.sentence_word_attention]
-    total = sum(evidence.title_word_attention) + sum(map(sum, evidence.sentence_word_attention))
-    assert total == pytest.approx(1.0, abs=1e-5)  # nothing left on padding
+@pytest.mark.parametrize(
+    "flags, fragments",
+    [
+        (["--set", "training.learning_rte=0.1"], ["--set training.learning_rte=0.1", "learning_rate"]),
+        (["--set", "model.heads.label_mentions.name_words=many"], ["name_words must be int"]),
+        (["--head", "bogus"], ["--head bogus", "label_mentions"]),
+        (["--num_epochs", "ten"], ["--num_epochs ten", "int"]),
+        (["--calibration", "magic"], ["--calibration magic", "isotonic"]),
+    ],
+)
+def test_bad_options_are_one_line_before_any_training(
+    capsys, data_csv, cache_dir, tmp_path, flags, fragments
+):
+    code = main(tiny_train_arguments(data_csv, tmp_path / "out", cache_dir) + flags)
+    assert_one_line_error(code, capsys.readouterr(), *fragments)
+    assert not (tmp_path / "out").exists()
 
 
 def test_train_does_not_delete_a_folder_that_is_not_a_checkpoint(capsys, data_csv, cache_dir, tmp_path):
@@ -266,7 +369,9 @@ def test_info_prints_the_model_card(capsys, checkpoint_path):
 
     metadata = read_metadata(checkpoint_path)
     assert out == model_card(metadata), "the terminal gets the card as plain text"
-    assert (checkpoint_path / "MODEL_CARD.md").read_text(encoding="utf-8") == model_card(metadata, markdown=True)
+    assert (checkpoint_path / "MODEL_CARD.md").read_text(encoding="utf-8") == model_card(
+        metadata, markdown=True
+    )
     assert "Decision threshold" in out
 
 
@@ -286,7 +391,9 @@ def test_predict_prints_tags_and_scores(capsys, checkpoint_path, predictor):
     expected = predictor.predict(TITLE, CONTENT)
     assert record["tags"] == expected.selected
     assert record["threshold"] == pytest.approx(predictor.threshold)
-    assert [entry["label"] for entry in record["scores"]] == [tag.label for tag in expected.tags][:len(record["scores"])]
+    assert [entry["label"] for entry in record["scores"]] == [tag.label for tag in expected.tags][
+        : len(record["scores"])
+    ]
     scores = [entry["score"] for entry in record["scores"]]
     assert scores == sorted(scores, reverse=True)
     assert all(entry["selected"] == (entry["label"] in record["tags"]) for entry in record["scores"])
@@ -300,12 +407,15 @@ def test_predict_top_k_and_threshold(capsys, checkpoint_path):
 
 
 def test_predict_input_file_prints_one_line_per_document(capsys, checkpoint_path, tmp_path, predictor):
-    documents = [{"id": "a1", "title": TITLE, "content": CONTENT},
-                 {"id": "b2", "title": "Telescope for a comet", "content": "Observe the nebula."},
-                 {"id": "c3", "title": "", "content": "机器学习 是 什么。"}]
+    documents = [
+        {"id": "a1", "title": TITLE, "content": CONTENT},
+        {"id": "b2", "title": "Telescope for a comet", "content": "Observe the nebula."},
+        {"id": "c3", "title": "", "content": "机器学习 是 什么。"},
+    ]
     path = tmp_path / "documents.jsonl"
-    path.write_text("\n".join(json.dumps(document, ensure_ascii=False) for document in documents) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        "\n".join(json.dumps(document, ensure_ascii=False) for document in documents) + "\n", encoding="utf-8"
+    )
     assert main(["predict", str(checkpoint_path), "--input", str(path)]) == 0
     records = json_lines(capsys.readouterr().out)
     assert [record["id"] for record in records] == ["a1", "b2", "c3"]
@@ -317,8 +427,17 @@ def test_predict_input_file_prints_one_line_per_document(capsys, checkpoint_path
 def test_predict_explain_includes_attention(capsys, checkpoint_path):
     assert main(["predict", str(checkpoint_path), "--title", TITLE, "--content", CONTENT, "--explain"]) == 0
     record = json_lines(capsys.readouterr().out)[0]
-    for key in ("tags", "scores", "title_word_attention", "sentence_word_attention", "original_sentence_attention",
-                "title_guided_sentence_attention", "title", "sentences", "warnings"):
+    for key in (
+        "tags",
+        "scores",
+        "title_word_attention",
+        "sentence_word_attention",
+        "original_sentence_attention",
+        "title_guided_sentence_attention",
+        "title",
+        "sentences",
+        "warnings",
+    ):
         assert key in record, key
     read_title = [token for token in record["title"]["tokens"] if token["read"]]
     assert len(record["title_word_attention"]) == len(read_title)
@@ -327,7 +446,7 @@ def test_predict_explain_includes_attention(capsys, checkpoint_path):
     assert len(record["sentence_word_attention"]) == len(read_sentences) == 2
     assert sum(record["original_sentence_attention"]) == pytest.approx(1.0, abs=1e-5)
     for token in read_title:
-        assert record["title_text"][token["start"]:token["end"]] == token["text"]
+        assert record["title_text"][token["start"] : token["end"]] == token["text"]
 
 
 def test_evaluate_json_prints_the_metrics(capsys, checkpoint_path, data_csv):
@@ -415,11 +534,41 @@ def test_torchrun_trains_with_two_processes(data_csv, cache_dir, tmp_path):
     output = tmp_path / "ddp-model"
     environment = dict(os.environ, OMP_NUM_THREADS="1")
     completed = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "jman_core", "train", "--data", str(data_csv), "--output", str(output), "--num_epochs", "1",
-         "--min_label_count", "2", "--hidden_size", "8", "--embedding_dim", "8", "--min_word_frequency", "1",
-         "--cache_dir", str(cache_dir), "--device", "cpu", "--quiet"],
-        capture_output=True, text=True, timeout=300, env=environment)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "jman_core",
+            "train",
+            "--data",
+            str(data_csv),
+            "--output",
+            str(output),
+            "--num_epochs",
+            "1",
+            "--min_label_count",
+            "2",
+            "--hidden_size",
+            "8",
+            "--embedding_dim",
+            "8",
+            "--min_word_frequency",
+            "1",
+            "--cache_dir",
+            str(cache_dir),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert (output / "checkpoint.json").exists()
     assert completed.stdout.count("Saved ") == 1  # only rank 0 reports and saves

@@ -117,6 +117,7 @@ def test_train_on_reviewed_documents_compares_with_the_old_model_on_held_out_one
     assert code == 0, captured.err
     assert (output / "checkpoint.json").exists()
     assert "held out" in captured.err
+    assert "| linear SVM baseline |" in captured.out  # the summary of `jman train`, the baseline beside
     table = captured.out.split("held-out reviewed document(s):")[1]
     assert "| new model |" in table and f"| {checkpoint_path.name} |" in table
 
