@@ -292,7 +292,12 @@ def build_dummy_checkpoint(
         threshold=threshold,
         data_config=data_config,
         training_config=TrainingConfig(embeddings="random", device="cpu"),
-        statistics={**statistics, **(svm.statistics_ if svm else {}), "domain_check": domain.summary()},
+        statistics={
+            **statistics,
+            **(svm.statistics_ if svm else {}),
+            "domain_check": domain.summary(),
+            "calibrated": True,
+        },
         data_source="dummy: random weights",
         stopped_because="not trained (a test fixture)",
         linear_config=linear_config,
