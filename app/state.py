@@ -33,7 +33,9 @@ NEW_TAGS = "new_tags"  # tags typed to add to the current document
 VOCABULARY_TAGS = "vocabulary_tags"  # tags chosen from the model's vocabulary to add
 LEARN_NAME = "learn_name"  # name of the model trained on reviewed documents
 LEARN_HOLDOUT = "learn_holdout"  # share of reviewed documents held out for the comparison
-LEARN_BASE_FILE = "learn_base_file"  # optional: the model's own training file, added to the reviewed documents
+LEARN_BASE_FILE = (
+    "learn_base_file"  # optional: the model's own training file, added to the reviewed documents
+)
 LEARN_EPOCHS = "learn_epochs"
 LEARN_REPLACE = "learn_replace"  # bool: the curator confirmed replacing an existing model of that name
 RESET_THRESHOLD = "reset_threshold"  # the "Use the tuned threshold" button
@@ -49,17 +51,25 @@ LABEL_ATTENTION_CHART = "label_attention_chart"  # the evidence tag's own attent
 # ---- training from the sidebar (widgets) --------------------------------------------------------
 TRAIN_FILE = "train_file"  # the dataset uploader in the sidebar
 TRAIN_NAME = "train_name"  # name of the model to make (a folder under checkpoints/)
-TRAIN_VARIATION = "train_variation"
-TRAIN_LABEL_ATTENTION = "train_label_attention"  # bool: give each tag its own attention (model.label_attention)
-TRAIN_LABEL_MENTIONS = "train_label_mentions"  # bool: score the tags named in the text (model.label_mentions)
-TRAIN_LINEAR_PART = "train_linear_part"  # bool: blend with a word-and-pair SVM fitted after training (model.linear_part)
-TRAIN_EPOCHS = "train_epochs"
-TRAIN_MIN_LABEL_COUNT = "train_min_label_count"
-TRAIN_LAMBDA_SIM = "train_lambda_sim"
-TRAIN_LAMBDA_SUB = "train_lambda_sub"
-TRAIN_VALIDATION_FRACTION = "train_validation_fraction"
-TRAIN_SEED = "train_seed"
-TRAIN_DEVICE = "train_device"
+TRAIN_OPTION = (
+    "train_option."  # + "section.name": the form's widget of each declared option (train_option_key)
+)
+TRAIN_ALL_SETTINGS = (
+    "train_all_settings"  # bool: the form shows every declared option, not only the main ones
+)
+
+
+def train_option_key(path: str) -> str:
+    """The widget key of a declared option ("training.num_epochs") in the training form."""
+    return TRAIN_OPTION + path
+
+
+TRAIN_VARIATION = train_option_key("model.variation")
+TRAIN_HEADS = train_option_key("model.heads")  # list of head names (jman_core.model.HEADS)
+TRAIN_LINEAR = train_option_key("linear.enabled")  # bool: blend with the word-and-pair SVM
+TRAIN_EPOCHS = train_option_key("training.num_epochs")
+TRAIN_MIN_LABEL_COUNT = train_option_key("data.min_label_count")
+TRAIN_DEVICE = train_option_key("training.device")
 TRAIN_TITLE_COLUMN = "train_title_column"  # the confirmed columns and tag separator
 TRAIN_CONTENT_COLUMN = "train_content_column"
 TRAIN_TAGS_COLUMN = "train_tags_column"
@@ -68,18 +78,26 @@ TRAIN_SEPARATOR = "train_separator"
 TRAIN_START = "train_start"
 TRAIN_CANCEL = "train_cancel"
 TRAIN_USE_MODEL = "train_use_model"
-TRAIN_REPLACE = "train_replace"  # bool: the user confirmed that training may replace the existing model of that name
+TRAIN_REPLACE = (
+    "train_replace"  # bool: the user confirmed that training may replace the existing model of that name
+)
 
 # ---- values the app keeps between runs ---------------------------------------------------------
 TRAIN_INSPECTION = "train_inspection"  # dict[settings key, UploadReport]: inspections already made
-TRAIN_UPLOAD_SEEN = "train_upload_seen"  # digest of the last uploaded dataset (a new one opens the Train view)
+TRAIN_UPLOAD_SEEN = (
+    "train_upload_seen"  # digest of the last uploaded dataset (a new one opens the Train view)
+)
 TRAIN_MESSAGE = "train_message"  # (kind, text) | None: what the last Start press said
 TRAIN_JOB = "train_job"  # folder of the job this session started or looked at last
 RESULT = "result"  # AnnotationResult | None: the last prediction for the document in the boxes
 EVIDENCE = "evidence"  # dict[(document_key, label), TagEvidence]: evidence already computed
 TYPED_SAMPLE = "typed_sample"  # the sample the boxes were last filled from (a new one starts a new document)
-TYPED_DOCUMENT = "typed_document"  # int | None: the workspace document the boxes belong to (edits keep its id)
-QUEUE_DOCUMENT = "queue_document"  # int | None: the document shown in the queue (kept in the URL as ?document=)
+TYPED_DOCUMENT = (
+    "typed_document"  # int | None: the workspace document the boxes belong to (edits keep its id)
+)
+QUEUE_DOCUMENT = (
+    "queue_document"  # int | None: the document shown in the queue (kept in the URL as ?document=)
+)
 UPLOAD_SEEN = "upload_seen"  # digest of the last file turned into a collection (not imported twice)
 WORKSPACE_MESSAGE = "workspace_message"  # (kind, text) | None: what the last review click said
 URL_SEEDED = "url_seeded"  # bool: the view, curator, collection and document were taken from the URL once
@@ -103,16 +121,34 @@ class AnnotationResult:
     explanation: Any  # jman_core.predict.Explanation
     scores: np.ndarray  # (L,) in the order of the predictor's labels
     notices: list[str] = field(default_factory=list)
-    document_id: int | None = None  # the workspace document it was saved as (None: the workspace is unavailable)
+    document_id: int | None = (
+        None  # the workspace document it was saved as (None: the workspace is unavailable)
+    )
 
 
 def initialise() -> None:
     """Sets every non-widget key to its starting value (widgets start from their own defaults)."""
     defaults: dict[str, Any] = {
-        VIEW: VIEWS[0], SAMPLE: NO_SAMPLE, TITLE: "", CONTENT: "", GOLD_TAGS: "", TOP_K: 0,
-        RESULT: None, EVIDENCE: {}, PENDING_PREDICTION: False, LOADED_MODEL: "", TYPED_DOCUMENT: None,
-        TYPED_SAMPLE: NO_SAMPLE, QUEUE_DOCUMENT: None, UPLOAD_SEEN: "", WORKSPACE_MESSAGE: None, QUEUE_CACHE: {},
-        TRAIN_INSPECTION: {}, TRAIN_UPLOAD_SEEN: "", TRAIN_MESSAGE: None, TRAIN_JOB: "",
+        VIEW: VIEWS[0],
+        SAMPLE: NO_SAMPLE,
+        TITLE: "",
+        CONTENT: "",
+        GOLD_TAGS: "",
+        TOP_K: 0,
+        RESULT: None,
+        EVIDENCE: {},
+        PENDING_PREDICTION: False,
+        LOADED_MODEL: "",
+        TYPED_DOCUMENT: None,
+        TYPED_SAMPLE: NO_SAMPLE,
+        QUEUE_DOCUMENT: None,
+        UPLOAD_SEEN: "",
+        WORKSPACE_MESSAGE: None,
+        QUEUE_CACHE: {},
+        TRAIN_INSPECTION: {},
+        TRAIN_UPLOAD_SEEN: "",
+        TRAIN_MESSAGE: None,
+        TRAIN_JOB: "",
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)

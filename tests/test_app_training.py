@@ -1,4 +1,4 @@
-"""Training from the sidebar, driven with AppTest and real worker processes on a small dataset written here."""
+"""Training from the sidebar, driven with AppTest and real worker processes on a small dataset made here."""
 
 from __future__ import annotations
 
@@ -17,12 +17,16 @@ REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 if str(REPOSITORY_ROOT) not in sys.path:
     sys.path.insert(0, str(REPOSITORY_ROOT))
 
+from conftest import make_rows  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from app import state  # noqa: E402
-from conftest import make_rows  # noqa: E402
-from jman_core.checkpoint import read_metadata  # noqa: E402
+from app.components.training import COLUMN_KEYS  # noqa: E402
+from jman_core import options  # noqa: E402
+from jman_core.checkpoint import beats_baseline, read_metadata  # noqa: E402
+from jman_core.config import SEMANTIC_LAMBDAS  # noqa: E402
 from jman_core.jobs import list_jobs  # noqa: E402
+from jman_core.model import HEADS  # noqa: E402
 
 APP_FILE = str(REPOSITORY_ROOT / "app" / "streamlit_app.py")
 
@@ -67,8 +71,11 @@ def upload(app: AppTest, name: str, data: bytes) -> AppTest:
 
 def texts(app: AppTest) -> str:
     """Every message on the page as the reader sees it (user text is escaped in the Markdown source)."""
-    parts = [element.value for kind in ("error", "warning", "success", "info", "caption", "markdown")
-             for element in getattr(app, kind)]
+    parts = [
+        element.value
+        for kind in ("error", "warning", "success", "info", "caption", "markdown")
+        for element in getattr(app, kind)
+    ]
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", "\n".join(str(part) for part in parts))
 
 
@@ -84,18 +91,62 @@ def wait_for_job(app: AppTest, jobs: Path, predicate, timeout: float = 150.0):
     raise AssertionError(f"job did not get there: {list_jobs(jobs)}")
 
 
-def start(app: AppTest, name: str, epochs: int, label_attention: bool = False, label_mentions: bool = False,
-          linear_part: bool = False) -> AppTest:
+def start(app: AppTest, name: str, epochs: int, heads: tuple[str, ...] = (), linear: bool = True) -> AppTest:
     app.text_input(key=state.TRAIN_NAME).set_value(name)
-    app.checkbox(key=state.TRAIN_LABEL_ATTENTION).set_value(label_attention)
-    app.checkbox(key=state.TRAIN_LABEL_MENTIONS).set_value(label_mentions)
-    app.checkbox(key=state.TRAIN_LINEAR_PART).set_value(linear_part)
+    app.multiselect(key=state.TRAIN_HEADS).set_value(list(heads))
+    app.checkbox(key=state.TRAIN_LINEAR).set_value(linear)
     app.number_input(key=state.TRAIN_EPOCHS).set_value(epochs)
     app.number_input(key=state.TRAIN_MIN_LABEL_COUNT).set_value(2)
     app.run()
     app.button(key=state.TRAIN_START).click().run()
     assert not app.exception, app.exception
     return app
+
+
+def widget_keys(app: AppTest) -> set[str]:
+    kinds = ("checkbox", "toggle", "number_input", "selectbox", "multiselect", "text_input", "slider")
+    return {element.key for kind in kinds for element in app.get(kind) if element.key}
+
+
+def test_the_form_offers_every_declared_training_option_from_its_declaration(places):
+    app = open_app()
+    keys = widget_keys(app)
+    assert state.train_option_key("training.learning_rate") not in keys  # the main options only, at first
+    app.toggle(key=state.TRAIN_ALL_SETTINGS).set_value(True).run()
+    assert not app.exception, app.exception
+    upload(app, "questions.csv", dataset_bytes())  # the columns are confirmed beside the preview
+    keys = widget_keys(app)
+    for option in options.form_options():
+        key = COLUMN_KEYS.get(option.path, state.train_option_key(option.path))
+        assert key in keys, option.path
+    start_from = options.recommended_config()
+    assert app.number_input(key=state.TRAIN_EPOCHS).value == start_from.training.num_epochs
+    assert app.selectbox(key=state.TRAIN_VARIATION).value == start_from.model.variation == "JMAN-s"
+    assert app.checkbox(key=state.TRAIN_LINEAR).value is True
+    early_stop = app.number_input(key=state.train_option_key("training.early_stop_lr"))
+    assert early_stop.value == start_from.training.early_stop_lr
+    assert options.option_named("training.early_stop_lr").help[1:] in early_stop.help
+    assert app.multiselect(key=state.TRAIN_HEADS).options == list(HEADS)
+    assert HEADS["label_mentions"].description in app.multiselect(key=state.TRAIN_HEADS).help
+    assert app.number_input(key=state.train_option_key("training.lambda_sim")).value == 0  # JMAN-s: none
+    app.selectbox(key=state.TRAIN_VARIATION).set_value("JMAN").run()
+    assert app.number_input(key=state.train_option_key("training.lambda_sim")).value == pytest.approx(
+        SEMANTIC_LAMBDAS["lambda_sim"]
+    )
+
+
+def test_the_estimated_duration_is_shown_before_start(places):
+    app = upload(open_app(), "questions.csv", dataset_bytes(make_rows(400)))
+    epochs = options.recommended_config().training.num_epochs
+    estimate = next(caption.value for caption in app.sidebar.caption if "Estimated duration" in caption.value)
+    train = int(re.search(r"for ([\d,]+) documents", estimate).group(1).replace(",", ""))
+    assert 250 < train < 400 and f"× {epochs} epochs (measured on a 2-core CPU" in estimate
+    seconds = options.estimated_seconds(400, train, epochs)
+    assert ("under a minute" in estimate) == (seconds < 60)
+    app.number_input(key=state.TRAIN_EPOCHS).set_value(epochs * 50).run()
+    longer = next(caption.value for caption in app.sidebar.caption if "Estimated duration" in caption.value)
+    assert f"× {epochs * 50} epochs" in longer and re.search(r"about \d+ minutes", longer)
+    assert list_jobs(places[1]) == []  # nothing started
 
 
 def test_upload_shows_columns_preview_and_statistics(places):
@@ -111,13 +162,27 @@ def test_upload_shows_columns_preview_and_statistics(places):
 
 def test_train_from_the_sidebar_then_annotate_with_the_new_model(places):
     checkpoints, jobs = places
-    app = start(upload(open_app(), "questions.csv", dataset_bytes()), "sidebar-model", 2, label_attention=True,
-                label_mentions=True, linear_part=True)
+    app = start(
+        upload(open_app(), "questions.csv", dataset_bytes()),
+        "sidebar-model",
+        2,
+        heads=("label_attention", "label_mentions"),
+    )
     assert "started" in texts(app)
     status = wait_for_job(app, jobs, lambda job: not job.active)
     assert status.state == "finished", status.message
     assert (checkpoints / "sidebar-model" / "checkpoint.json").exists()
     assert "Finished" in texts(app) and "most frequent labels" in texts(app)
+    metrics = read_metadata(checkpoints / "sidebar-model").metrics
+    summary = texts(app)  # the new model beside the linear SVM baseline, as `jman train` prints it
+    assert "Beside the project's linear SVM baseline" in summary and "beat the linear SVM baseline" in summary
+    assert ("does NOT beat" in summary) == (not beats_baseline(metrics))
+    assert (
+        "x the linear SVM" in summary and "ECE" in summary and "tags per document score above 0.2" in summary
+    )
+    table = next(frame.value for frame in app.dataframe if "model" in frame.value.columns)
+    assert list(table["model"]) == ["new model", "linear SVM baseline"]
+    assert table["P@1"][1] == f"{100 * metrics['baseline_svm_test']['P@1']:.1f}"
     assert any(option.endswith("sidebar-model") for option in app.selectbox(key=state.MODEL_FOLDER).options)
     app.button(key=state.TRAIN_USE_MODEL).click().run()
     assert app.radio(key=state.VIEW).value == "Annotate"
@@ -128,9 +193,14 @@ def test_train_from_the_sidebar_then_annotate_with_the_new_model(places):
     assert not app.exception
     assert app.session_state[state.RESULT] is not None
     assert app.session_state[state.RESULT].explanation.prediction.tags
-    model_config = read_metadata(checkpoints / "sidebar-model").model_config
-    assert model_config.label_attention and model_config.label_mentions and model_config.linear_features > 0  # the boxes reached the model
-    assert any("This model blends two scores" in element.value for element in app.markdown)  # the blend is explained
+    metadata = read_metadata(checkpoints / "sidebar-model")
+    assert set(metadata.model_config.heads) == {
+        "label_attention",
+        "label_mentions",
+    }  # the form reached the model
+    assert metadata.linear_config.enabled and metadata.statistics["linear_features"] > 0
+    assert metadata.training_config.early_stop_lr == options.recommended_config().training.early_stop_lr
+    assert any("Score of" in element.value for element in app.markdown)  # the blend is explained
     assert any("tag-name matching" in element.value for element in app.markdown)  # what the tag's name added
     assert any("looked" in element.value for element in app.markdown)  # the tag's own attention is drawn
     assert len(app.get("plotly_chart")) >= 3  # attention, evidence and the tag's attention

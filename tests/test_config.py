@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from jman_core.config import (
+    CALIBRATIONS,
+    DEVICES,
+    OPTIMIZERS,
     VARIATIONS,
     DataConfig,
     ExperimentConfig,
+    LinearConfig,
     ModelConfig,
     TextConfig,
     TrainingConfig,
@@ -38,7 +43,13 @@ def test_defaults_are_the_papers():
 
 def test_variations_are_the_seven_of_the_paper():
     assert list(VARIATIONS) == [
-        "JMAN", "JMAN-s", "JMAN-s-att", "JMAN-s-tg", "JMAN-s+t-only", "JMAN-s+tg-only", "JMAN-s+att-only",
+        "JMAN",
+        "JMAN-s",
+        "JMAN-s-att",
+        "JMAN-s-tg",
+        "JMAN-s+t-only",
+        "JMAN-s+tg-only",
+        "JMAN-s+att-only",
     ]
     assert VARIATIONS["JMAN"]["semantic_losses"] is True
     assert not any(VARIATIONS[name]["semantic_losses"] for name in VARIATIONS if name != "JMAN")
@@ -140,6 +151,14 @@ def test_unknown_variation_lists_the_choices():
         ({"training": {"output_bias_init": "random"}}, "output_bias_init"),
         ({"training": {"learning_rate": 0.0}}, "learning_rate"),
         ({"training": {"batch_size": -1}}, "batch_size"),
+        ({"training": {"calibration": "magic"}}, "calibration"),
+        ({"training": {"optimizer": "sgd"}}, "optimizer"),
+        ({"linear": {"per_label": 0}}, "per_label"),
+        ({"linear": {"content_words": -1}}, "content_words"),
+        ({"linear": {"regularisation": 0.0}}, "regularisation"),
+        ({"linear": {"part": True}}, "part"),
+        ({"model": {"heads": ["label_mentions"]}}, "heads"),
+        ({"model": {"heads": {"label_mentions": 3}}}, "heads"),
     ],
 )
 def test_invalid_training_values(values, key):
@@ -154,6 +173,7 @@ def test_model_parts_follow_the_variation():
 
 # ---- config files -------------------------------------------------------------------------------
 
+
 def test_load_json_config_file(tmp_path: Path):
     path = tmp_path / "experiment.json"
     values = {"model": {"variation": "JMAN-s", "hidden_size": 16}, "training": {"batch_size": 8}}
@@ -167,7 +187,9 @@ def test_load_json_config_file(tmp_path: Path):
 
 def test_load_invalid_json_names_the_line(tmp_path: Path):
     path = tmp_path / "broken.json"
-    path.write_text('{\n  "model": {"hidden_size": 16},\n  "training": {"batch_size": 8,}\n}\n', encoding="utf-8")
+    path.write_text(
+        '{\n  "model": {"hidden_size": 16},\n  "training": {"batch_size": 8,}\n}\n', encoding="utf-8"
+    )
     with pytest.raises(ConfigError) as raised:
         load_config_file(path)
     message = str(raised.value)
@@ -201,3 +223,37 @@ def test_load_yaml_config_file(tmp_path: Path):
     assert config.model.variation == "JMAN-s-att" and config.training.learning_rate == 0.005
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config_file(broken)
+
+
+# ---- declarations (config.option) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config_type", [TextConfig, DataConfig, ModelConfig, TrainingConfig, LinearConfig])
+def test_every_field_is_declared_with_its_help_and_choices_that_hold_its_default(config_type):
+    instance = config_type()
+    for field in dataclasses.fields(config_type):
+        assert field.metadata.get("help"), f"{config_type.__name__}.{field.name} has no help"
+        choices = field.metadata.get("choices")
+        if choices:
+            assert getattr(instance, field.name) in choices
+
+
+def test_the_fixed_choices_are_the_ones_checked():
+    for name, choices in (("device", DEVICES), ("optimizer", OPTIMIZERS), ("calibration", CALIBRATIONS)):
+        field = next(field for field in dataclasses.fields(TrainingConfig) if field.name == name)
+        assert tuple(field.metadata["choices"]) == choices
+        for choice in choices:
+            build_config({"training": {name: choice}})
+
+
+def test_a_mutable_default_is_not_shared_between_configs():
+    first, second = ModelConfig(), ModelConfig()
+    first.heads["lexical_path"] = {}
+    assert second.heads == {} and ModelConfig().heads == {}
+
+
+def test_the_linear_section_is_on_by_default_and_read_from_a_file():
+    assert ExperimentConfig().linear.enabled
+    config = build_config({"linear": {"enabled": False, "content_words": 0}})
+    assert not config.linear.enabled and config.linear.content_words == 0
+    assert config.linear.per_label == LinearConfig().per_label

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from jman_core.blend import Blend
 from jman_core.checkpoint import model_card, read_metadata
 from jman_core.errors import JmanError
 from jman_core.text import markdown_literal
@@ -17,8 +18,8 @@ def render_no_model() -> None:
     directory = checkpoints_directory()
     st.warning(f"No model found in {markdown_literal(str(directory))}.")
     st.markdown(
-        "A model is a checkpoint folder made by `jman train` (it holds `checkpoint.json`). Put one under that "
-        "folder, for example:\n\n"
+        "A model is a checkpoint folder made by `jman train` (it holds `checkpoint.json`). Put one under "
+        "that folder, for example:\n\n"
         "```bash\njman train --data my_documents.csv --output checkpoints/my-model\n```\n\n"
         "or train one here: open **Train a new model** in the sidebar and upload your tagged documents. "
         "To use checkpoints kept elsewhere, set the environment variable `JMAN_CHECKPOINTS_DIR` and reload "
@@ -46,8 +47,18 @@ def summary_line(entry: CheckpointEntry) -> str:
     metadata = entry.metadata
     test = metadata.metrics.get("test") or {}
     quality = f" · test F1 {test['F1']:.2f}, P@1 {test['P@1']:.2f}" if "F1" in test and "P@1" in test else ""
-    blend = " + linear SVM" if metadata.model_config.linear_part and metadata.model_config.linear_features else ""
-    return f"{metadata.model_config.variation}{blend} · {len(metadata.labels)} tags{quality}"
+    return f"{metadata.model_config.variation}{_blend_text(metadata)} · {len(metadata.labels)} tags{quality}"
+
+
+def _blend_text(metadata) -> str:
+    """ " + linear SVM (network 0.15)": the blended SVM and the network's weight in the scores, or ""."""
+    if not metadata.linear_config.enabled:
+        return ""
+    try:
+        weight = Blend.from_json(metadata.blend).network_weight() if metadata.blend else 1.0
+    except ValueError:  # a damaged blend: the model card says so
+        return " + linear SVM"
+    return f" + linear SVM (network {weight:.2f})"
 
 
 def _card(metadata) -> str:
@@ -63,8 +74,13 @@ def render_model_picker(entries: list[CheckpointEntry]) -> CheckpointEntry:
         st.session_state[state.MODEL_FOLDER] = str(default_entry(entries).folder)
         st.session_state.pop(state.THRESHOLD, None)  # seeded again from the model's tuned threshold
     st.sidebar.header("Model")
-    folder = st.sidebar.selectbox("Checkpoint", list(by_folder), key=state.MODEL_FOLDER, on_change=on_model_change,
-                                  format_func=lambda path: by_folder[path].name)
+    folder = st.sidebar.selectbox(
+        "Checkpoint",
+        list(by_folder),
+        key=state.MODEL_FOLDER,
+        on_change=on_model_change,
+        format_func=lambda path: by_folder[path].name,
+    )
     entry = by_folder[folder]
     st.sidebar.caption(summary_line(entry))
     if entry.metadata is not None:
@@ -82,13 +98,29 @@ def render_selection_controls(predictor) -> tuple[float, int | None]:
     if state.THRESHOLD not in st.session_state:
         st.session_state[state.THRESHOLD] = float(predictor.threshold)
     st.sidebar.header("Tag selection")
-    threshold = st.sidebar.slider("Threshold", 0.0, 1.0, step=0.005, format="%.3f", key=state.THRESHOLD,
-                                  help=f"A tag is suggested when its score reaches this. The model's tuned "
-                                       f"threshold is {predictor.threshold:.3f} (the paper used 0.5).")
-    st.sidebar.button(f"Use the tuned threshold ({predictor.threshold:.3f})", on_click=_reset_threshold,
-                      args=(float(predictor.threshold),), key=state.RESET_THRESHOLD)
-    top_k = st.sidebar.number_input("At most this many tags (0 = no limit)", min_value=0,
-                                    max_value=max(1, len(predictor.labels)), step=1, key=state.TOP_K)
+    threshold = st.sidebar.slider(
+        "Threshold",
+        0.0,
+        1.0,
+        step=0.005,
+        format="%.3f",
+        key=state.THRESHOLD,
+        help=f"A tag is suggested when its score reaches this. The model's tuned "
+        f"threshold is {predictor.threshold:.3f} (the paper used 0.5).",
+    )
+    st.sidebar.button(
+        f"Use the tuned threshold ({predictor.threshold:.3f})",
+        on_click=_reset_threshold,
+        args=(float(predictor.threshold),),
+        key=state.RESET_THRESHOLD,
+    )
+    top_k = st.sidebar.number_input(
+        "At most this many tags (0 = no limit)",
+        min_value=0,
+        max_value=max(1, len(predictor.labels)),
+        step=1,
+        key=state.TOP_K,
+    )
     return float(threshold), (int(top_k) or None)
 
 
