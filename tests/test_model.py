@@ -158,7 +158,7 @@ def test_padded_bidirectional_gru_matches_the_packed_one_in_values_and_gradients
     for run in (_packed_bidirectional_gru, _padded_bidirectional_gru):
         gru.zero_grad()
         leaf = inputs.clone().requires_grad_(True)
-        hidden, last = run(gru, leaf, lengths)
+        hidden, last = run(gru=gru, inputs=leaf, lengths=lengths)
         mask = torch.arange(9).unsqueeze(0) < lengths.unsqueeze(1)
         hidden = hidden * mask.unsqueeze(-1)
         (hidden.pow(2).sum() + last.sin().sum()).backward()

@@ -1,26 +1,26 @@
-"""Tests for jman_core.training (fit, callbacks, resume, learning-rate schedule) and experiment.prepare_data."""
+"""Tests for jman_core.training (fit, callbacks, resume, learning-rate schedule) and jman_core.experiment
+(prepare_data; train_documents fitting the SVM baseline and the blend)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-import time
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config
-from jman_core.data import Document
-from jman_core.config import TrainingConfig
-from jman_core.errors import ConfigError, DataError
+
 from jman_core.checkpoint import load_checkpoint
+from jman_core.config import TrainingConfig
+from jman_core.data import Document
+from jman_core.errors import ConfigError, DataError
 from jman_core.experiment import initial_embeddings, prepare_data, train_documents
-from jman_core.model import build_model
 from jman_core.losses import LabelSemantics
-from jman_core.training import Callbacks, EpochRecord, _make_optimizer, _run_epoch, _State, fit
+from jman_core.model import build_model
+from jman_core.training import Callbacks, EpochRecord, _make_optimizer, fit
 
 LOSS_FIELDS = ("epoch", "train_loss", "validation_loss", "validation_f1", "threshold", "learning_rate")
 
@@ -42,8 +42,9 @@ def new_model(prepared, config):
 
     def build(init_seed: int = 0):
         torch.manual_seed(init_seed)
-        model_config = replace(config.model, vocabulary_size=prepared.pipeline.vocabulary_size,
-                               num_labels=len(prepared.labels))
+        model_config = replace(
+            config.model, vocabulary_size=prepared.pipeline.vocabulary_size, num_labels=len(prepared.labels)
+        )
         return build_model(model_config)
 
     return build
@@ -83,9 +84,46 @@ def test_on_epoch_end_reports_every_epoch(trained):
         assert record.seconds >= 0 and record.documents_per_second > 0
     assert records[0].best  # the first epoch always beats "nothing yet"
     assert trained.result.stopped_because.startswith("reached the maximum of 2 epochs")
-    # The checkpoint's threshold is the one tuned at its best epoch: the last that improved.
-    best_epoch = max(record.epoch for record in records if record.best)
-    assert trained.result.threshold == pytest.approx(records[best_epoch - 1].threshold)
+
+
+def test_the_run_blends_the_network_with_the_svm_and_reports_the_svm_alone(trained):
+    """After the epochs the word-and-pair SVM is fitted (the baseline reported beside the model), each
+    component calibrated on validation, and the threshold tuned on the blend: the checkpoint's."""
+    result = trained.result
+    assert set(result.metrics) >= {
+        "validation",
+        "test",
+        "test_at_0.5",
+        "baseline_svm_test",
+        "calibration_test",
+    }
+    assert result.metrics["test"]["threshold"] == result.threshold
+    assert 0 <= result.statistics["network_weight"] <= 1 and result.statistics["calibrated"]
+    assert result.statistics["linear_features"] > 0
+    assert result.metrics["baseline_svm_test"]["P@1"] > 0.5  # four well-separated topics
+    calibration = result.metrics["calibration_test"]
+    assert calibration["ece_linear_calibrated"] < calibration["ece_linear_raw"]
+    assert load_checkpoint(trained.checkpoint).metadata.threshold == result.threshold
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=KeyError,
+    reason="library bug: with linear.enabled false the blend has the network's calibrator only, but "
+    "experiment._final_metrics passes the SVM baseline's margins too to blend.calibration_report, which "
+    "looks up blend.calibrators['linear'] (KeyError at jman_core/blend.py:134)",
+)
+def test_without_the_blend_the_checkpoint_has_no_svm_but_the_baseline_is_reported(
+    documents, config, tmp_path
+):
+    no_blend = replace(
+        config, linear=replace(config.linear, enabled=False), training=replace(config.training, num_epochs=1)
+    )
+    result = train_documents(documents[:120], no_blend, tmp_path / "network")
+    assert "baseline_svm_test" in result.metrics
+    loaded = load_checkpoint(result.checkpoint)
+    assert loaded.linear is None and loaded.blend.components == ["network"]
+    assert not loaded.metadata.linear_config.enabled
 
 
 def test_epoch_log_is_one_json_line_per_epoch(trained):
@@ -103,12 +141,22 @@ def test_epoch_log_is_one_json_line_per_epoch(trained):
 # fit
 
 
+def test_the_threshold_is_tuned_at_the_best_epoch(prepared, config, new_model):
+    result = fit(new_model(), prepared.train, prepared.validation, replace(config.training, num_epochs=3))
+    best_epoch = max(record.epoch for record in result.history if record.best)
+    assert result.best_epoch == best_epoch
+    assert result.threshold == pytest.approx(result.history[best_epoch - 1].threshold)
+
+
 def test_should_stop_ends_training_with_a_best_state(prepared, config, new_model):
     model = new_model()
     requested = []
-    callbacks = Callbacks(on_epoch_end=lambda record: requested.append(record.epoch),
-                          should_stop=lambda: bool(requested))
-    result = fit(model, prepared.train, prepared.validation, replace(config.training, num_epochs=5), callbacks)
+    callbacks = Callbacks(
+        on_epoch_end=lambda record: requested.append(record.epoch), should_stop=lambda: bool(requested)
+    )
+    result = fit(
+        model, prepared.train, prepared.validation, replace(config.training, num_epochs=5), callbacks
+    )
     assert len(result.history) == 1
     assert "stopped on request" in result.stopped_because
     assert result.best_epoch == 1
@@ -117,8 +165,13 @@ def test_should_stop_ends_training_with_a_best_state(prepared, config, new_model
 
 def test_should_stop_at_once_still_returns_a_model(prepared, config, new_model):
     model = new_model()
-    result = fit(model, prepared.train, prepared.validation, replace(config.training, num_epochs=5),
-                 Callbacks(should_stop=lambda: True))
+    result = fit(
+        model,
+        prepared.train,
+        prepared.validation,
+        replace(config.training, num_epochs=5),
+        Callbacks(should_stop=lambda: True),
+    )
     assert "stopped on request" in result.stopped_because
     assert len(result.history) <= 1
     assert result.best_state is not None and set(result.best_state) == set(model.state_dict())
@@ -144,14 +197,24 @@ def test_train_documents_is_reproducible(trained, documents):
 
 def test_resume_continues_from_the_next_epoch(prepared, config, new_model, tmp_path):
     resume_path = tmp_path / "run.resume.pt"
-    one_epoch = fit(new_model(), prepared.train, prepared.validation, replace(config.training, num_epochs=1),
-                    resume_path=resume_path)
+    one_epoch = fit(
+        new_model(),
+        prepared.train,
+        prepared.validation,
+        replace(config.training, num_epochs=1),
+        resume_path=resume_path,
+    )
     assert resume_path.exists() and len(one_epoch.history) == 1
 
     seen = []
-    resumed = fit(new_model(init_seed=99), prepared.train, prepared.validation,
-                  replace(config.training, num_epochs=2), Callbacks(on_epoch_end=seen.append),
-                  resume_path=resume_path)
+    resumed = fit(
+        new_model(init_seed=99),
+        prepared.train,
+        prepared.validation,
+        replace(config.training, num_epochs=2),
+        Callbacks(on_epoch_end=seen.append),
+        resume_path=resume_path,
+    )
     assert [record.epoch for record in resumed.history] == [1, 2]
     assert resumed.history[0] == one_epoch.history[0]
     assert [record.epoch for record in seen] == [2]  # epoch 1 was not trained again
@@ -166,51 +229,37 @@ def test_resume_of_a_finished_run_trains_nothing(prepared, config, new_model, tm
     training = replace(config.training, num_epochs=1)
     first = fit(new_model(), prepared.train, prepared.validation, training, resume_path=resume_path)
     progress = []
-    again = fit(new_model(), prepared.train, prepared.validation, training, Callbacks(on_progress=progress.append),
-                resume_path=resume_path)
+    again = fit(
+        new_model(),
+        prepared.train,
+        prepared.validation,
+        training,
+        Callbacks(on_progress=progress.append),
+        resume_path=resume_path,
+    )
     assert progress == []
     assert again.history == first.history and again.best_epoch == first.best_epoch
 
 
-def run_one_epoch(model, prepared, training, previous_validation_loss):
-    optimizer = _make_optimizer(model, training, LabelSemantics())
-    state = _State(learning_rate=training.learning_rate, previous_validation_loss=previous_validation_loss)
-    reason = _run_epoch(model, model, optimizer, prepared.train, prepared.validation, training, torch.device("cpu"),
-                        0, 1, Callbacks(), LabelSemantics(), state, time.monotonic())
-    return state, optimizer, reason
-
-
-def test_learning_rate_halves_when_validation_loss_rises(prepared, config, new_model):
-    training = replace(config.training, learning_rate=0.01, lr_decay=0.5, early_stop_lr=1e-6)
-    # A previous validation loss of 0 means this epoch's (positive) loss is a rise.
-    state, optimizer, reason = run_one_epoch(new_model(), prepared, training, previous_validation_loss=0.0)
-    assert reason == ""
-    assert state.history[-1].learning_rate == pytest.approx(0.01)  # the rate this epoch trained with
-    assert state.learning_rate == pytest.approx(0.005)
-    assert all(group["lr"] == pytest.approx(0.005) for group in optimizer.param_groups)
-    assert state.previous_validation_loss == state.history[-1].validation_loss
-
-
-def test_learning_rate_stays_when_validation_loss_falls(prepared, config, new_model):
-    training = replace(config.training, learning_rate=0.01, lr_decay=0.5)
-    state, optimizer, reason = run_one_epoch(new_model(), prepared, training, previous_validation_loss=math.inf)
-    assert reason == ""
-    assert state.learning_rate == pytest.approx(0.01)
-    assert all(group["lr"] == pytest.approx(0.01) for group in optimizer.param_groups)
-
-
-def test_early_stop_when_learning_rate_falls_below_the_limit(prepared, config, new_model):
-    training = replace(config.training, learning_rate=0.01, lr_decay=0.5, early_stop_lr=0.006)
-    state, _, reason = run_one_epoch(new_model(), prepared, training, previous_validation_loss=0.0)
-    assert reason.startswith("early stop")
-    assert state.learning_rate < training.early_stop_lr
+def test_training_stops_early_when_the_learning_rate_falls_below_the_limit(prepared, config, new_model):
+    training = replace(config.training, learning_rate=0.01, early_stop_lr=0.02, num_epochs=5)
+    result = fit(new_model(), prepared.train, prepared.validation, training)
+    assert len(result.history) == 1
+    assert result.stopped_because == "early stop: learning rate 0.01 fell below 0.02"
 
 
 def test_learning_rate_sequence_follows_validation_loss(prepared, config, new_model):
     """With a large learning rate the validation loss bounces; every rise must halve the rate."""
     training = replace(config.training, learning_rate=0.3, lr_decay=0.5, num_epochs=4, early_stop_lr=1e-9)
-    history = fit(new_model(), prepared.train, prepared.validation, training).history
+    steps = []
+    history = fit(
+        new_model(), prepared.train, prepared.validation, training, Callbacks(on_progress=steps.append)
+    ).history
     rates = [record.learning_rate for record in history]
+    # the optimizer trained each epoch at the rate its record names
+    assert {(step.epoch, step.learning_rate) for step in steps} == {
+        (r.epoch, r.learning_rate) for r in history
+    }
     assert rates[0] == pytest.approx(0.3)
     assert rates == sorted(rates, reverse=True)
     halvings = 0
@@ -227,8 +276,12 @@ def test_learning_rate_sequence_follows_validation_loss(prepared, config, new_mo
 
 
 def test_prepare_data_drops_and_counts_documents_without_kept_labels(documents, config):
-    rare = [Document(f"r{n}", f"Rare question {n}", "Some content here.", [f"rare-tag-{n}"]) for n in range(15)]
-    mixed = [Document(f"m{n}", "Bread oven", "Knead the dough.", ["cooking", f"odd-tag-{n}"]) for n in range(5)]
+    rare = [
+        Document(f"r{n}", f"Rare question {n}", "Some content here.", [f"rare-tag-{n}"]) for n in range(15)
+    ]
+    mixed = [
+        Document(f"m{n}", "Bread oven", "Knead the dough.", ["cooking", f"odd-tag-{n}"]) for n in range(5)
+    ]
     prepared = prepare_data(list(documents) + rare + mixed, config)
     statistics = prepared.statistics
     assert statistics["dropped_without_label"] == 15
@@ -259,7 +312,10 @@ def test_no_label_left_is_a_data_error(documents, config):
 def test_freeze_embeddings_keeps_the_word2vec_vectors_and_trains_the_rest(documents, cache_dir, tmp_path):
     frozen = tiny_config(cache_dir, freeze_embeddings=True)
     trained = {}
-    for name, config in (("frozen", frozen), ("trained", replace(frozen, training=replace(frozen.training, freeze_embeddings=False)))):
+    for name, config in (
+        ("frozen", frozen),
+        ("trained", replace(frozen, training=replace(frozen.training, freeze_embeddings=False))),
+    ):
         train_documents(documents[:120], config, tmp_path / name)
         trained[name] = load_checkpoint(tmp_path / name)
     prepared_data = prepare_data(documents[:120], frozen)
@@ -283,7 +339,7 @@ def test_prior_output_bias_starts_training_from_the_label_frequencies(documents,
 
 def step_with_zero_gradients(model, training):
     """One optimizer step where every gradient is 0, so only weight decay can move a weight."""
-    optimizer = _make_optimizer(model, training, LabelSemantics())
+    optimizer = _make_optimizer(model=model, config=training, semantics=LabelSemantics())
     before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
     for parameter in model.parameters():
         parameter.grad = torch.zeros_like(parameter)
