@@ -78,9 +78,9 @@ class DataConfig:
     normalise_tags: bool = option(True, "normalise tags: case, and runs of spaces, underscores and hyphens "
                                   "become one hyphen")
     min_label_count: int = option(10, "keep tags used at least this many times in the training part")
-    split: str = option("random", "random: seeded fractions; canonical: Stack Exchange ids (test id % 10 == 0, "
-                        "validation id % 10 == 1); predefined: the source's own parts (Reuters, CiteULike-a)",
-                        choices=SPLITS)
+    split: str = option("random", "random: seeded fractions; canonical: Stack Exchange ids (test id % 10 == "
+                        "0, validation id % 10 == 1); predefined: the source's own parts (Reuters, "
+                        "CiteULike-a)", choices=SPLITS)
     test_fraction: float = option(0.1, "share of documents held out for testing (random split)")
     validation_fraction: float = option(0.1, "share of documents for validation (random split)")
     kfold: int = option(-1, "k-fold cross-validation over the non-test part, -1 for one split (jman train "
@@ -174,21 +174,21 @@ class TrainingConfig:
     # "zero", the TensorFlow default of the original code, pushes the content encoder into a constant,
     # saturated output while the bias catches up (on crypto the content-only network then stays at the
     # majority tag for 7 epochs).
-    output_bias_init: str = option("prior", "initial output bias: prior (each label's log odds in the training "
-                                   "part) or zero (the original code's)", choices=OUTPUT_BIAS_INITS)
+    output_bias_init: str = option("prior", "initial output bias: prior (each label's log odds in the "
+                                   "training part) or zero (the original code's)", choices=OUTPUT_BIAS_INITS)
     word2vec_epochs: int = option(5, "passes of word2vec over the training documents")
-    freeze_embeddings: bool = option(False, "keep the initial word vectors fixed (far fewer trained parameters "
-                                     "on small datasets)")
+    freeze_embeddings: bool = option(False, "keep the initial word vectors fixed (far fewer trained "
+                                     "parameters on small datasets)")
     cache_dir: str = option("", "where trained word2vec vectors are cached ('': ~/.cache/jman)", app=False,
                             card=False)
     # Weights of L_sim and L_sub (equation 4); None: the variation's, as config.semantic_lambdas says. The
     # model card states the values in force.
     lambda_sim: float | None = option(None, "weight of the similarity regulariser L_sim (unset: "
-                                      f"{SEMANTIC_LAMBDAS['lambda_sim']:g} for JMAN, 0 for the other networks)",
-                                      card=False)
+                                      f"{SEMANTIC_LAMBDAS['lambda_sim']:g} for JMAN, 0 for the other "
+                                      "networks)", card=False)
     lambda_sub: float | None = option(None, "weight of the subsumption regulariser L_sub (unset: "
-                                      f"{SEMANTIC_LAMBDAS['lambda_sub']:g} for JMAN, 0 for the other networks)",
-                                      card=False)
+                                      f"{SEMANTIC_LAMBDAS['lambda_sub']:g} for JMAN, 0 for the other "
+                                      "networks)", card=False)
     similarity_threshold: float = option(0.0, "label similarities below this count as 0 (a sparser Sim)")
     similarity_file: str = option("", "CSV of label,label,similarity rows for Sim ('': Sim learned from the "
                                   "training tags)", app=False)
