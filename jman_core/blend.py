@@ -124,10 +124,12 @@ def fit_blend(
 
 
 def calibration_report(truth: np.ndarray, raw: dict[str, np.ndarray], blend: Blend) -> dict[str, float]:
-    """On a labelled part: ECE of each component before calibration (sigmoid of its raw score) and after,
-    of the final score, tags above 0.2 per document before and after, and the mean number of true tags."""
+    """On a labelled part: ECE of each component before calibration (sigmoid of its raw score) and after, of
+    the final score (over every tag, and over each document's 5 best), tags above 0.2 per document, and the
+    mean number of true tags."""
     report: dict[str, float] = {}
-    for name, scores in raw.items():
+    for name in blend.weights:
+        scores = raw[name]
         before = 1.0 / (1.0 + np.exp(-np.clip(scores, -30, 30)))
         report[f"ece_{name}_raw"] = expected_calibration_error(truth, before)
         report[f"ece_{name}_calibrated"] = expected_calibration_error(
@@ -135,6 +137,7 @@ def calibration_report(truth: np.ndarray, raw: dict[str, np.ndarray], blend: Ble
         )
     final = blend.probabilities(raw)
     report["ece_final"] = expected_calibration_error(truth, final)
+    report["ece_final_top5"] = expected_calibration_error(truth, final, top=5)
     report["tags_above_0.2"] = tags_above(final, 0.2)
     report["true_tags_per_document"] = float(np.asarray(truth).sum(1).mean())
     return report

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .blend import ATTENTION_EXPLAINS_BELOW, LINEAR, NETWORK, Blend
+from .blend import ATTENTION_EXPLAINS_BELOW, COMPONENT_NAMES, LINEAR, NETWORK, Blend
 from .calibration import PlattCalibrator
 from .config import DataConfig, LinearConfig, ModelConfig, TextConfig, TrainingConfig, from_dict, to_dict
 from .domain import DOMAIN_FILE, DomainEstimator
@@ -479,7 +479,8 @@ def blend_lines(metadata: CheckpointMetadata) -> list[str]:
         return ["- Scores: the blend stored is damaged"]
     calibration = {calibrator.method for calibrator in blend.calibrators.values()}
     calibrated = metadata.statistics.get("calibrated", False)
-    lines = [f"- Scores: {' + '.join(f'{weight:.2f} x {name}' for name, weight in blend.weights.items())}"
+    parts = " + ".join(f"{weight:.2f} x {COMPONENT_NAMES.get(name, name)}" for name, weight in blend.weights.items())
+    lines = [f"- Scores: {parts}"
              + (f", each calibrated on validation ({', '.join(sorted(calibration))})" if calibrated
                 else ", uncalibrated sigmoids (an older checkpoint: `jman recalibrate` fits the calibration)")]
     weight = blend.network_weight()

@@ -390,11 +390,16 @@ def per_label_metrics(
 # Calibration
 
 
-def expected_calibration_error(y_true, scores, bins: int = 10) -> float:
-    """Expected calibration error over every (document, tag) pair of (N, L) `y_true` and `scores`: the pairs
-    binned by score into `bins` equal-width bins, ECE = Σ_b (n_b / n) |mean truth_b - mean score_b|."""
-    y_true = _as_labels(y_true, "y_true").reshape(-1).astype(np.float64)
-    scores = _as_scores(scores).reshape(-1).astype(np.float64)
+def expected_calibration_error(y_true, scores, bins: int = 10, top: int | None = None) -> float:
+    """Expected calibration error over the (document, tag) pairs of (N, L) `y_true` and `scores` (with `top`,
+    only each document's `top` best-scored tags: the ones a curator reads): the pairs binned by score into
+    `bins` equal-width bins, ECE = Σ_b (n_b / n) |mean truth_b - mean score_b|."""
+    y_true = _as_labels(y_true, "y_true").astype(np.float64)
+    scores = _as_scores(scores).astype(np.float64)
+    if top is not None and scores.size:
+        chosen = np.argsort(-scores, axis=1, kind="stable")[:, :top]
+        y_true, scores = np.take_along_axis(y_true, chosen, 1), np.take_along_axis(scores, chosen, 1)
+    y_true, scores = y_true.reshape(-1), scores.reshape(-1)
     if len(scores) == 0:
         return 0.0
     which = np.minimum((scores * bins).astype(int), bins - 1)

@@ -358,6 +358,10 @@ class Head(nn.Module):
         """Fills what the head takes from the labels and the vocabulary before training; -> statistics."""
         return {}
 
+    def explain(self, reading: Reading, label: int) -> dict[str, float] | None:
+        """What the head has of its own to say about tag `label` in document 0 (None: nothing)."""
+        return None
+
 
 class ClassifierHead(Head):
     """The paper's output layer: dropout, then a linear map of the document vector to the tag logits."""
@@ -452,6 +456,10 @@ class LabelMentions(Head):
             dim=-1,
         )
         return places * (self.shared_weights + self.label_weights)  # (B, L, 2)
+
+    def explain(self, reading: Reading, label: int) -> dict[str, float]:
+        """What the tag's name read in the title, and in the content, added to its logit."""
+        return dict(zip(("title", "content"), self.place_scores(reading)[0, label].tolist()))
 
     def forward(self, reading: Reading) -> tuple[torch.Tensor, None]:
         """(B, L) scores, the sum over both places."""

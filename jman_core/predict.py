@@ -15,7 +15,7 @@ from .checkpoint import CheckpointMetadata, load_checkpoint
 from .domain import DomainCheck, DomainEstimator
 from .errors import DocumentError
 from .linear import WordPairSVM
-from .model import JMANOutput, Reading, TaggingNetwork
+from .model import JMANOutput, TaggingNetwork
 from .text import EncodedDocument, TextPipeline
 
 LINEAR_TERMS_SHOWN = 6  # words and pairs behind the SVM's score shown per tag
@@ -114,10 +114,15 @@ class TagEvidence:
     # it sums to 1 over all words read, title and content together.
     title_word_attention: list[float] | None = None
     sentence_word_attention: list[list[float]] | None = None
-    # For a model with the tag-name head (else None): what the tag's name, read in the title and in the
-    # content, added to the network's logit ({"title": ..., "content": ...}; 0 where not written).
-    name_scores: dict[str, float] | None = None
     components: dict[str, ComponentEvidence] = field(default_factory=dict)
+    # What each score head with something of its own to show says about the tag (Head.explain), by head
+    # name: e.g. "label_mentions": {"title": ..., "content": ...}, what the tag's name added to the logit.
+    heads: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def name_scores(self) -> dict[str, float] | None:
+        """What the tag-name head added, by place (None for a model without that head)."""
+        return self.heads.get("label_mentions")
 
     @property
     def network_weight(self) -> float:
@@ -395,12 +400,10 @@ class Predictor:
             evidence.sentence_word_attention = [
                 grid[row, :length].tolist() for row, length in enumerate(lengths)
             ]
-        if "label_mentions" in self.model.heads:
-            with torch.no_grad():
-                places = self.model.heads["label_mentions"].place_scores(
-                    Reading(batch.title_ids, *batch.inputs())
-                )
-            evidence.name_scores = dict(zip(("title", "content"), places[0, index].tolist()))
+        with torch.no_grad():
+            reading = self.model.encoder(*batch.inputs())
+            explained = {name: head.explain(reading, index) for name, head in self.model.heads.items()}
+        evidence.heads = {name: values for name, values in explained.items() if values is not None}
         if LINEAR in components:
             components[LINEAR].terms = self._linear_terms(batch, index)
         return evidence

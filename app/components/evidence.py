@@ -37,6 +37,11 @@ def name_note(label: str, name_scores: dict[str, float]) -> str:
     )
 
 
+# What the app says about a score head's own evidence (TagEvidence.heads), by head name: a head with
+# something to show adds its renderer here.
+HEAD_NOTES = {"label_mentions": name_note}
+
+
 def components_note(label: str, evidence) -> str:
     """How the tag's final score is made of its components, in words and numbers."""
     parts = [
@@ -139,8 +144,9 @@ def render_evidence(predictor, result: state.AnnotationResult, prediction) -> No
             st.caption(COMPONENT_CAPTION + f" Words not drawn and the bias add {part.outside:+.3f}.")
             if part.terms:
                 st.dataframe(linear_terms_table(part), hide_index=True)
-    if evidence.name_scores is not None:
-        st.markdown(name_note(label, evidence.name_scores))
+    for head, values in evidence.heads.items():
+        if head in HEAD_NOTES:
+            st.markdown(HEAD_NOTES[head](label, values))
     if evidence.title_word_attention is not None:
         st.markdown(f"Where **{markdown_literal(label)}** looked")
         st.plotly_chart(
