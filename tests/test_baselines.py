@@ -1,14 +1,16 @@
-"""Tests for the baselines: HAN and Bi-GRU networks in the framework, and the non-neural ones."""
+"""Tests for the baselines: HAN and Bi-GRU networks in the framework, and the non-neural ones.
+
+That HAN and Bi-GRU mask their padding and read each document independently of its batch, with every head
+they can feed, is checked by the battery in test_components.py."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from jman_core.baselines import BASELINES, run_baseline
 from jman_core.cli import main
 from jman_core.config import ModelConfig
@@ -19,23 +21,15 @@ from jman_core.predict import Predictor
 
 def tiny_network(variation: str):
     torch.manual_seed(0)
-    return build_model(ModelConfig(variation=variation, vocabulary_size=30, num_labels=5, hidden_size=8,
-                                   embedding_dim=6)).eval()
+    return build_model(
+        ModelConfig(variation=variation, vocabulary_size=30, num_labels=5, hidden_size=8, embedding_dim=6)
+    ).eval()
 
 
 def batch(title, sentences):
     title = torch.tensor(title)
     sentences = torch.tensor(sentences)
     return title, title != 0, sentences, sentences != 0
-
-
-@pytest.mark.parametrize("variation", ["HAN", "BiGRU"])
-def test_baseline_networks_ignore_padding(variation):
-    network = tiny_network(variation)
-    inputs = batch([[2, 3, 0], [4, 0, 0]], [[[5, 6, 7], [8, 0, 0]], [[9, 0, 0], [0, 0, 0]]])
-    padded = batch([[2, 3, 0, 0, 0], [4, 0, 0, 0, 0]],
-                   [[[5, 6, 7, 0], [8, 0, 0, 0], [0, 0, 0, 0]], [[9, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]])
-    assert torch.allclose(network(*inputs).logits, network(*padded).logits, atol=1e-5)
 
 
 def test_han_reads_the_title_as_its_first_sentence():
@@ -85,6 +79,16 @@ def test_every_non_neural_baseline_trains_and_predicts(name, documents, cache_di
     assert 0 <= result.threshold <= 1
     # four well-separated topics: every baseline should find the topic tag first most of the time
     assert test["P@1"] > 0.5
+
+
+def test_a_baseline_uses_the_split_and_labels_of_training(documents, cache_dir):
+    from jman_core.experiment import prepare_data
+
+    config = tiny_config(cache_dir)
+    baseline = run_baseline("tfidf-lr", documents, config)
+    prepared = prepare_data(documents, config)
+    for part in ("train", "validation", "test", "labels", "dropped_without_label"):
+        assert baseline.statistics[part] == prepared.statistics[part], part
 
 
 def test_baseline_command_prints_a_table(data_csv, capsys):
