@@ -111,14 +111,37 @@ def legacy_settings_json(settings_json: str, model: str) -> str:
     return json.dumps(settings, sort_keys=True)
 
 
+# Model settings that runs stored before the score heads and the SVM estimator (issue 18) were named by, and
+# where they live now; a stored run keeps its settings (and digest), and is rebuilt with these.
+LEGACY_HEADS = ("lexical_path", "label_attention", "label_mentions")
+LEGACY_LINEAR = {
+    "linear_part": "enabled",
+    "linear_content_words": "content_words",
+    "linear_per_label": "per_label",
+}
+
+
+def current_model_settings(model: dict) -> tuple[dict, dict]:
+    """A stored run's model settings as (model section, linear section) of today's configuration."""
+    model = dict(model)
+    heads = dict(model.pop("heads", {}))
+    heads.update({name: {} for name in LEGACY_HEADS if model.pop(name, False)})
+    linear = {new: model.pop(old) for old, new in LEGACY_LINEAR.items() if old in model}
+    model.pop("linear_features", None)
+    return ({**model, "heads": heads} if heads else model), linear
+
+
 def run_overrides(spec: RunSpec) -> dict:
     """The build_config overrides of one run: the shared settings plus its seed, variation and lambdas."""
     settings = json.loads(spec.settings_json)
+    model, linear = current_model_settings(settings["model"])
     overrides = {
         "data": dict(settings["data"]),
-        "model": dict(settings["model"]),
+        "model": model,
         "text": dict(settings["text"]),
         "training": {**settings["training"], "seed": spec.seed},
+        # The paper's tables are of the networks alone: the SVM blend only where a run asks for it.
+        "linear": {"enabled": False, **linear, **settings.get("linear", {})},
     }
     if spec.model not in BASELINE_NAMES:
         overrides["model"]["variation"] = "JMAN" if spec.model == "JMANd" else spec.model
@@ -483,14 +506,15 @@ def parse_settings(arguments) -> dict:
     for assignment in arguments.set:
         key, _, value = assignment.partition("=")
         section, _, name = key.partition(".")
-        if section not in ("data", "text", "model", "training") or not name or not value:
+        if section not in ("data", "text", "model", "training", "linear") or not name or not value:
             raise SystemExit(
-                f"--set {assignment!r}: write SECTION.NAME=VALUE, SECTION one of data, text, model, training."
+                f"--set {assignment!r}: write SECTION.NAME=VALUE, SECTION one of data, text, model, "
+                "training, linear."
             )
         try:
-            settings[section][name] = json.loads(value)
+            settings.setdefault(section, {})[name] = json.loads(value)
         except json.JSONDecodeError:
-            settings[section][name] = value
+            settings.setdefault(section, {})[name] = value
     return settings
 
 
