@@ -204,7 +204,7 @@ class TrainingConfig:
     max_grad_norm: float = option(5.0, "clip the gradient norm at this")
     calibration: str = option("isotonic", "how each component's scores become probabilities on validation "
                               "before the blend: isotonic (a step function) or platt (a logistic fit); isotonic "
-                              "kept P@1 and nDCG@3 of the shipped models, Platt lost up to 0.8 (bench/calibration.py)",
+                              "kept P@1 and nDCG@3 of the shipped models, Platt lost up to 1.6 (bench/calibration.py)",
                               choices=CALIBRATIONS)
 
     def __post_init__(self) -> None:
