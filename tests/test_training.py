@@ -106,13 +106,6 @@ def test_the_run_blends_the_network_with_the_svm_and_reports_the_svm_alone(train
     assert load_checkpoint(trained.checkpoint).metadata.threshold == result.threshold
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="library bug: with linear.enabled false the blend has the network's calibrator only, but "
-    "experiment._final_metrics passes the SVM baseline's margins too to blend.calibration_report, which "
-    "looks up blend.calibrators['linear'] (KeyError at jman_core/blend.py:134)",
-)
 def test_without_the_blend_the_checkpoint_has_no_svm_but_the_baseline_is_reported(
     documents, config, tmp_path
 ):
