@@ -143,11 +143,12 @@ def named_outputs(output, inputs) -> dict[str, torch.Tensor]:
 def assert_same_and_zero_beyond(padded: torch.Tensor, tight: torch.Tensor, name: str) -> None:
     """`padded` equals `tight` in tight's region and is 0 everywhere else (padding)."""
     region = tuple(slice(0, size) for size in tight.shape)
-    torch.testing.assert_close(padded[region], tight, atol=1e-5, rtol=0, msg=name)
-    rest = padded.clone()
-    rest[region] = 0
-    if not name.endswith("logits"):
-        assert (rest == 0).all(), f"{name} is not 0 on padding"
+    difference = float((padded[region] - tight).abs().max()) if tight.numel() else 0.0
+    assert difference <= 1e-5, f"{name} differs by {difference:.3g}"
+    if padded.shape != tight.shape:
+        rest = padded.clone()
+        rest[region] = 0
+        assert not rest.any(), f"{name} is not 0 on padding"
 
 
 def run(model, inputs):
@@ -214,13 +215,7 @@ def check_padding_is_masked(model) -> None:
     """More padding on any axis, or other ids in the padded slots, changes no logit and no attention."""
     tight_inputs = pad(DOCUMENTS)
     tight = named_outputs(run(model, tight_inputs), tight_inputs)
-    for *sizes, garbage in [
-        (0, 0, 0, True),
-        (9, 7, 11, False),
-        (9, 0, 0, True),
-        (0, 7, 0, True),
-        (0, 0, 11, True),
-    ]:
+    for *sizes, garbage in [(0, 0, 0, True), (9, 7, 11, False), (9, 7, 11, True)]:
         inputs = pad(DOCUMENTS, *sizes, garbage=garbage)
         padded = named_outputs(run(model, inputs), inputs)
         assert set(padded) == set(tight)
