@@ -556,10 +556,41 @@ DAMAGES = {
 }
 
 
-@pytest.mark.parametrize("damage", DAMAGES)
+# Damage that from_tensors does not catch yet: the SVM loads, then scoring raises (IndexError, RuntimeError)
+# or gives NaN. The fix belongs in WordPairSVM._problem (jman_core/linear.py): integer indices, 2-D tag
+# weights, a finite idf and bias.
+UNCHECKED = "library bug: WordPairSVM.from_tensors accepts this state; scoring then fails or gives NaN"
+DAMAGES_NOT_YET_REFUSED = {
+    "tag indices that are not integers": (
+        lambda t: {**t, "label_features_": t["label_features_"].float()},
+        None,
+    ),
+    "three-dimensional tag weights": (
+        lambda t: {
+            **t,
+            "label_features_": t["label_features_"].unsqueeze(-1),
+            "label_weights_": t["label_weights_"].unsqueeze(-1),
+        },
+        None,
+    ),
+    "an idf that is not finite": (lambda t: {**t, "idf_": t["idf_"] * float("nan")}, None),
+    "a bias that is not finite": (lambda t: {**t, "bias_": t["bias_"] + float("inf")}, None),
+}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        *DAMAGES,
+        *(
+            pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=UNCHECKED))
+            for name in DAMAGES_NOT_YET_REFUSED
+        ),
+    ],
+)
 def test_a_damaged_svm_state_is_refused(fitted_svm, damage):
     svm, _ = fitted_svm
-    change, message = DAMAGES[damage]
+    change, message = {**DAMAGES, **DAMAGES_NOT_YET_REFUSED}[damage]
     with pytest.raises(CheckpointError, match=message) as error:
         WordPairSVM.from_tensors(
             change(svm.to_tensors()), svm.options, VOCABULARY_SIZE, len(LABELS), "linear.st"
