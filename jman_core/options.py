@@ -35,13 +35,15 @@ RECOMMENDED: dict[str, dict[str, Any]] = {
 }
 
 # What a training costs on a 2-core CPU with one training thread (the app's: limits.training_threads), the
-# default network (JMAN-s, hidden 100, embeddings 100, batch 128), measured by `python bench/training_rate.py`
-# on 2,000 crypto questions: training documents per second of one epoch (its validation pass included),
-# seconds of preparation (vocabulary, word2vec, encoding, calibration, saving) per document read, and seconds
-# of the SVM's fit per training document.
-TRAINING_DOCUMENTS_PER_SECOND = 110.0
-PREPARATION_SECONDS_PER_DOCUMENT = 0.009
-SVM_SECONDS_PER_DOCUMENT = 0.0027
+# network the app starts from (JMAN-s, hidden 100, embeddings 100, batch 128), measured by
+# `python bench/training_rate.py --documents N` on the first 5,000 and all 10,432 crypto questions (the
+# machine shared with other work): training documents per second of one epoch, its validation pass included
+# (155.7, 157.5); seconds of preparation per document read: vocabulary, word2vec, encoding, calibration, the
+# domain check, saving (0.0057, 0.0053); seconds of the SVM's fit per training document, which grow with the
+# tags and words (0.0031, 0.0049).
+TRAINING_DOCUMENTS_PER_SECOND = 155.0
+PREPARATION_SECONDS_PER_DOCUMENT = 0.0055
+SVM_SECONDS_PER_DOCUMENT = 0.004
 
 
 @dataclass(frozen=True)
