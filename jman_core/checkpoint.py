@@ -41,8 +41,14 @@ CARD_FILE = "MODEL_CARD.md"
 BUILDING_MARK, RETIRED_MARK, LOCK_MARK = ".building-", ".old-", ".lock"
 FINGERPRINT_KEYS = ("weights_sha256", "tokenizer_sha256", "labels_sha256", "domain_sha256", "linear_sha256")
 # The old linear part's buffers (format 1) and the SVM's state they become.
-LEGACY_LINEAR_NAMES = {"counted_words": "counted_words_", "feature_keys": "feature_keys_", "idf": "idf_",
-                       "label_features": "label_features_", "label_weights": "label_weights_", "bias": "bias_"}
+LEGACY_LINEAR_NAMES = {
+    "counted_words": "counted_words_",
+    "feature_keys": "feature_keys_",
+    "idf": "idf_",
+    "label_features": "label_features_",
+    "label_weights": "label_weights_",
+    "bias": "bias_",
+}
 
 
 @dataclass
@@ -69,7 +75,9 @@ class CheckpointMetadata:
     library_versions: dict[str, str] = field(default_factory=dict)
     note: str = ""  # a line of the model card on how the data was prepared (what tags were merged, and why)
     linear_config: LinearConfig = field(default_factory=lambda: LinearConfig(enabled=False))
-    blend: dict[str, Any] = field(default_factory=dict)  # Blend.to_json(); {} = the network alone, uncalibrated
+    blend: dict[str, Any] = field(
+        default_factory=dict
+    )  # Blend.to_json(); {} = the network alone, uncalibrated
 
     def to_json(self) -> dict[str, Any]:
         values = {key: value for key, value in self.__dict__.items()}
@@ -84,9 +92,13 @@ class CheckpointMetadata:
         values["training_config"] = {"output_bias_init": "zero", **values.get("training_config", {})}
         if isinstance(values.get("model_config"), dict) and "heads" not in values["model_config"]:
             _convert_format_1(values)
-        for key, config_type in (("model_config", ModelConfig), ("text_config", TextConfig),
-                                 ("data_config", DataConfig), ("training_config", TrainingConfig),
-                                 ("linear_config", LinearConfig)):
+        for key, config_type in (
+            ("model_config", ModelConfig),
+            ("text_config", TextConfig),
+            ("data_config", DataConfig),
+            ("training_config", TrainingConfig),
+            ("linear_config", LinearConfig),
+        ):
             values[key] = from_dict(config_type, values.get(key, {}), key)
         known = set(cls.__dataclass_fields__)
         return cls(**{key: value for key, value in values.items() if key in known})
@@ -100,13 +112,22 @@ def _convert_format_1(values: dict[str, Any]) -> None:
     model["heads"] = {name: {} for name in HEADS if model.pop(name, False)}
     fitted = bool(model.pop("linear_part", False)) and int(model.pop("linear_features", 0) or 0) > 0
     model.pop("linear_features", None)
-    values["linear_config"] = {"enabled": fitted, "per_label": model.pop("linear_per_label", 500),
-                               # a linear part saved before linear_content_words existed read what the network reads
-                               "content_words": model.pop("linear_content_words", 0)}
+    values["linear_config"] = {
+        "enabled": fitted,
+        "per_label": model.pop("linear_per_label", 500),
+        # a linear part saved before linear_content_words existed read what the network reads
+        "content_words": model.pop("linear_content_words", 0),
+    }
     values["model_config"] = model
     weight = float((values.get("statistics") or {}).get("linear_part_network_weight", 1.0)) if fitted else 1.0
-    calibrators = {NETWORK: PlattCalibrator().to_json(), **({LINEAR: PlattCalibrator().to_json()} if fitted else {})}
-    values["blend"] = {"weights": {NETWORK: weight, **({LINEAR: 1.0 - weight} if fitted else {})}, "calibrators": calibrators}
+    calibrators = {
+        NETWORK: PlattCalibrator().to_json(),
+        **({LINEAR: PlattCalibrator().to_json()} if fitted else {}),
+    }
+    values["blend"] = {
+        "weights": {NETWORK: weight, **({LINEAR: 1.0 - weight} if fitted else {})},
+        "calibrators": calibrators,
+    }
 
 
 @dataclass
@@ -126,8 +147,13 @@ def library_versions() -> dict[str, str]:
 
     from .version import __version__
 
-    return {"jman_core": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "tokenizers": tokenizers.__version__, "python": platform.python_version()}
+    return {
+        "jman_core": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "tokenizers": tokenizers.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _sha256(path: Path) -> str:
@@ -143,18 +169,27 @@ def labels_fingerprint(labels: list[str]) -> str:
     return hashlib.sha256(json.dumps(labels, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _write_folder(folder: Path, model: TaggingNetwork, pipeline: TextPipeline, metadata: CheckpointMetadata,
-                  domain: DomainEstimator | None = None, linear: WordPairSVM | None = None) -> None:
+def _write_folder(
+    folder: Path,
+    model: TaggingNetwork,
+    pipeline: TextPipeline,
+    metadata: CheckpointMetadata,
+    domain: DomainEstimator | None = None,
+    linear: WordPairSVM | None = None,
+) -> None:
     from safetensors.numpy import save_file as save_arrays
     from safetensors.torch import save_file
 
     weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     save_file(weights, str(folder / WEIGHTS_FILE))
     (folder / TOKENIZER_FILE).write_text(pipeline.to_json(), encoding="utf-8")
-    document = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-                "weights_sha256": _sha256(folder / WEIGHTS_FILE),
-                "tokenizer_sha256": _sha256(folder / TOKENIZER_FILE),
-                "labels_sha256": labels_fingerprint(metadata.labels)}
+    document = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "weights_sha256": _sha256(folder / WEIGHTS_FILE),
+        "tokenizer_sha256": _sha256(folder / TOKENIZER_FILE),
+        "labels_sha256": labels_fingerprint(metadata.labels),
+    }
     if domain is not None:
         save_arrays(domain.to_tensors(), str(folder / DOMAIN_FILE))
         document["domain_sha256"] = _sha256(folder / DOMAIN_FILE)
@@ -166,8 +201,14 @@ def _write_folder(folder: Path, model: TaggingNetwork, pipeline: TextPipeline, m
     (folder / CARD_FILE).write_text(model_card(metadata, markdown=True), encoding="utf-8")
 
 
-def save_checkpoint(directory: str | Path, model: TaggingNetwork, pipeline: TextPipeline, metadata: CheckpointMetadata,
-                    domain: DomainEstimator | None = None, linear: WordPairSVM | None = None) -> Path:
+def save_checkpoint(
+    directory: str | Path,
+    model: TaggingNetwork,
+    pipeline: TextPipeline,
+    metadata: CheckpointMetadata,
+    domain: DomainEstimator | None = None,
+    linear: WordPairSVM | None = None,
+) -> Path:
     """Writes the checkpoint folder atomically: built beside the target, then swapped in with os.replace.
     `domain`, when given, is saved as domain.safetensors (see jman_core.domain), and the fitted SVM
     component `linear` as linear.safetensors (metadata.blend says how it is blended).
@@ -176,6 +217,13 @@ def save_checkpoint(directory: str | Path, model: TaggingNetwork, pipeline: Text
     renames of the swap leaves both beside the path, and the next load or save completes the swap
     (`recover_interrupted_save`).
     """
+    if metadata.linear_config.enabled != (linear is not None) or (
+        LINEAR in metadata.blend.get("weights", {})
+    ) != (linear is not None):
+        raise CheckpointError(
+            "The checkpoint's settings and blend do not match the SVM given to save: "
+            "pass the model's fitted SVM (or none, with linear_config.enabled false)."
+        )
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted_save(directory, remove_unfinished=True)
@@ -241,7 +289,9 @@ def recover_interrupted_save(directory: str | Path, remove_unfinished: bool = Fa
     Cheap when there is nothing to do: one listing of the parent folder, no lock.
     """
     directory = Path(directory)
-    if not _leftovers(directory, RETIRED_MARK) and not (remove_unfinished and _leftovers(directory, BUILDING_MARK)):
+    if not _leftovers(directory, RETIRED_MARK) and not (
+        remove_unfinished and _leftovers(directory, BUILDING_MARK)
+    ):
         return
     try:
         with _swap_lock(directory):
@@ -253,8 +303,10 @@ def recover_interrupted_save(directory: str | Path, remove_unfinished: bool = Fa
             for building in _leftovers(directory, BUILDING_MARK) if remove_unfinished else []:
                 shutil.rmtree(building, ignore_errors=True)
     except OSError as error:
-        raise CheckpointError(f"{directory}: a save was interrupted and cannot be completed here "
-                              f"({error.strerror}); check the folder's permissions.") from None
+        raise CheckpointError(
+            f"{directory}: a save was interrupted and cannot be completed here "
+            f"({error.strerror}); check the folder's permissions."
+        ) from None
 
 
 def check_output_path(directory: str | Path) -> None:
@@ -273,7 +325,9 @@ def check_output_path(directory: str | Path) -> None:
             f"{directory} exists and is not a JMAN checkpoint; it was left untouched. "
             "Choose another output folder (an earlier checkpoint may be replaced, nothing else)."
         )
-    raise CheckpointError(f"{directory} is a file; it was left untouched. Choose an output folder path instead.")
+    raise CheckpointError(
+        f"{directory} is a file; it was left untouched. Choose an output folder path instead."
+    )
 
 
 def _resolve_folder(path: str | Path) -> Path:
@@ -282,7 +336,9 @@ def _resolve_folder(path: str | Path) -> Path:
         path = path.parent
     recover_interrupted_save(path)
     if not path.exists():
-        raise CheckpointError(f"No checkpoint at {path}. Give a folder made by `jman train` (it holds {METADATA_FILE}).")
+        raise CheckpointError(
+            f"No checkpoint at {path}. Give a folder made by `jman train` (it holds {METADATA_FILE})."
+        )
     if not path.is_dir():
         raise CheckpointError(
             f"{path} is a file, not a JMAN checkpoint folder. Give the folder that holds {METADATA_FILE} and {WEIGHTS_FILE}."
@@ -295,13 +351,16 @@ def read_metadata(path: str | Path) -> CheckpointMetadata:
     folder = _resolve_folder(path)
     document = _read_document(folder)
     try:
-        metadata = CheckpointMetadata.from_json({k: v for k, v in document.items()
-                                                 if k not in ("format", "format_version", *FINGERPRINT_KEYS)})
+        metadata = CheckpointMetadata.from_json(
+            {k: v for k, v in document.items() if k not in ("format", "format_version", *FINGERPRINT_KEYS)}
+        )
     except (ConfigError, TypeError) as error:
         raise CheckpointError(f"{folder / METADATA_FILE} has invalid settings: {error}") from None
     problem = metadata_problem(metadata, document.get("labels_sha256"))
     if problem:
-        raise CheckpointError(f"{folder / METADATA_FILE} {problem}; it was not loaded. Use an undamaged copy, or train again.")
+        raise CheckpointError(
+            f"{folder / METADATA_FILE} {problem}; it was not loaded. Use an undamaged copy, or train again."
+        )
     return metadata
 
 
@@ -340,12 +399,18 @@ def _read_document(folder: Path) -> dict[str, Any]:
     try:
         document = json.loads(metadata_file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{metadata_file} is corrupt or truncated (not valid JSON). Retrain or restore it.") from None
+        raise CheckpointError(
+            f"{metadata_file} is corrupt or truncated (not valid JSON). Retrain or restore it."
+        ) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{metadata_file} was not written by jman_core (no '{FORMAT_NAME}' format marker).")
+        raise CheckpointError(
+            f"{metadata_file} was not written by jman_core (no '{FORMAT_NAME}' format marker)."
+        )
     version = document.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise CheckpointError(f"{metadata_file} has an invalid format_version {version!r}; it is corrupt or was edited.")
+        raise CheckpointError(
+            f"{metadata_file} has an invalid format_version {version!r}; it is corrupt or was edited."
+        )
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{folder} uses checkpoint format {document.get('format_version')}, newer than this jman_core "
@@ -357,10 +422,14 @@ def _read_document(folder: Path) -> dict[str, Any]:
 def _check_regular_file(file: Path) -> None:
     """A link, a device or a pipe is never read (a link to /dev/zero would never end), nor a huge file."""
     if file.is_symlink():
-        raise CheckpointError(f"{file} is a symbolic link; a checkpoint's files must be regular files. "
-                              "Copy the file itself into the folder.")
+        raise CheckpointError(
+            f"{file} is a symbolic link; a checkpoint's files must be regular files. "
+            "Copy the file itself into the folder."
+        )
     if file.exists() and not file.is_file():
-        raise CheckpointError(f"{file} is not a regular file (a device, a pipe or a folder); it was not read.")
+        raise CheckpointError(
+            f"{file} is not a regular file (a device, a pipe or a folder); it was not read."
+        )
     size = file.stat().st_size if file.exists() else 0
     if size > current_limits().max_checkpoint_file_bytes:
         raise CheckpointError(f"{file}: " + over_limit("it", size, "max_checkpoint_file_bytes", "bytes"))
@@ -373,9 +442,13 @@ def _check_file(folder: Path, name: str, expected: str | None) -> None:
     _check_regular_file(file)
     if expected and _sha256(file) != expected:
         if name == TOKENIZER_FILE:
-            raise CheckpointError(f"{file} is not the tokenizer this model was saved with (its fingerprint differs): "
-                                  "it is damaged or from another model. Restore the model's own tokenizer.json.")
-        raise CheckpointError(f"{file} is corrupt or truncated (its checksum does not match). Retrain or restore it.")
+            raise CheckpointError(
+                f"{file} is not the tokenizer this model was saved with (its fingerprint differs): "
+                "it is damaged or from another model. Restore the model's own tokenizer.json."
+            )
+        raise CheckpointError(
+            f"{file} is corrupt or truncated (its checksum does not match). Retrain or restore it."
+        )
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedCheckpoint:
@@ -388,7 +461,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     _check_file(folder, TOKENIZER_FILE, document.get("tokenizer_sha256"))
     metadata = read_metadata(folder)
     try:
-        pipeline = TextPipeline.from_json((folder / TOKENIZER_FILE).read_text(encoding="utf-8"), metadata.text_config)
+        pipeline = TextPipeline.from_json(
+            (folder / TOKENIZER_FILE).read_text(encoding="utf-8"), metadata.text_config
+        )
         _check_vocabulary(folder, pipeline, metadata)
         weights = load_file(str(folder / WEIGHTS_FILE))
         model = build_model(metadata.model_config)
@@ -398,77 +473,118 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     except CheckpointError:
         raise
     except Exception as error:
-        raise CheckpointError(f"{folder} could not be loaded: {type(error).__name__}: {str(error)[:300]}") from None
+        raise CheckpointError(
+            f"{folder} could not be loaded: {type(error).__name__}: {str(error)[:300]}"
+        ) from None
     model.to(device).eval()
-    return LoadedCheckpoint(model, pipeline, metadata, folder, load_domain(folder, document, metadata), linear, blend)
+    return LoadedCheckpoint(
+        model, pipeline, metadata, folder, load_domain(folder, document, metadata), linear, blend
+    )
 
 
-def _load_linear(folder: Path, document: dict[str, Any], metadata: CheckpointMetadata,
-                 weights: dict[str, torch.Tensor]) -> WordPairSVM | None:
+def _load_linear(
+    folder: Path, document: dict[str, Any], metadata: CheckpointMetadata, weights: dict[str, torch.Tensor]
+) -> WordPairSVM | None:
     """The SVM component: linear.safetensors (checked by checksum), or format 1's linear_part buffers."""
     if not metadata.linear_config.enabled:
         return None
     config = metadata.model_config
     if document["format_version"] == 1:
-        tensors = {new: weights[f"linear_part.{old}"] for old, new in LEGACY_LINEAR_NAMES.items()
-                   if f"linear_part.{old}" in weights}
-        return WordPairSVM.from_tensors(tensors, metadata.linear_config, config.vocabulary_size, config.num_labels,
-                                        f"{folder / WEIGHTS_FILE}'s linear part")
+        tensors = {
+            new: weights[f"linear_part.{old}"]
+            for old, new in LEGACY_LINEAR_NAMES.items()
+            if f"linear_part.{old}" in weights
+        }
+        return WordPairSVM.from_tensors(
+            tensors,
+            metadata.linear_config,
+            config.vocabulary_size,
+            config.num_labels,
+            f"{folder / WEIGHTS_FILE}'s linear part",
+        )
     from safetensors.torch import load_file
 
     _check_file(folder, LINEAR_FILE, document.get("linear_sha256"))
-    return WordPairSVM.from_tensors(load_file(str(folder / LINEAR_FILE)), metadata.linear_config,
-                                    config.vocabulary_size, config.num_labels, str(folder / LINEAR_FILE))
+    return WordPairSVM.from_tensors(
+        load_file(str(folder / LINEAR_FILE)),
+        metadata.linear_config,
+        config.vocabulary_size,
+        config.num_labels,
+        str(folder / LINEAR_FILE),
+    )
 
 
 def _load_blend(folder: Path, metadata: CheckpointMetadata, linear: WordPairSVM | None) -> Blend:
     try:
         blend = Blend.from_json(metadata.blend) if metadata.blend else Blend()
     except ValueError as error:
-        raise CheckpointError(f"{folder / METADATA_FILE} has an invalid blend ({error}); it is damaged or was edited.") from None
+        raise CheckpointError(
+            f"{folder / METADATA_FILE} has an invalid blend ({error}); it is damaged or was edited."
+        ) from None
     if (LINEAR in blend.weights) != (linear is not None):
-        raise CheckpointError(f"{folder / METADATA_FILE}'s blend does not match its components (the SVM is "
-                              f"{'missing' if linear is None else 'not blended'}); it is damaged or was edited.")
+        raise CheckpointError(
+            f"{folder / METADATA_FILE}'s blend does not match its components (the SVM is "
+            f"{'missing' if linear is None else 'not blended'}); it is damaged or was edited."
+        )
     return blend
 
 
-def load_domain(folder: Path, document: dict[str, Any], metadata: CheckpointMetadata) -> DomainEstimator | None:
+def load_domain(
+    folder: Path, document: dict[str, Any], metadata: CheckpointMetadata
+) -> DomainEstimator | None:
     """The domain statistic registered in checkpoint.json (None when none is: an older checkpoint), read
     without pickle and checked (checksum, dtypes, shapes, finite values in range) before use."""
     expected = document.get("domain_sha256")
     if not expected:
         return None
     if not isinstance(expected, str):
-        raise CheckpointError(f"{folder / METADATA_FILE} has an invalid domain_sha256; it is corrupt or was edited.")
+        raise CheckpointError(
+            f"{folder / METADATA_FILE} has an invalid domain_sha256; it is corrupt or was edited."
+        )
     _check_file(folder, DOMAIN_FILE, expected)
     from safetensors.numpy import load_file
 
     try:
-        return DomainEstimator.from_tensors(load_file(str(folder / DOMAIN_FILE)), metadata.model_config.vocabulary_size)
+        return DomainEstimator.from_tensors(
+            load_file(str(folder / DOMAIN_FILE)), metadata.model_config.vocabulary_size
+        )
     except Exception as error:  # noqa: BLE001 - a damaged file of any kind is one line, never a traceback
-        raise CheckpointError(f"{folder / DOMAIN_FILE} is damaged ({str(error)[:200]}); it was not loaded. "
-                              "Restore it, or rebuild it with `jman add-domain-check`.") from None
+        raise CheckpointError(
+            f"{folder / DOMAIN_FILE} is damaged ({str(error)[:200]}); it was not loaded. "
+            "Restore it, or rebuild it with `jman add-domain-check`."
+        ) from None
 
 
 def _check_vocabulary(folder: Path, pipeline: TextPipeline, metadata: CheckpointMetadata) -> None:
     """A tokenizer from another model reads words as the wrong ids: silent nonsense, so refused."""
     if pipeline.vocabulary_size != metadata.model_config.vocabulary_size:
-        raise CheckpointError(f"{folder / TOKENIZER_FILE} has {pipeline.vocabulary_size:,} words but the model was "
-                              f"trained with {metadata.model_config.vocabulary_size:,}: it is from another model. "
-                              "Restore the model's own tokenizer.json.")
+        raise CheckpointError(
+            f"{folder / TOKENIZER_FILE} has {pipeline.vocabulary_size:,} words but the model was "
+            f"trained with {metadata.model_config.vocabulary_size:,}: it is from another model. "
+            "Restore the model's own tokenizer.json."
+        )
 
 
 def _components_note(metadata: CheckpointMetadata) -> str:
     """The model card's words on the heads beyond the paper's classifier and the blended SVM."""
-    heads = [f"; with the {name.replace('_', ' ')} head: {HEADS[name].description}"
-             for name in metadata.model_config.heads if name in HEADS]
+    heads = [
+        f"; with the {name.replace('_', ' ')} head: {HEADS[name].description}"
+        for name in metadata.model_config.heads
+        if name in HEADS
+    ]
     linear = metadata.linear_config
     if not linear.enabled:
         return "".join(heads)
     statistics = metadata.statistics
-    reads = f"the first {linear.content_words:,} content words" if linear.content_words else "what the network reads"
-    return "".join(heads) + (f"; blended with a linear SVM over {_number(statistics.get('linear_features'))} words and "
-                             f"word pairs, {linear.per_label} per tag, reading the title and {reads} (not in the paper)")
+    reads = (
+        f"the first {linear.content_words:,} content words"
+        if linear.content_words
+        else "what the network reads"
+    )
+    return "".join(heads) + (
+        f"; blended with a linear SVM over {_number(statistics.get('linear_features'))} words and "
+        f"word pairs, {linear.per_label} per tag, reading the title and {reads} (not in the paper)"
+    )
 
 
 def blend_lines(metadata: CheckpointMetadata) -> list[str]:
@@ -479,19 +595,32 @@ def blend_lines(metadata: CheckpointMetadata) -> list[str]:
         return ["- Scores: the blend stored is damaged"]
     calibration = {calibrator.method for calibrator in blend.calibrators.values()}
     calibrated = metadata.statistics.get("calibrated", False)
-    parts = " + ".join(f"{weight:.2f} x {COMPONENT_NAMES.get(name, name)}" for name, weight in blend.weights.items())
-    lines = [f"- Scores: {parts}"
-             + (f", each calibrated on validation ({', '.join(sorted(calibration))})" if calibrated
-                else ", uncalibrated sigmoids (an older checkpoint: `jman recalibrate` fits the calibration)")]
+    parts = " + ".join(
+        f"{weight:.2f} x {COMPONENT_NAMES.get(name, name)}" for name, weight in blend.weights.items()
+    )
+    lines = [
+        f"- Scores: {parts}"
+        + (
+            f", each calibrated on validation ({', '.join(sorted(calibration))})"
+            if calibrated
+            else ", uncalibrated sigmoids (an older checkpoint: `jman recalibrate` fits the calibration)"
+        )
+    ]
     weight = blend.network_weight()
     if weight < ATTENTION_EXPLAINS_BELOW:
-        lines.append(f"- The network carries {weight:.0%} of the scores: its attention heatmaps do not explain "
-                     "the suggestions (the SVM's word evidence does)")
+        lines.append(
+            f"- The network carries {weight:.0%} of the scores: its attention heatmaps do not explain "
+            "the suggestions (the SVM's word evidence does)"
+        )
     elif weight < 1:
-        lines.append(f"- The network carries {weight:.0%} of the scores; its attention explains that share only")
+        lines.append(
+            f"- The network carries {weight:.0%} of the scores; its attention explains that share only"
+        )
     baseline = metadata.metrics.get("baseline_svm_test")
     if baseline:
-        lines.append(f"- The project's linear SVM baseline on the same split (test): {_metric_line(baseline)}")
+        lines.append(
+            f"- The project's linear SVM baseline on the same split (test): {_metric_line(baseline)}"
+        )
     return lines
 
 
@@ -501,7 +630,9 @@ def _number(value: Any) -> str:
 
 def _metric_line(metrics: dict[str, Any]) -> str:
     names = ["P@1", "nDCG@3", "F1", "P", "R", "A", "H"]
-    return " | ".join(f"{name} {metrics[name]:.3f}" for name in names if isinstance(metrics.get(name), (int, float)))
+    return " | ".join(
+        f"{name} {metrics[name]:.3f}" for name in names if isinstance(metrics.get(name), (int, float))
+    )
 
 
 def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
@@ -509,7 +640,10 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
     data source, the tags) is escaped so that Markdown shows it as it is (the saved MODEL_CARD.md, the app)."""
     literal = markdown_literal if markdown else str
     statistics = metadata.statistics
-    top = ", ".join(f"{literal(label)} ({count})" for label, count in list(zip(metadata.labels, metadata.label_counts))[:15])
+    top = ", ".join(
+        f"{literal(label)} ({count})"
+        for label, count in list(zip(metadata.labels, metadata.label_counts))[:15]
+    )
     lines = [
         f"# {literal(metadata.name) or 'JMAN model'}",
         "",
@@ -524,7 +658,11 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
         f"- Decision threshold: {metadata.threshold:.2f} (tuned on validation for example-based F1; the paper used 0.50)",
         f"- Training: {metadata.epochs} epochs (best {metadata.best_epoch}), {metadata.training_seconds / 60:.1f} min; "
         f"{metadata.stopped_because}; output bias started "
-        + ("from each label's log odds" if metadata.training_config.output_bias_init == "prior" else "at zero (the original code's)"),
+        + (
+            "from each label's log odds"
+            if metadata.training_config.output_bias_init == "prior"
+            else "at zero (the original code's)"
+        ),
     ]
     lines.extend(_semantics_lines(metadata))
     lines.extend(blend_lines(metadata))
@@ -534,20 +672,26 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
         lines.append(_domain_line(statistics["domain_check"]))
     for split in ("test", "validation"):
         if metadata.metrics.get(split):
-            lines.append(f"- {split.capitalize()} metrics at the tuned threshold: {_metric_line(metadata.metrics[split])}")
+            lines.append(
+                f"- {split.capitalize()} metrics at the tuned threshold: {_metric_line(metadata.metrics[split])}"
+            )
     verdict = baseline_verdict(metadata.metrics, percent=False)
     if verdict:
         lines.append(f"- {verdict}")
     lines.extend(_settings_lines(metadata, literal))
-    lines.append(f"- Created {metadata.created} with {', '.join(f'{k} {v}' for k, v in metadata.library_versions.items())}")
+    lines.append(
+        f"- Created {metadata.created} with {', '.join(f'{k} {v}' for k, v in metadata.library_versions.items())}"
+    )
     return "\n".join(lines) + "\n"
 
 
 def _domain_line(domain: dict[str, Any]) -> str:
     try:
-        return (f"- Domain check: a document is flagged as unlike the training documents when its TF-IDF similarity "
-                f"to the {domain['neighbours']} closest of {domain['stored_documents']:,} stored training documents is "
-                f"below {1 - domain['threshold']:.2f} ({domain['validation_warned']:.1%} of validation documents are)")
+        return (
+            f"- Domain check: a document is flagged as unlike the training documents when its TF-IDF similarity "
+            f"to the {domain['neighbours']} closest of {domain['stored_documents']:,} stored training documents is "
+            f"below {1 - domain['threshold']:.2f} ({domain['validation_warned']:.1%} of validation documents are)"
+        )
     except (KeyError, TypeError, ValueError):
         return "- Domain check: stored"
 
@@ -556,19 +700,27 @@ def _semantics_lines(metadata: CheckpointMetadata) -> list[str]:
     training, statistics = metadata.training_config, metadata.statistics
     if not (training.lambda_sim or training.lambda_sub):
         return ["- Semantic regularisers: off (binary cross-entropy only)"]
-    similarity_source = (statistics.get("similarity_source") or {}).get("source", "skip-gram over the training tags")
-    parts = [f"lambda_sim {training.lambda_sim:g} ({statistics.get('similarity_pairs', 0)} similar label pairs, "
-             f"{similarity_source})"]
+    similarity_source = (statistics.get("similarity_source") or {}).get(
+        "source", "skip-gram over the training tags"
+    )
+    parts = [
+        f"lambda_sim {training.lambda_sim:g} ({statistics.get('similarity_pairs', 0)} similar label pairs, "
+        f"{similarity_source})"
+    ]
     subsumption = statistics.get("subsumption") or {}
-    parts.append(f"lambda_sub {training.lambda_sub:g} ({subsumption.get('pairs', 0)} subsumption pairs, "
-                 f"{subsumption.get('source', 'none')})")
+    parts.append(
+        f"lambda_sub {training.lambda_sub:g} ({subsumption.get('pairs', 0)} subsumption pairs, "
+        f"{subsumption.get('source', 'none')})"
+    )
     lines = ["- Semantic regularisers: " + "; ".join(parts)]
     if statistics.get("semantics_storage"):
         lines.append("- Sim and Sub storage during training: " + "; ".join(statistics["semantics_storage"]))
     if training.dynamic_sem:
-        lines.append(f"- Dynamic semantics (JMANd): Sim and Sub learned during training; about "
-                     f"{statistics.get('dynamic_sem_memory_mb', '?')} MB for them, their gradients and Adam's moments "
-                     f"(grows with labels squared)")
+        lines.append(
+            f"- Dynamic semantics (JMANd): Sim and Sub learned during training; about "
+            f"{statistics.get('dynamic_sem_memory_mb', '?')} MB for them, their gradients and Adam's moments "
+            f"(grows with labels squared)"
+        )
     return lines
 
 
@@ -580,8 +732,11 @@ def baseline_rows(metrics: dict[str, Any]) -> list[tuple[str, float, float]]:
     """(metric, the model's test figure, the linear SVM baseline's) for SUMMARY_METRICS, from a run's or a
     checkpoint's metrics; [] when either is missing (a checkpoint trained before the baseline was)."""
     test, baseline = metrics.get("test") or {}, metrics.get("baseline_svm_test") or {}
-    return [(name, float(test[name]), float(baseline[name])) for name in SUMMARY_METRICS
-            if isinstance(test.get(name), (int, float)) and isinstance(baseline.get(name), (int, float))]
+    return [
+        (name, float(test[name]), float(baseline[name]))
+        for name in SUMMARY_METRICS
+        if isinstance(test.get(name), (int, float)) and isinstance(baseline.get(name), (int, float))
+    ]
 
 
 def beats_baseline(metrics: dict[str, Any]) -> bool | None:
@@ -600,8 +755,11 @@ def baseline_verdict(metrics: dict[str, Any], percent: bool = True) -> str:
     if beats_baseline(metrics):
         return f"The model beats the linear SVM baseline on the test part ({', '.join(n for n, *_ in rows)})."
     shown = (lambda value: f"{100 * value:.1f}") if percent else (lambda value: f"{value:.3f}")
-    behind = [f"{name} {shown(model)} against {shown(baseline)}" for name, model, baseline in rows
-              if model <= baseline]
+    behind = [
+        f"{name} {shown(model)} against {shown(baseline)}"
+        for name, model, baseline in rows
+        if model <= baseline
+    ]
     return f"The model does NOT beat the linear SVM baseline on the test part: {'; '.join(behind)}."
 
 
@@ -612,8 +770,10 @@ def blend_summary(statistics: dict[str, Any]) -> str:
         return "Scores: the network alone, calibrated on validation."
     features = statistics.get("linear_features")
     size = f" over {features:,} words and word pairs" if isinstance(features, int) else ""
-    return (f"Scores: {weight:.2f} x the network + {1 - weight:.2f} x the linear SVM{size}, each calibrated "
-            f"on validation ({statistics.get('calibration', 'platt')}), the weight tuned there.")
+    return (
+        f"Scores: {weight:.2f} x the network + {1 - weight:.2f} x the linear SVM{size}, each calibrated "
+        f"on validation ({statistics.get('calibration', 'platt')}), the weight tuned there."
+    )
 
 
 def calibration_line(metrics: dict[str, Any]) -> str:
@@ -624,24 +784,35 @@ def calibration_line(metrics: dict[str, Any]) -> str:
     report = metrics.get("calibration_test") or {}
     if "ece_final" not in report:
         return ""
-    components = [f"{COMPONENT_NAMES.get(name, name)} {report[f'ece_{name}_raw']:.3f} before, "
-                  f"{report[f'ece_{name}_calibrated']:.3f} after calibration"
-                  for name in (NETWORK, LINEAR)
-                  if {f"ece_{name}_raw", f"ece_{name}_calibrated"} <= set(report)]
-    return (f"Calibration on the test part: ECE of {'; '.join(components) or 'the components unknown'}; "
-            f"final scores {report['ece_final']:.3f}. {report.get('tags_above_0.2', 0):.2f} tags per "
-            f"document score above 0.2, against {report.get('true_tags_per_document', 0):.2f} true tags.")
+    components = [
+        f"{COMPONENT_NAMES.get(name, name)} {report[f'ece_{name}_raw']:.3f} before, "
+        f"{report[f'ece_{name}_calibrated']:.3f} after calibration"
+        for name in (NETWORK, LINEAR)
+        if {f"ece_{name}_raw", f"ece_{name}_calibrated"} <= set(report)
+    ]
+    return (
+        f"Calibration on the test part: ECE of {'; '.join(components) or 'the components unknown'}; "
+        f"final scores {report['ece_final']:.3f}. {report.get('tags_above_0.2', 0):.2f} tags per "
+        f"document score above 0.2, against {report.get('true_tags_per_document', 0):.2f} true tags."
+    )
 
 
 def _settings_lines(metadata: CheckpointMetadata, literal) -> list[str]:
     """Every option whose value differs from its declared default, with its help (jman_core.options)."""
     from .options import changed_settings
 
-    changed = changed_settings({"text": metadata.text_config, "data": metadata.data_config,
-                                "model": metadata.model_config, "training": metadata.training_config,
-                                "linear": metadata.linear_config})
+    changed = changed_settings(
+        {
+            "text": metadata.text_config,
+            "data": metadata.data_config,
+            "model": metadata.model_config,
+            "training": metadata.training_config,
+            "linear": metadata.linear_config,
+        }
+    )
     if not changed:
         return ["- Settings: the defaults (`jman train --help` lists them)"]
     return ["- Settings that differ from the defaults:"] + [
         f"  - {option.path} = {literal(option.describe(value))}: {literal(option.help)}"
-        for option, value in changed]
+        for option, value in changed
+    ]

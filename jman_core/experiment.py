@@ -448,7 +448,9 @@ def add_domain_check(
     split, _, _ = rebuilt_split(loaded, data, config)
     domain = fit_domain(loaded.pipeline, split)
     updated = replace(metadata, statistics={**metadata.statistics, "domain_check": domain.summary()})
-    save_checkpoint(output or loaded.path, loaded.model.cpu(), loaded.pipeline, updated, domain)
+    save_checkpoint(
+        output or loaded.path, loaded.model.cpu(), loaded.pipeline, updated, domain, loaded.linear
+    )
     return domain
 
 

@@ -268,14 +268,19 @@ class WordPairSVM:
         if len(self.counted_words_) != vocabulary_size or self.counted_words_.dtype != torch.bool:
             return "its word list does not fit the vocabulary"
         if (
-            self.label_features_.shape != self.label_weights_.shape
+            self.label_features_.dim() != 2
+            or self.label_features_.dtype != torch.long
+            or self.feature_keys_.dtype != torch.long
+            or self.label_features_.shape != self.label_weights_.shape
             or self.label_features_.shape[0] != num_labels
         ):
             return "its tag weights do not fit the labels"
         if (
-            len(self.idf_) != features
+            self.idf_.shape != (features,)
             or self.bias_.shape != (num_labels,)
-            or not torch.isfinite(self.label_weights_).all()
+            or not all(
+                torch.isfinite(tensor).all() for tensor in (self.label_weights_, self.idf_, self.bias_)
+            )
         ):
             return "its weights have the wrong shape or are not finite"
         if bool((keys[1:] <= keys[:-1]).any()) or bool(

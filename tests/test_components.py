@@ -556,11 +556,9 @@ DAMAGES = {
 }
 
 
-# Damage that from_tensors does not catch yet: the SVM loads, then scoring raises (IndexError, RuntimeError)
-# or gives NaN. The fix belongs in WordPairSVM._problem (jman_core/linear.py): integer indices, 2-D tag
-# weights, a finite idf and bias.
-UNCHECKED = "library bug: WordPairSVM.from_tensors accepts this state; scoring then fails or gives NaN"
-DAMAGES_NOT_YET_REFUSED = {
+# Damage that an SVM would load with and then fail on (IndexError, RuntimeError) or score as NaN, refused by
+# WordPairSVM._problem: integer indices, 2-D tag weights, a finite idf and bias.
+MORE_DAMAGES = {
     "tag indices that are not integers": (
         lambda t: {**t, "label_features_": t["label_features_"].float()},
         None,
@@ -582,15 +580,12 @@ DAMAGES_NOT_YET_REFUSED = {
     "damage",
     [
         *DAMAGES,
-        *(
-            pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=UNCHECKED))
-            for name in DAMAGES_NOT_YET_REFUSED
-        ),
+        *MORE_DAMAGES,
     ],
 )
 def test_a_damaged_svm_state_is_refused(fitted_svm, damage):
     svm, _ = fitted_svm
-    change, message = {**DAMAGES, **DAMAGES_NOT_YET_REFUSED}[damage]
+    change, message = {**DAMAGES, **MORE_DAMAGES}[damage]
     with pytest.raises(CheckpointError, match=message) as error:
         WordPairSVM.from_tensors(
             change(svm.to_tensors()), svm.options, VOCABULARY_SIZE, len(LABELS), "linear.st"

@@ -138,6 +138,9 @@ def test_the_statistic_survives_a_round_trip(two_topic_model, tmp_path):
     ]
     assert weights[0] == weights[1]
     assert "Domain check:" in (copy / "MODEL_CARD.md").read_text()
+    # the blended SVM travels with it (a copy without it would not load)
+    assert loaded.linear is not None and again.linear is not None
+    assert (again.linear.label_weights_ == loaded.linear.label_weights_).all()
 
 
 def test_add_domain_check_refuses_other_data(two_topic_model, tmp_path, capsys):
