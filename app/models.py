@@ -14,12 +14,15 @@ from jman_core.predict import Predictor
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS_VARIABLE = "JMAN_CHECKPOINTS_DIR"
-DEFAULT_CHECKPOINT = "stackexchange-cooking"  # chosen first when present (the sample documents are cooking questions)
+DEFAULT_CHECKPOINT = (
+    "stackexchange-cooking"  # chosen first when present (the sample documents are cooking questions)
+)
 
 
 @dataclass
 class CheckpointEntry:
-    """One checkpoint folder as the model picker shows it; `problem` is set when its metadata is unreadable."""
+    """One checkpoint folder as the model picker shows it; `problem` is set when its metadata cannot be
+    read."""
 
     folder: Path
     metadata: CheckpointMetadata | None
@@ -37,10 +40,13 @@ def checkpoints_directory() -> Path:
 
 
 def find_checkpoints(directory: Path) -> list[CheckpointEntry]:
-    """Every folder under `directory` holding a checkpoint.json (half-written `.name.building-*` ones skipped)."""
+    """Every folder under `directory` holding a checkpoint.json (half-written `.name.building-*` ones
+    skipped)."""
     if not directory.is_dir():
         return []
-    folders = sorted(path.parent for path in directory.glob(f"*/{METADATA_FILE}") if not path.parent.name.startswith("."))
+    folders = sorted(
+        path.parent for path in directory.glob(f"*/{METADATA_FILE}") if not path.parent.name.startswith(".")
+    )
     if (directory / METADATA_FILE).is_file():
         folders.insert(0, directory)
     return [_entry(folder) for folder in folders]
@@ -86,6 +92,14 @@ def test_metrics_rows(metadata: CheckpointMetadata) -> list[dict[str, str]]:
     for part, caption in (("test", "tuned threshold"), ("test_at_0.5", "threshold 0.5")):
         values = metadata.metrics.get(part) or {}
         if values:
-            rows.append({"test set": caption, **{name: f"{100 * values[name]:.1f}" for name in names
-                                                  if isinstance(values.get(name), (int, float))}})
+            rows.append(
+                {
+                    "test set": caption,
+                    **{
+                        name: f"{100 * values[name]:.1f}"
+                        for name in names
+                        if isinstance(values.get(name), (int, float))
+                    },
+                }
+            )
     return rows

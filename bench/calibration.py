@@ -1,4 +1,4 @@
-"""Calibration of the shipped models: ECE, tags above 0.2 and ranking before and after, Platt against isotonic.
+"""Calibration of the shipped models: ECE, tags above 0.2 and ranking before and after, Platt or isotonic.
 
     OMP_NUM_THREADS=2 python bench/calibration.py [--models stackexchange-cooking ...] [--write]
 
@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"|  | {method}: ECE network {metrics['calibration_test']['ece_network_raw']:.3f} -> "
                 f"{metrics['calibration_test']['ece_network_calibrated']:.3f}, SVM "
                 f"{metrics['calibration_test'].get('ece_linear_raw', float('nan')):.3f} -> "
-                f"{metrics['calibration_test'].get('ece_linear_calibrated', float('nan')):.3f} | | | | | | | | |"
+                f"{metrics['calibration_test'].get('ece_linear_calibrated', float('nan')):.3f}"
+                " | | | | | | | | |"
             )
     return 0
 

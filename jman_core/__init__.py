@@ -1,7 +1,5 @@
 """jman_core: the Joint Multi-label Attention Network (Dong et al., IEEE TNNLS 2020) for social tagging."""
 
-from .version import __version__  # noqa: E402, F401
-
 from .config import (  # noqa: E402
     VARIATIONS,
     DataConfig,
@@ -12,6 +10,7 @@ from .config import (  # noqa: E402
     build_config,
 )
 from .errors import CheckpointError, ConfigError, DataError, DocumentError, JmanError  # noqa: E402
+from .version import __version__  # noqa: E402, F401
 
 __all__ = [
     "VARIATIONS",

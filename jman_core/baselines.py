@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ class TfidfClassifier:
         self.regularisation = regularisation
         self.seed = seed
 
-    def fit(self, texts: Sequence[str], y: np.ndarray) -> "TfidfClassifier":
+    def fit(self, texts: Sequence[str], y: np.ndarray) -> TfidfClassifier:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.multiclass import OneVsRestClassifier
@@ -80,7 +80,7 @@ class EmbeddingSVM:
             )
         return np.asarray(rows, dtype=np.float32)
 
-    def fit(self, texts: Sequence[str], y: np.ndarray) -> "EmbeddingSVM":
+    def fit(self, texts: Sequence[str], y: np.ndarray) -> EmbeddingSVM:
         from sklearn.multiclass import OneVsRestClassifier
         from sklearn.svm import SVC
 
@@ -115,7 +115,7 @@ class TopicNeighbours:
         norms = np.linalg.norm(distributions, axis=1, keepdims=True)
         return np.divide(distributions, norms, out=np.zeros_like(distributions), where=norms > 0)
 
-    def fit(self, texts: Sequence[str], y: np.ndarray) -> "TopicNeighbours":
+    def fit(self, texts: Sequence[str], y: np.ndarray) -> TopicNeighbours:
         from gensim.corpora import Dictionary
         from gensim.models import LdaModel
 

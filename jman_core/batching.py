@@ -1,4 +1,4 @@
-"""Padded id arrays and batches: what training, the linear component and the Predictor all feed the network."""
+"""Padded id arrays and batches: what training, the SVM and the Predictor all feed the network."""
 
 from __future__ import annotations
 

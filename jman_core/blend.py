@@ -55,7 +55,7 @@ class Blend:
         }
 
     @classmethod
-    def from_json(cls, values: dict[str, Any]) -> "Blend":
+    def from_json(cls, values: dict[str, Any]) -> Blend:
         """Raises ValueError for values that are not a blend of known components with weights summing to 1."""
         weights, calibrators = values.get("weights"), values.get("calibrators")
         if not isinstance(weights, dict) or not isinstance(calibrators, dict) or not weights:

@@ -1,4 +1,4 @@
-"""Calibration: a component's raw scores (logits or SVM margins) mapped to probabilities fitted on validation."""
+"""Calibration: a component's raw scores (logits, SVM margins) made probabilities on validation."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class PlattCalibrator:
     def __init__(self, slope: float = 1.0, intercept: float = 0.0):
         self.slope_, self.intercept_ = slope, intercept
 
-    def fit(self, scores: np.ndarray, truth: np.ndarray) -> "PlattCalibrator":
+    def fit(self, scores: np.ndarray, truth: np.ndarray) -> PlattCalibrator:
         from sklearn.linear_model import LogisticRegression
 
         values, targets = _sample(scores, truth)
@@ -60,7 +60,7 @@ class IsotonicCalibrator:
         self.knots_ = np.asarray(knots if knots is not None else [0.0], np.float64)
         self.values_ = np.asarray(values if values is not None else [0.5], np.float64)
 
-    def fit(self, scores: np.ndarray, truth: np.ndarray) -> "IsotonicCalibrator":
+    def fit(self, scores: np.ndarray, truth: np.ndarray) -> IsotonicCalibrator:
         from sklearn.isotonic import IsotonicRegression
 
         values, targets = _sample(scores, truth)

@@ -12,7 +12,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ class CheckpointMetadata:
         return values
 
     @classmethod
-    def from_json(cls, values: dict[str, Any]) -> "CheckpointMetadata":
+    def from_json(cls, values: dict[str, Any]) -> CheckpointMetadata:
         values = dict(values)
         # a checkpoint saved before the setting existed was trained with the original code's zero bias
         values["training_config"] = {"output_bias_init": "zero", **values.get("training_config", {})}
@@ -228,7 +228,7 @@ def save_checkpoint(
     directory.parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted_save(directory, remove_unfinished=True)
     check_output_path(directory)
-    metadata.created = metadata.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    metadata.created = metadata.created or datetime.now(UTC).isoformat(timespec="seconds")
     metadata.library_versions = metadata.library_versions or library_versions()
     metadata.name = metadata.name or directory.name
     token = uuid.uuid4().hex[:8]
@@ -341,7 +341,8 @@ def _resolve_folder(path: str | Path) -> Path:
         )
     if not path.is_dir():
         raise CheckpointError(
-            f"{path} is a file, not a JMAN checkpoint folder. Give the folder that holds {METADATA_FILE} and {WEIGHTS_FILE}."
+            f"{path} is a file, not a JMAN checkpoint folder. Give the folder that holds {METADATA_FILE} and "
+            f"{WEIGHTS_FILE}."
         )
     return path
 
@@ -637,9 +638,10 @@ def _metric_line(metrics: dict[str, Any]) -> str:
 
 def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
     """A short human-readable summary of a checkpoint; with `markdown`, the text users chose (the name, the
-    data source, the tags) is escaped so that Markdown shows it as it is (the saved MODEL_CARD.md, the app)."""
+    data source, the tags) is escaped so that Markdown shows it as it is (the saved MODEL_CARD.md, the
+    app)."""
     literal = markdown_literal if markdown else str
-    statistics = metadata.statistics
+    statistics, config = metadata.statistics, metadata.model_config
     top = ", ".join(
         f"{literal(label)} ({count})"
         for label, count in list(zip(metadata.labels, metadata.label_counts))[:15]
@@ -647,17 +649,19 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
     lines = [
         f"# {literal(metadata.name) or 'JMAN model'}",
         "",
-        f"- Model: {metadata.model_config.variation} (hidden {metadata.model_config.hidden_size}, "
-        f"embeddings {metadata.model_config.embedding_dim}, vocabulary {metadata.model_config.vocabulary_size:,} words)"
-        + _components_note(metadata),
-        f"- Data: {literal(metadata.data_source) or 'unknown'} (fingerprint {literal(metadata.data_fingerprint) or '-'})",
-        f"- Documents: {_number(statistics.get('train'))} train / {_number(statistics.get('validation'))} validation / "
-        f"{_number(statistics.get('test'))} test; {_number(statistics.get('dropped_without_label', 0))} dropped for having no label",
-        f"- Labels: {len(metadata.labels)} (tags used at least {metadata.data_config.min_label_count} times); "
-        f"most frequent: {top}",
-        f"- Decision threshold: {metadata.threshold:.2f} (tuned on validation for example-based F1; the paper used 0.50)",
-        f"- Training: {metadata.epochs} epochs (best {metadata.best_epoch}), {metadata.training_seconds / 60:.1f} min; "
-        f"{metadata.stopped_because}; output bias started "
+        f"- Model: {config.variation} (hidden {config.hidden_size}, embeddings {config.embedding_dim}, "
+        f"vocabulary {config.vocabulary_size:,} words)" + _components_note(metadata),
+        f"- Data: {literal(metadata.data_source) or 'unknown'} "
+        f"(fingerprint {literal(metadata.data_fingerprint) or '-'})",
+        f"- Documents: {_number(statistics.get('train'))} train / {_number(statistics.get('validation'))} "
+        f"validation / {_number(statistics.get('test'))} test; "
+        f"{_number(statistics.get('dropped_without_label', 0))} dropped for having no label",
+        f"- Labels: {len(metadata.labels)} (tags used at least {metadata.data_config.min_label_count} "
+        f"times); most frequent: {top}",
+        f"- Decision threshold: {metadata.threshold:.2f} (tuned on validation for example-based F1; the "
+        "paper used 0.50)",
+        f"- Training: {metadata.epochs} epochs (best {metadata.best_epoch}), "
+        f"{metadata.training_seconds / 60:.1f} min; {metadata.stopped_because}; output bias started "
         + (
             "from each label's log odds"
             if metadata.training_config.output_bias_init == "prior"
@@ -672,25 +676,24 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
         lines.append(_domain_line(statistics["domain_check"]))
     for split in ("test", "validation"):
         if metadata.metrics.get(split):
-            lines.append(
-                f"- {split.capitalize()} metrics at the tuned threshold: {_metric_line(metadata.metrics[split])}"
-            )
+            metric_line = _metric_line(metadata.metrics[split])
+            lines.append(f"- {split.capitalize()} metrics at the tuned threshold: {metric_line}")
     verdict = baseline_verdict(metadata.metrics, percent=False)
     if verdict:
         lines.append(f"- {verdict}")
     lines.extend(_settings_lines(metadata, literal))
-    lines.append(
-        f"- Created {metadata.created} with {', '.join(f'{k} {v}' for k, v in metadata.library_versions.items())}"
-    )
+    versions = ", ".join(f"{name} {version}" for name, version in metadata.library_versions.items())
+    lines.append(f"- Created {metadata.created} with {versions}")
     return "\n".join(lines) + "\n"
 
 
 def _domain_line(domain: dict[str, Any]) -> str:
     try:
         return (
-            f"- Domain check: a document is flagged as unlike the training documents when its TF-IDF similarity "
-            f"to the {domain['neighbours']} closest of {domain['stored_documents']:,} stored training documents is "
-            f"below {1 - domain['threshold']:.2f} ({domain['validation_warned']:.1%} of validation documents are)"
+            f"- Domain check: a document is flagged as unlike the training documents when its TF-IDF "
+            f"similarity to the {domain['neighbours']} closest of {domain['stored_documents']:,} stored "
+            f"training documents is below {1 - domain['threshold']:.2f} "
+            f"({domain['validation_warned']:.1%} of validation documents are)"
         )
     except (KeyError, TypeError, ValueError):
         return "- Domain check: stored"

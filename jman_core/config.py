@@ -21,7 +21,9 @@ VARIATIONS: dict[str, dict[str, bool]] = {
     "JMAN-s-tg": dict(use_title=True, use_title_guided=False, use_original=True, semantic_losses=False),
     "JMAN-s+t-only": dict(use_title=True, use_title_guided=False, use_original=False, semantic_losses=False),
     "JMAN-s+tg-only": dict(use_title=False, use_title_guided=True, use_original=False, semantic_losses=False),
-    "JMAN-s+att-only": dict(use_title=False, use_title_guided=False, use_original=True, semantic_losses=False),
+    "JMAN-s+att-only": dict(
+        use_title=False, use_title_guided=False, use_original=True, semantic_losses=False
+    ),
 }
 # The paper's neural baselines, in the same framework (title and content read as one document).
 BASELINE_NETWORKS: dict[str, dict[str, bool]] = {
@@ -58,8 +60,11 @@ class TextConfig:
     min_word_frequency: int = option(2, "words seen fewer times in the training part become <unk>")
     max_vocabulary_size: int = option(50_000, "keep at most this many words")
     lowercase: bool = option(True, "lower-case the text before reading it")
-    chunk_tokens: int = option(0, "cut text without sentence punctuation into chunks of this many words (the "
-                               "paper did so for Zhihu; 0: max_sentence_tokens)")
+    chunk_tokens: int = option(
+        0,
+        "cut text without sentence punctuation into chunks of this many words (the "
+        "paper did so for Zhihu; 0: max_sentence_tokens)",
+    )
 
 
 # As jman_core.data.SPLIT_CHOICES (config sits below data; tests/test_options.py checks that they agree).
@@ -75,16 +80,25 @@ class DataConfig:
     tags_column: str = option("tags", "column holding the tags")
     id_column: str = option("id", "column holding the document id")
     tag_separator: str = option(" ", "separator of tags in CSV/TSV (' ' splits on any whitespace)")
-    normalise_tags: bool = option(True, "normalise tags: case, and runs of spaces, underscores and hyphens "
-                                  "become one hyphen")
+    normalise_tags: bool = option(
+        True, "normalise tags: case, and runs of spaces, underscores and hyphens become one hyphen"
+    )
     min_label_count: int = option(10, "keep tags used at least this many times in the training part")
-    split: str = option("random", "random: seeded fractions; canonical: Stack Exchange ids (test id % 10 == "
-                        "0, validation id % 10 == 1); predefined: the source's own parts (Reuters, "
-                        "CiteULike-a)", choices=SPLITS)
+    split: str = option(
+        "random",
+        "random: seeded fractions; canonical: Stack Exchange ids (test id % 10 == "
+        "0, validation id % 10 == 1); predefined: the source's own parts (Reuters, "
+        "CiteULike-a)",
+        choices=SPLITS,
+    )
     test_fraction: float = option(0.1, "share of documents held out for testing (random split)")
     validation_fraction: float = option(0.1, "share of documents for validation (random split)")
-    kfold: int = option(-1, "k-fold cross-validation over the non-test part, -1 for one split (jman train "
-                        "then trains one model per fold)", app=False)
+    kfold: int = option(
+        -1,
+        "k-fold cross-validation over the non-test part, -1 for one split (jman train "
+        "then trains one model per fold)",
+        app=False,
+    )
     fold: int = option(0, "with kfold: which fold is the validation part", app=False)
 
 
@@ -92,28 +106,36 @@ class DataConfig:
 class ModelConfig:
     """Hyper-parameters of the network only (section IV-B: hidden 100, dropout 0.5, embeddings 100)."""
 
-    variation: str = option("JMAN-s", "the network: a JMAN variation (JMAN adds the Sim/Sub regularisers) "
-                            "or a baseline network (HAN, BiGRU)", choices=tuple(NETWORKS),
-                            flag="variations", card=False)
+    variation: str = option(
+        "JMAN-s",
+        "the network: a JMAN variation (JMAN adds the Sim/Sub regularisers) "
+        "or a baseline network (HAN, BiGRU)",
+        choices=tuple(NETWORKS),
+        flag="variations",
+        card=False,
+    )
     embedding_dim: int = option(100, "word vector size E", card=False)
     hidden_size: int = option(100, "GRU hidden size H per direction", card=False)
     dropout: float = option(0.5, "dropout before the output layer (the paper's only dropout)")
     embedding_dropout: float = option(0.0, "dropout on the word vectors (not in the paper)")
     # Score heads beyond the paper's classifier, by name, each with its options ({} = its defaults); the
     # heads and their options are declared in model.HEADS.
-    heads: dict[str, dict[str, Any]] = option({}, "score heads added to the paper's classifier "
-                                              "(lexical_path, label_mentions, label_attention)",
-                                              flag="head", card=False)
+    heads: dict[str, dict[str, Any]] = option(
+        {},
+        "score heads added to the paper's classifier, by name (model.HEADS lists them)",
+        flag="head",
+        card=False,
+    )
     vocabulary_size: int = option(0, "set from the data when training", cli=False)
     num_labels: int = option(0, "set from the data when training", cli=False)
 
     def __post_init__(self) -> None:
         if self.variation not in NETWORKS:
-            raise ConfigError(
-                f"Unknown variation {self.variation!r}. Choose one of: {', '.join(NETWORKS)}."
-            )
+            raise ConfigError(f"Unknown variation {self.variation!r}. Choose one of: {', '.join(NETWORKS)}.")
         if not all(isinstance(options, dict) for options in self.heads.values()):
-            raise ConfigError("model.heads maps each head's name to a mapping of its options ({} for its defaults).")
+            raise ConfigError(
+                "model.heads maps each head's name to a mapping of its options ({} for its defaults)."
+            )
 
     @property
     def parts(self) -> dict[str, bool]:
@@ -124,20 +146,32 @@ class ModelConfig:
 class LinearConfig:
     """The word-and-pair SVM blended with the network (not in the paper; jman_core.linear)."""
 
-    enabled: bool = option(True, "fit a linear SVM over TF-IDF of the words and word pairs read, and blend it "
-                           "with the network (the weight tuned on validation); it beats every network alone")
-    per_label: int = option(500, "largest SVM weights kept per tag (more barely helps on crypto; bench/gap.py)")
-    content_words: int = option(1000, "content words the SVM reads, sentence limits aside (0: what the "
-                                "network reads); 1000 raised F1@t by 0.8-0.9 over 0 on crypto and biology")
+    enabled: bool = option(
+        True,
+        "fit a linear SVM over TF-IDF of the words and word pairs read, and blend it "
+        "with the network (the weight tuned on validation); it beats every network alone",
+    )
+    per_label: int = option(
+        500, "largest SVM weights kept per tag (more barely helps on crypto; bench/gap.py)"
+    )
+    content_words: int = option(
+        1000,
+        "content words the SVM reads, sentence limits aside (0: what the "
+        "network reads); 1000 raised F1@t by 0.8-0.9 over 0 on crypto and biology",
+    )
     regularisation: float = option(1.0, "the SVM's C (as the svm-linear baseline)")
 
     def __post_init__(self) -> None:
         if self.content_words < 0:
-            raise ConfigError(f"linear.content_words must be 0 (read what the network reads) or more "
-                              f"(got {self.content_words}).")
+            raise ConfigError(
+                f"linear.content_words must be 0 (read what the network reads) or more "
+                f"(got {self.content_words})."
+            )
         if self.per_label < 1:
-            raise ConfigError(f"linear.per_label must be at least 1 (got {self.per_label}): "
-                              "the number of SVM weights each tag keeps.")
+            raise ConfigError(
+                f"linear.per_label must be at least 1 (got {self.per_label}): "
+                "the number of SVM weights each tag keeps."
+            )
         if self.regularisation <= 0:
             raise ConfigError(f"linear.regularisation must be positive (got {self.regularisation}).")
 
@@ -159,53 +193,89 @@ class TrainingConfig:
     num_epochs: int = option(100, "at most this many epochs")
     l2: float = option(1e-4, "L2 penalty on weight matrices (with adamw: their decay rate)")
     # adam's l2 is the original l2_lambda penalty; under Adam's scaling it barely shrinks anything.
-    optimizer: str = option("adam", "adam: the paper's, l2 added to the gradient of weight matrices; adamw: "
-                            "decoupled weight decay, each step shrinking them by learning_rate * l2 (try l2 "
-                            "0.01-0.1)", choices=OPTIMIZERS)
+    optimizer: str = option(
+        "adam",
+        "adam: the paper's, l2 added to the gradient of weight matrices; adamw: "
+        "decoupled weight decay, each step shrinking them by learning_rate * l2 (try l2 "
+        "0.01-0.1)",
+        choices=OPTIMIZERS,
+    )
     early_stop_lr: float = option(2e-5, "stop once the decayed learning rate falls below this")
     lr_decay: float = option(0.5, "multiply the learning rate by this whenever the validation loss rises")
     seed: int = option(42, "random seed (splits, initialisation, batches)")
-    device: str = option("auto", "auto, cpu or cuda (bf16 mixed precision on cuda)", choices=DEVICES,
-                         card=False)
-    selection_metric: str = option("f1", "which validation figure picks the best epoch: f1 (example-based F1 "
-                                   "at the tuned threshold) or loss", choices=SELECTION_METRICS)
-    embeddings: str = option("word2vec", "initial word vectors: word2vec (trained on your data), random, or "
-                             "the path of a word2vec file", app=False)
+    device: str = option(
+        "auto", "auto, cpu or cuda (bf16 mixed precision on cuda)", choices=DEVICES, card=False
+    )
+    selection_metric: str = option(
+        "f1",
+        "which validation figure picks the best epoch: f1 (example-based F1 at the tuned threshold) or loss",
+        choices=SELECTION_METRICS,
+    )
+    embeddings: str = option(
+        "word2vec",
+        "initial word vectors: word2vec (trained on your data), random, or the path of a word2vec file",
+        app=False,
+    )
     # "zero", the TensorFlow default of the original code, pushes the content encoder into a constant,
     # saturated output while the bias catches up (on crypto the content-only network then stays at the
     # majority tag for 7 epochs).
-    output_bias_init: str = option("prior", "initial output bias: prior (each label's log odds in the "
-                                   "training part) or zero (the original code's)", choices=OUTPUT_BIAS_INITS)
+    output_bias_init: str = option(
+        "prior",
+        "initial output bias: prior (each label's log odds in the "
+        "training part) or zero (the original code's)",
+        choices=OUTPUT_BIAS_INITS,
+    )
     word2vec_epochs: int = option(5, "passes of word2vec over the training documents")
-    freeze_embeddings: bool = option(False, "keep the initial word vectors fixed (far fewer trained "
-                                     "parameters on small datasets)")
-    cache_dir: str = option("", "where trained word2vec vectors are cached ('': ~/.cache/jman)", app=False,
-                            card=False)
+    freeze_embeddings: bool = option(
+        False, "keep the initial word vectors fixed (far fewer trained parameters on small datasets)"
+    )
+    cache_dir: str = option(
+        "", "where trained word2vec vectors are cached ('': ~/.cache/jman)", app=False, card=False
+    )
     # Weights of L_sim and L_sub (equation 4); None: the variation's, as config.semantic_lambdas says. The
     # model card states the values in force.
-    lambda_sim: float | None = option(None, "weight of the similarity regulariser L_sim (unset: "
-                                      f"{SEMANTIC_LAMBDAS['lambda_sim']:g} for JMAN, 0 for the other "
-                                      "networks)", card=False)
-    lambda_sub: float | None = option(None, "weight of the subsumption regulariser L_sub (unset: "
-                                      f"{SEMANTIC_LAMBDAS['lambda_sub']:g} for JMAN, 0 for the other "
-                                      "networks)", card=False)
+    lambda_sim: float | None = option(
+        None,
+        "weight of the similarity regulariser L_sim (unset: "
+        f"{SEMANTIC_LAMBDAS['lambda_sim']:g} for JMAN, 0 for the other "
+        "networks)",
+        card=False,
+    )
+    lambda_sub: float | None = option(
+        None,
+        "weight of the subsumption regulariser L_sub (unset: "
+        f"{SEMANTIC_LAMBDAS['lambda_sub']:g} for JMAN, 0 for the other "
+        "networks)",
+        card=False,
+    )
     similarity_threshold: float = option(0.0, "label similarities below this count as 0 (a sparser Sim)")
-    similarity_file: str = option("", "CSV of label,label,similarity rows for Sim ('': Sim learned from the "
-                                  "training tags)", app=False)
-    knowledge_base: str = option("", "CSV of hyponym,hypernym[,true|false] rows for Sub ('': Sub inferred "
-                                 "from the training tags)", app=False)
-    subsumption_min_confidence: float = option(0.6, "inferred Sub: share of a child tag's documents that "
-                                               "must carry the parent")
-    subsumption_min_support: int = option(5, "inferred Sub: documents in which child and parent must "
-                                          "co-occur")
-    dynamic_sem: bool = option(False, "JMANd: learn Sim and Sub during training, from the static ones "
-                               "(memory grows with labels squared)")
+    similarity_file: str = option(
+        "", "CSV of label,label,similarity rows for Sim ('': Sim learned from the training tags)", app=False
+    )
+    knowledge_base: str = option(
+        "",
+        "CSV of hyponym,hypernym[,true|false] rows for Sub ('': Sub inferred from the training tags)",
+        app=False,
+    )
+    subsumption_min_confidence: float = option(
+        0.6, "inferred Sub: share of a child tag's documents that must carry the parent"
+    )
+    subsumption_min_support: int = option(
+        5, "inferred Sub: documents in which child and parent must co-occur"
+    )
+    dynamic_sem: bool = option(
+        False,
+        "JMANd: learn Sim and Sub during training, from the static ones (memory grows with labels squared)",
+    )
     dynamic_sem_l2: bool = option(False, "L2-normalise the rows of the learnable Sim and Sub")
     max_grad_norm: float = option(5.0, "clip the gradient norm at this")
-    calibration: str = option("isotonic", "how each component's scores become probabilities on validation "
-                              "before the blend: isotonic (a step function) or platt (a logistic fit); isotonic "
-                              "kept P@1 and nDCG@3 of the shipped models, Platt lost up to 1.6 (bench/calibration.py)",
-                              choices=CALIBRATIONS)
+    calibration: str = option(
+        "isotonic",
+        "how each component's scores become probabilities on validation "
+        "before the blend: isotonic (a step function) or platt (a logistic fit); isotonic "
+        "kept P@1 and nDCG@3 of the shipped models, Platt lost up to 1.6 (bench/calibration.py)",
+        choices=CALIBRATIONS,
+    )
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -318,19 +388,26 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def build_config(file_values: dict[str, Any] | None = None, flag_values: dict[str, Any] | None = None) -> ExperimentConfig:
+def build_config(
+    file_values: dict[str, Any] | None = None, flag_values: dict[str, Any] | None = None
+) -> ExperimentConfig:
     """Defaults < config file < flags, then validated into an ExperimentConfig."""
     values = merge(to_dict(ExperimentConfig()), file_values or {})
     values = merge(values, flag_values or {})
     return from_dict(ExperimentConfig, values)
 
 
-
 def semantic_lambdas(model: ModelConfig, training: TrainingConfig) -> tuple[float, float]:
     """(lambda_sim, lambda_sub) in force: the given values, else the variation's defaults."""
     with_semantics = model.parts["semantic_losses"]
-    lambda_sim = training.lambda_sim if training.lambda_sim is not None else (
-        SEMANTIC_LAMBDAS["lambda_sim"] if with_semantics else 0.0)
-    lambda_sub = training.lambda_sub if training.lambda_sub is not None else (
-        SEMANTIC_LAMBDAS["lambda_sub"] if with_semantics else 0.0)
+    lambda_sim = (
+        training.lambda_sim
+        if training.lambda_sim is not None
+        else (SEMANTIC_LAMBDAS["lambda_sim"] if with_semantics else 0.0)
+    )
+    lambda_sub = (
+        training.lambda_sub
+        if training.lambda_sub is not None
+        else (SEMANTIC_LAMBDAS["lambda_sub"] if with_semantics else 0.0)
+    )
     return float(lambda_sim), float(lambda_sub)

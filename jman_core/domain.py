@@ -1,4 +1,4 @@
-"""How far a document lies from a model's training documents: TF-IDF cosine to its nearest stored training documents."""
+"""How far a document lies from a model's training documents: TF-IDF cosine to the nearest stored ones."""
 
 from __future__ import annotations
 
@@ -38,8 +38,14 @@ class DomainEstimator:
     document's vector and match nothing, so text in a foreign vocabulary scores near 1.
     """
 
-    def __init__(self, neighbours: int = 5, warned_share: float = 0.025, max_documents: int = MAX_STORED_DOCUMENTS,
-                 max_entries: int = MAX_STORED_ENTRIES, seed: int = 42):
+    def __init__(
+        self,
+        neighbours: int = 5,
+        warned_share: float = 0.025,
+        max_documents: int = MAX_STORED_DOCUMENTS,
+        max_entries: int = MAX_STORED_ENTRIES,
+        seed: int = 42,
+    ):
         self.neighbours = neighbours
         self.warned_share = warned_share
         self.max_documents = max_documents
@@ -47,8 +53,9 @@ class DomainEstimator:
         self.seed = seed
 
     # ---- fitting ------------------------------------------------------------------------------
-    def fit(self, pipeline: TextPipeline, train: Sequence[tuple[str, str]],
-            validation: Sequence[tuple[str, str]]) -> "DomainEstimator":
+    def fit(
+        self, pipeline: TextPipeline, train: Sequence[tuple[str, str]], validation: Sequence[tuple[str, str]]
+    ) -> DomainEstimator:
         """`train`, `validation`: plain (title, content) pairs. Sets the IDF, the stored documents and the
         threshold (the (1 - warned_share) quantile of the validation documents' scores)."""
         rows = [document_ids(pipeline, title, content) for title, content in train]
@@ -93,20 +100,28 @@ class DomainEstimator:
         for ids in rows:
             words, counts = np.unique(ids[ids != UNKNOWN_ID], return_counts=True)
             weights = (1 + np.log(counts)) * self.idf_[words]
-            length = np.sqrt((weights ** 2).sum() + int((ids == UNKNOWN_ID).sum()) * self.unknown_idf ** 2)
+            length = np.sqrt((weights**2).sum() + int((ids == UNKNOWN_ID).sum()) * self.unknown_idf**2)
             columns.append(words)
             values.append(weights / length if length > 0 else weights)
             offsets.append(offsets[-1] + len(words))
         shape = (len(rows), len(self.idf_))
-        return sparse.csr_matrix((np.concatenate([np.zeros(0), *values]), np.concatenate([np.zeros(0, np.int64), *columns]),
-                                  np.asarray(offsets)), shape=shape)
+        return sparse.csr_matrix(
+            (
+                np.concatenate([np.zeros(0), *values]),
+                np.concatenate([np.zeros(0, np.int64), *columns]),
+                np.asarray(offsets),
+            ),
+            shape=shape,
+        )
 
     @property
     def stored(self) -> sparse.csr_matrix:
         """(D, V) the stored training documents, built once from the stored arrays."""
         if getattr(self, "_matrix", None) is None:
             shape = (len(self.offsets_) - 1, len(self.idf_))
-            self._matrix = sparse.csr_matrix((self.values_.astype(np.float32), self.columns_, self.offsets_), shape=shape)
+            self._matrix = sparse.csr_matrix(
+                (self.values_.astype(np.float32), self.columns_, self.offsets_), shape=shape
+            )
         return self._matrix
 
     def score_ids(self, rows: Sequence[np.ndarray]) -> np.ndarray:
@@ -125,24 +140,39 @@ class DomainEstimator:
 
     def _check(self, score: float) -> DomainCheck:
         unusual = score > self.threshold_
-        reason = (f"its similarity to the closest training documents is {1 - score:.2f}, while "
-                  f"{1 - self.warned_share:.1%} of the model's own validation documents reach "
-                  f"{1 - self.threshold_:.2f}; its tags may not fit.") if unusual else ""
+        reason = (
+            (
+                f"its similarity to the closest training documents is {1 - score:.2f}, while "
+                f"{1 - self.warned_share:.1%} of the model's own validation documents reach "
+                f"{1 - self.threshold_:.2f}; its tags may not fit."
+            )
+            if unusual
+            else ""
+        )
         return DomainCheck(score, self.threshold_, unusual, reason)
 
     def summary(self) -> dict[str, float | int]:
         """What the model card and checkpoint.json say of the fitted statistic."""
-        return {"neighbours": self.neighbours, "stored_documents": len(self.offsets_) - 1, "threshold": self.threshold_,
-                "validation_warned": getattr(self, "validation_warned_", self.warned_share)}
+        return {
+            "neighbours": self.neighbours,
+            "stored_documents": len(self.offsets_) - 1,
+            "threshold": self.threshold_,
+            "validation_warned": getattr(self, "validation_warned_", self.warned_share),
+        }
 
     # ---- storage ------------------------------------------------------------------------------
     def to_tensors(self) -> dict[str, np.ndarray]:
-        return {"idf": self.idf_, "offsets": self.offsets_, "columns": self.columns_, "values": self.values_,
-                "threshold": np.asarray([self.threshold_], np.float32),
-                "neighbours": np.asarray([self.neighbours], np.int64)}
+        return {
+            "idf": self.idf_,
+            "offsets": self.offsets_,
+            "columns": self.columns_,
+            "values": self.values_,
+            "threshold": np.asarray([self.threshold_], np.float32),
+            "neighbours": np.asarray([self.neighbours], np.int64),
+        }
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, np.ndarray], vocabulary_size: int) -> "DomainEstimator":
+    def from_tensors(cls, tensors: dict[str, np.ndarray], vocabulary_size: int) -> DomainEstimator:
         """The estimator stored by to_tensors; ValueError naming the problem when the arrays are damaged."""
         problem = tensors_problem(tensors, vocabulary_size)
         if problem:
@@ -160,8 +190,14 @@ def document_ids(pipeline: TextPipeline, title: str, content: str) -> np.ndarray
     return np.asarray(ids, np.int64)
 
 
-_EXPECTED = {"idf": np.float32, "offsets": np.int64, "columns": np.int32, "values": np.float16,
-             "threshold": np.float32, "neighbours": np.int64}
+_EXPECTED = {
+    "idf": np.float32,
+    "offsets": np.int64,
+    "columns": np.int32,
+    "values": np.float16,
+    "threshold": np.float32,
+    "neighbours": np.int64,
+}
 
 
 def tensors_problem(tensors: dict[str, np.ndarray], vocabulary_size: int) -> str:
@@ -175,9 +211,21 @@ def tensors_problem(tensors: dict[str, np.ndarray], vocabulary_size: int) -> str
     idf, offsets, columns, values = (tensors[name] for name in ("idf", "offsets", "columns", "values"))
     threshold, neighbours = float(tensors["threshold"][0]), int(tensors["neighbours"][0])
     documents = len(offsets) - 1
-    if len(idf) != vocabulary_size or vocabulary_size > MAX_VOCABULARY or not np.isfinite(idf).all() or (idf < 0).any():
-        return f"has word weights for {len(idf):,} words (or weights that are not finite and positive), not {vocabulary_size:,}"
-    if not 1 <= documents <= MAX_STORED_DOCUMENTS or len(columns) != len(values) or len(values) > 4 * MAX_STORED_ENTRIES:
+    if (
+        len(idf) != vocabulary_size
+        or vocabulary_size > MAX_VOCABULARY
+        or not np.isfinite(idf).all()
+        or (idf < 0).any()
+    ):
+        return (
+            f"has word weights for {len(idf):,} words (or weights that are not finite and positive), "
+            f"not {vocabulary_size:,}"
+        )
+    if (
+        not 1 <= documents <= MAX_STORED_DOCUMENTS
+        or len(columns) != len(values)
+        or len(values) > 4 * MAX_STORED_ENTRIES
+    ):
         return f"stores {documents:,} documents and {len(values):,} weights, outside the limits"
     if offsets[0] != 0 or offsets[-1] != len(values) or (np.diff(offsets) < 0).any():
         return "has document offsets that are not in order"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from .data import filter_labels, multi_hot, read_documents, split_documents
 from .errors import DataError
 from .metrics import evaluate

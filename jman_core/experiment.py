@@ -242,7 +242,7 @@ def metrics_of(
     threshold: float,
     prepared: PreparedData,
 ) -> dict[str, float]:
-    """The paper's metrics of blended scores at `threshold` (the paper's Q: mean labels per training document)."""
+    """The paper's metrics of blended scores at `threshold` (Q: mean labels per training document)."""
     normaliser = float(prepared.train.labels.sum(1).mean())
     scores = blend.probabilities(raw)
     return {**evaluate(dataset.labels, scores, threshold, normaliser), "threshold": threshold}
@@ -411,7 +411,8 @@ def train_file(path: str | Path, config: ExperimentConfig, output: str | Path | 
 def rebuilt_split(
     loaded, data: str | Path, config: ExperimentConfig
 ) -> tuple[Split, list[tuple[str, int]], dict[str, Any]]:
-    """The split a checkpoint was trained on, rebuilt from its data file (checked by fingerprint and label list)."""
+    """The split a checkpoint was trained on, rebuilt from its data file (checked by fingerprint and
+    label list)."""
     metadata = loaded.metadata
     documents = read_documents(data, metadata.data_config)
     if metadata.data_fingerprint and fingerprint(documents) != metadata.data_fingerprint:
@@ -432,9 +433,10 @@ def rebuilt_split(
 def add_domain_check(
     checkpoint: str | Path, data: str | Path, output: str | Path | None = None
 ) -> DomainEstimator:
-    """Fits the domain statistic (see jman_core.domain) onto a trained checkpoint from the data it was trained on:
-    the same split rebuilt, fitted on its training part, the threshold tuned on validation. The weights,
-    tokenizer and metrics are kept; saved to `output` (default: in place, atomically)."""
+    """Fits the domain statistic (see jman_core.domain) onto a trained checkpoint from the data it was
+    trained on: the same split rebuilt, fitted on its training part, the threshold tuned on validation. The
+    weights, the SVM, the tokenizer and the metrics are kept; saved to `output` (default: in place,
+    atomically)."""
     from .checkpoint import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)

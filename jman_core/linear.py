@@ -1,4 +1,4 @@
-"""The word-and-pair SVM (not in the paper): a linear SVM per tag over TF-IDF of the words and word pairs read.
+"""The word-and-pair SVM (not in the paper): a linear SVM per tag over TF-IDF of the words and pairs read.
 
 A scikit-learn-style estimator (`fit`, `decision_function`, fitted state ending in `_`) over the same token
 ids the network reads, saved as tensors in safetensors. It is the strongest baseline on every site; the
@@ -96,7 +96,8 @@ class WordPairSVM:
         )
 
     def _counts(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> counts (B, F) of each known feature, and the feature position (B, K') and known flag of each key."""
+        """-> counts (B, F) of each known feature, and the feature position (B, K') and known flag of each
+        key."""
         keys, valid = self.read_keys(batch)
         positions = torch.searchsorted(self.feature_keys_, keys).clamp(
             max=len(self.feature_keys_) - 1
@@ -173,7 +174,7 @@ class WordPairSVM:
     # ---- fitting ---------------------------------------------------------------------------------
     def fit(
         self, dataset: EncodedDataset, id_to_word: list[str], batch_size: int = 256, seed: int = 42
-    ) -> "WordPairSVM":
+    ) -> WordPairSVM:
         """Fits on an encoded dataset (its labels (N, L)); `id_to_word` is the vocabulary its ids index."""
         started = time.monotonic()
         self.counted_words_ = counted_words(id_to_word)
@@ -246,8 +247,9 @@ class WordPairSVM:
         vocabulary_size: int,
         num_labels: int,
         source: str = "",
-    ) -> "WordPairSVM":
-        """A fitted SVM from saved tensors, checked: a damaged file would score silently wrong, so it is refused."""
+    ) -> WordPairSVM:
+        """A fitted SVM from saved tensors, checked: a damaged file would score silently wrong, so it is
+        refused."""
         svm = cls(options)
         missing = [name for name in STATE_NAMES if name not in tensors]
         if missing:
@@ -289,7 +291,7 @@ class WordPairSVM:
             return "its word keys are not sorted, or a tag points past its words"
         return ""
 
-    def to(self, device: torch.device | str) -> "WordPairSVM":
+    def to(self, device: torch.device | str) -> WordPairSVM:
         """Moves the fitted state to `device` (where the batches it reads are)."""
         for name in STATE_NAMES:
             setattr(self, name, getattr(self, name).to(device))

@@ -361,7 +361,8 @@ def format_mean_std(mean: float, std: float, scale: float = 100.0, digits: int =
 def per_label_metrics(
     y_true, y_pred, labels: Sequence[str], top: int = 20
 ) -> list[dict[str, float | str | int]]:
-    """Precision, recall and F1 of each of the `top` most frequent labels in y_true (N, L), most frequent first.
+    """Precision, recall and F1 of each of the `top` most frequent labels in y_true (N, L), most frequent
+    first.
 
     P = TP / predicted, R = TP / true, F1 = 2PR / (P + R); 0 where a denominator is 0.
     """
@@ -403,7 +404,6 @@ def expected_calibration_error(y_true, scores, bins: int = 10, top: int | None =
     if len(scores) == 0:
         return 0.0
     which = np.minimum((scores * bins).astype(int), bins - 1)
-    counts = np.bincount(which, minlength=bins)
     truth_sums = np.bincount(which, weights=y_true, minlength=bins)
     score_sums = np.bincount(which, weights=scores, minlength=bins)
     return float(np.abs(truth_sums - score_sums).sum() / len(scores))

@@ -224,7 +224,8 @@ class JMANEncoder(nn.Module):
 
     def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> Reading:
         """title_ids, title_mask (B, T), sentence_ids, word_mask (B, S, W) -> Reading. `embedded` = (title
-        (B, T, E), sentences (B, S, W, E)) replaces the embedding lookup, for gradients w.r.t. word vectors."""
+        (B, T, E), sentences (B, S, W, E)) replaces the embedding lookup, for gradients w.r.t. word
+        vectors."""
         title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
         reading = Reading(title_ids.new_zeros(0), title_ids, title_mask, sentence_ids, word_mask)
         pieces: list[torch.Tensor] = []
@@ -276,7 +277,8 @@ class HANEncoder(nn.Module):
         self.document_size = size
 
     def forward(self, title_ids, title_mask, sentence_ids, word_mask, embedded=None) -> Reading:
-        """Same inputs as JMANEncoder.forward; the title becomes sentence 0 of a (B, 1+S, max(T, W)) document."""
+        """Same inputs as JMANEncoder.forward; the title becomes sentence 0 of a (B, 1+S, max(T, W))
+        document."""
         title_embedded, sentence_embedded = embed(self, title_ids, sentence_ids, embedded)
         title_length, words = title_mask.shape[1], word_mask.shape[2]
         width = max(title_length, words)

@@ -116,13 +116,8 @@ class TagEvidence:
     sentence_word_attention: list[list[float]] | None = None
     components: dict[str, ComponentEvidence] = field(default_factory=dict)
     # What each score head with something of its own to show says about the tag (Head.explain), by head
-    # name: e.g. "label_mentions": {"title": ..., "content": ...}, what the tag's name added to the logit.
+    # name (e.g. the tag-name head: what the tag's name, in the title and in the content, added to the logit).
     heads: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    @property
-    def name_scores(self) -> dict[str, float] | None:
-        """What the tag-name head added, by place (None for a model without that head)."""
-        return self.heads.get("label_mentions")
 
     @property
     def network_weight(self) -> float:
@@ -151,7 +146,8 @@ def _document_warnings(document: EncodedDocument, max_sentences: int) -> list[st
     warnings = []
     if not document.title.tokens:
         warnings.append(
-            "The title is empty: the title attention and the title-guided attention have nothing to work with."
+            "The title is empty: the title attention and the title-guided attention have nothing to work "
+            "with."
         )
     if not document.sentences:
         warnings.append("The content is empty: only the title was read.")
@@ -203,7 +199,7 @@ class Predictor:
         self.threshold: float = float(metadata.threshold)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> "Predictor":
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> Predictor:
         loaded = load_checkpoint(path, device)
         return cls(
             loaded.model, loaded.pipeline, loaded.metadata, device, loaded.domain, loaded.linear, loaded.blend
@@ -427,7 +423,8 @@ class Predictor:
     def _linear_words(
         self, batch: Batch, document: EncodedDocument, index: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The SVM's exact word terms for tag `index` -> title (T,), sentence grid (S, W) of the words drawn."""
+        """The SVM's exact word terms for tag `index` -> title (T,), sentence grid (S, W) of the words
+        drawn."""
         title, content = self.linear.token_effects(batch, index)
         grid = torch.zeros(batch.sentence_ids.shape[1:])  # (S, W)
         if batch.content_ids is None:  # the SVM read the sentences themselves

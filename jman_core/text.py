@@ -299,7 +299,8 @@ class TextPipeline:
         return self._encode_text(content)[0][:limit]
 
     def content_starts(self, content: str, limit: int) -> list[int]:
-        """Where each of the first `limit` tokens of a plain-text content starts (as `content_ids` reads it)."""
+        """Where each of the first `limit` tokens of a plain-text content starts (as `content_ids` reads
+        it)."""
         return [start for start, _ in self._encode_text(content)[1][:limit]]
 
     def encode_ids(self, title: str, content: str) -> tuple[list[int], list[list[int]]]:

@@ -6,7 +6,7 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .batching import Batch, EncodedDataset, iterate_batches, make_batch, pad_documents, pad_rows  # noqa: F401
 from .config import TrainingConfig
 from .errors import CheckpointError, ConfigError
 from .losses import LabelSemantics, joint_loss
 from .metrics import tune_threshold
 from .model import TaggingNetwork
-from .batching import Batch, EncodedDataset, iterate_batches, make_batch, pad_documents, pad_rows  # noqa: F401
 
 
 def resolve_device(name: str) -> torch.device:

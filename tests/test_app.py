@@ -1,4 +1,5 @@
-"""The Streamlit app, driven headless with AppTest on a tiny checkpoint trained here (and once on the shipped one)."""
+"""The Streamlit app, driven headless with AppTest on a tiny checkpoint trained here (and once on a shipped
+one)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,18 @@ TIMEOUT = 30
 # Four topics whose words also occur in sample_docs/, so the tiny model knows some of them.
 TOPICS = {
     "bread": ["dough", "yeast", "flour", "loaf", "oven", "crumb", "proof", "starter", "knead", "rise"],
-    "food-safety": ["fridge", "rice", "safe", "spores", "reheat", "cooked", "days", "container", "bacteria", "throw"],
+    "food-safety": [
+        "fridge",
+        "rice",
+        "safe",
+        "spores",
+        "reheat",
+        "cooked",
+        "days",
+        "container",
+        "bacteria",
+        "throw",
+    ],
     "stock": ["bones", "simmer", "stock", "clear", "soup", "cloudy", "strain", "pot", "chicken", "skim"],
     "knives": ["knife", "sharpen", "whetstone", "steel", "blade", "hone", "edge", "grit", "chef", "cut"],
 }
@@ -45,11 +57,19 @@ def tiny_rows(count: int = 160, seed: int = 7) -> list[dict[str, str]]:
         topic = names[number % len(names)]
         words = TOPICS[topic]
         title = " ".join(generator.sample(words, 3) + generator.sample(FILLER, 2)).capitalize() + "?"
-        sentences = [" ".join(generator.sample(words, 4) + generator.sample(FILLER, 3)).capitalize() + "."
-                     for _ in range(generator.randint(2, 4))]
+        sentences = [
+            " ".join(generator.sample(words, 4) + generator.sample(FILLER, 3)).capitalize() + "."
+            for _ in range(generator.randint(2, 4))
+        ]
         tags = [topic] + (["equipment"] if topic == "knives" or generator.random() < 0.2 else [])
-        rows.append({"id": str(number), "title": title, "content": "<p>" + " ".join(sentences) + "</p>",
-                     "tags": " ".join(tags)})
+        rows.append(
+            {
+                "id": str(number),
+                "title": title,
+                "content": "<p>" + " ".join(sentences) + "</p>",
+                "tags": " ".join(tags),
+            }
+        )
     return rows
 
 
@@ -68,11 +88,19 @@ def train_tiny_checkpoints(directory: Path) -> Path:
         text=TextConfig(min_word_frequency=1),
         data=DataConfig(min_label_count=2),
         model=ModelConfig(hidden_size=8, embedding_dim=8),
-        training=TrainingConfig(num_epochs=2, batch_size=32, embeddings="word2vec", word2vec_epochs=2,
-                                cache_dir=str(directory / "cache"), device="cpu"),
+        training=TrainingConfig(
+            num_epochs=2,
+            batch_size=32,
+            embeddings="word2vec",
+            word2vec_epochs=2,
+            cache_dir=str(directory / "cache"),
+            device="cpu",
+        ),
     )
     checkpoints = directory / "checkpoints"
-    result = train_documents(read_documents(data, config.data), config, checkpoints / "tiny", data_source=data.name)
+    result = train_documents(
+        read_documents(data, config.data), config, checkpoints / "tiny", data_source=data.name
+    )
     assert result.checkpoint is not None, "the tiny training run saved no checkpoint"
     return checkpoints
 
@@ -108,7 +136,9 @@ def suggested(app: AppTest) -> list[str]:
 
 
 def messages(app: AppTest) -> str:
-    return " ".join(str(element.value) for kind in ("error", "warning", "info") for element in getattr(app, kind))
+    return " ".join(
+        str(element.value) for kind in ("error", "warning", "info") for element in getattr(app, kind)
+    )
 
 
 # ---- plain functions ----------------------------------------------------------------------------
@@ -165,7 +195,9 @@ def test_a_label_attention_model_shows_where_each_tag_looked(tiny_predictor):
     metadata = tiny_predictor.metadata
     config = dataclasses.replace(metadata.model_config, label_attention=True)
     model = build_model(config)
-    model.load_state_dict(tiny_predictor.model.state_dict(), strict=False)  # the trained network, fresh label attention
+    model.load_state_dict(
+        tiny_predictor.model.state_dict(), strict=False
+    )  # the trained network, fresh label attention
     model.label_attention.queries.data *= 1000  # a peaked attention, so its largest weight is shaded darkest
     predictor = Predictor(model, tiny_predictor.pipeline, dataclasses.replace(metadata, model_config=config))
     title, content = "Bread dough", "The loaf did not rise. The oven was hot."
@@ -174,7 +206,9 @@ def test_a_label_attention_model_shows_where_each_tag_looked(tiny_predictor):
     shaded = [cell for row in grid.rows for cell in row.cells if cell.read]
     assert shaded and all(cell.shade is not None for cell in shaded)
     assert max(cell.shade for cell in shaded) == pytest.approx(1.0)  # scaled to the document's largest weight
-    assert sum(cell.value for cell in shaded) == pytest.approx(1.0, abs=1e-5)  # one distribution over every word
+    assert sum(cell.value for cell in shaded) == pytest.approx(
+        1.0, abs=1e-5
+    )  # one distribution over every word
     assert grid.side_columns == [] and heatmap.heatmap_figure(grid).data
     assert tiny_predictor.tag_evidence(title, content, predictor.labels[0]).title_word_attention is None
 
@@ -194,14 +228,16 @@ def test_a_tag_name_matching_model_says_what_the_name_added(tiny_predictor):
     predictor = Predictor(model, tiny_predictor.pipeline, dataclasses.replace(metadata, model_config=config))
     label = predictor.labels[0]
     named = predictor.tag_evidence("Bread dough", "The loaf did not rise.", label)
-    assert named.name_scores == pytest.approx({"title": 1.5, "content": 0.0})
-    assert "written in the title (+1.50)" in name_note(label, named.name_scores)
+    assert named.heads["label_mentions"] == pytest.approx({"title": 1.5, "content": 0.0})
+    assert "written in the title (+1.50)" in name_note(label, named.heads["label_mentions"])
     in_content = predictor.tag_evidence("Loaf", "The dough did not rise.", label)
-    assert in_content.name_scores == pytest.approx({"title": 0.0, "content": 0.5})
-    assert predictor.predict_proba("Bread dough", "The loaf did not rise.")[0] > tiny_predictor.predict_proba(
-        "Bread dough", "The loaf did not rise.")[0]  # the match reaches the score
+    assert in_content.heads["label_mentions"] == pytest.approx({"title": 0.0, "content": 0.5})
+    assert (
+        predictor.predict_proba("Bread dough", "The loaf did not rise.")[0]
+        > tiny_predictor.predict_proba("Bread dough", "The loaf did not rise.")[0]
+    )  # the match reaches the score
     assert "not among the words read" in name_note(label, {"title": 0.0, "content": 0.0})
-    assert tiny_predictor.tag_evidence("Bread dough", "The loaf.", label).name_scores is None
+    assert tiny_predictor.tag_evidence("Bread dough", "The loaf.", label).heads.get("label_mentions") is None
 
 
 def test_a_blended_model_shows_its_blend_and_the_svms_strongest_words(tiny_predictor):
@@ -212,21 +248,30 @@ def test_a_blended_model_shows_its_blend_and_the_svms_strongest_words(tiny_predi
 
     metadata, vocabulary = tiny_predictor.metadata, tiny_predictor.pipeline.vocabulary
     size = tiny_predictor.pipeline.vocabulary_size
-    config = dataclasses.replace(metadata.model_config, linear_part=True, linear_features=2, linear_per_label=2)
+    config = dataclasses.replace(
+        metadata.model_config, linear_part=True, linear_features=2, linear_per_label=2
+    )
     model = build_model(config)
     model.load_state_dict(tiny_predictor.model.state_dict(), strict=False)
     part = model.linear_part
     part.counted_words.copy_(counted_words(tiny_predictor.pipeline))
-    part.feature_keys.copy_(torch.tensor([vocabulary["flour"] * size + vocabulary["dough"], vocabulary["dough"] * size]))
+    part.feature_keys.copy_(
+        torch.tensor([vocabulary["flour"] * size + vocabulary["dough"], vocabulary["dough"] * size])
+    )
     part.idf.fill_(1.0)
     part.label_features[0] = torch.tensor([0, 1])
-    part.label_weights[0] = torch.tensor([2.0, -0.5])  # tag 0: the pair "flour dough" for, the word "dough" against
+    part.label_weights[0] = torch.tensor(
+        [2.0, -0.5]
+    )  # tag 0: the pair "flour dough" for, the word "dough" against
     part.network_weight.fill_(0.25)
     predictor = Predictor(model, tiny_predictor.pipeline, dataclasses.replace(metadata, model_config=config))
     label = predictor.labels[0]
     evidence = predictor.tag_evidence("Flour dough", "The loaf did not rise.", label)
     linear = evidence.linear
-    assert [text for text, _ in linear.terms] == ["flour dough", "dough"]  # largest effect first, words decoded
+    assert [text for text, _ in linear.terms] == [
+        "flour dough",
+        "dough",
+    ]  # largest effect first, words decoded
     assert linear.terms[0][1] > 0 > linear.terms[1][1]
     network = tiny_predictor.predict_proba("Flour dough", "The loaf did not rise.")[0]
     assert linear.network_score == pytest.approx(network, abs=1e-4)
@@ -291,7 +336,9 @@ def test_bad_input_gives_a_result_or_a_message_never_a_traceback(app, case):
     if case == "empty title":
         assert "title is empty" in messages(app)
     if case == "one megabyte":
-        assert "only the first 100,000" in messages(app) and "were not read" in " ".join(e.label for e in app.expander)
+        assert "only the first 100,000" in messages(app) and "were not read" in " ".join(
+            e.label for e in app.expander
+        )
 
 
 def test_empty_document_gives_a_clear_message(app):
@@ -324,7 +371,9 @@ def test_corrupt_checkpoint_gives_a_message(tiny_checkpoints, tmp_path, monkeypa
 def test_shipped_checkpoint_tags_a_sample(monkeypatch):
     """The committed model under checkpoints/ (no override): the app lists it and tags a sample."""
     monkeypatch.delenv("JMAN_CHECKPOINTS_DIR", raising=False)
-    assert (SHIPPED_CHECKPOINTS / "stackexchange-cooking" / "checkpoint.json").is_file(), "the shipped model is missing"
+    assert (SHIPPED_CHECKPOINTS / "stackexchange-cooking" / "checkpoint.json").is_file(), (
+        "the shipped model is missing"
+    )
     app = AppTest.from_file(APP_FILE, default_timeout=60).run()
     assert not app.exception and not app.error
     assert app.selectbox(key=state.MODEL_FOLDER).value == str(SHIPPED_CHECKPOINTS / "stackexchange-cooking")
@@ -332,7 +381,9 @@ def test_shipped_checkpoint_tags_a_sample(monkeypatch):
     app.button(key=state.PREDICT).click().run()
     assert not app.exception
     assert suggested(app) and app.get("plotly_chart")
-    assert any(caption.value.startswith("JMAN-s + linear SVM · ") for caption in app.sidebar.caption)  # the blend is named
+    assert any(
+        caption.value.startswith("JMAN-s + linear SVM · ") for caption in app.sidebar.caption
+    )  # the blend is named
 
 
 def test_model_picker_lists_every_checkpoint_with_its_card(tiny_checkpoints, tmp_path, monkeypatch):
@@ -349,7 +400,9 @@ def test_model_picker_lists_every_checkpoint_with_its_card(tiny_checkpoints, tmp
     card = " ".join(markdown.value for markdown in app.sidebar.markdown)
     assert "Labels:" in card and "Decision threshold" in card
     tuned = json.loads((tmp_path / "alpha" / "checkpoint.json").read_text(encoding="utf-8"))["threshold"]
-    assert app.slider(key=state.THRESHOLD).value == pytest.approx(tuned), "the slider starts at the tuned threshold"
+    assert app.slider(key=state.THRESHOLD).value == pytest.approx(tuned), (
+        "the slider starts at the tuned threshold"
+    )
     picker.set_value(str(tmp_path / "beta")).run()
     assert not app.exception and app.session_state[state.RESULT] is None
 

@@ -415,7 +415,7 @@ def test_tag_evidence_is_aligned_with_the_words_read_and_sums_by_sentence(dummy_
     ]
     total = sum(evidence.title_word_attention) + sum(map(sum, evidence.sentence_word_attention))
     assert total == pytest.approx(1.0, abs=1e-5)
-    assert set(evidence.name_scores) == {"title", "content"}  # the tag-name head's part
+    assert set(evidence.heads["label_mentions"]) == {"title", "content"}  # the tag-name head's part
 
 
 def test_tag_evidence_shares_each_components_part_of_the_score(dummy_predictor):

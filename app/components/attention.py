@@ -16,10 +16,10 @@ from .heatmap import Grid, attention_grid, heatmap_figure
 
 HEATMAP_CAPTION = (
     "Row **title** is the title, rows **s1, s2, …** the sentences the model read (long rows wrap onto "
-    "unlabelled continuation rows). Purple cells: word attention, darkest = the largest weight in that title or "
-    "sentence. Red columns: **ori** = original sentence attention, **tg** = title-guided sentence attention "
-    "(their values are written in the cells). *Italic words with '?'* are unknown to the model; grey cells are "
-    "words beyond the model's 30-word limit, not read. Hover over a cell for the exact weight."
+    "unlabelled continuation rows). Purple cells: word attention, darkest = the largest weight in that "
+    "title or sentence. Red columns: **ori** = original sentence attention, **tg** = title-guided sentence "
+    "attention (their values are written in the cells). *Italic words with '?'* are unknown to the model; "
+    "grey cells are words beyond the model's 30-word limit, not read. Hover over a cell for the exact weight."
 )
 
 

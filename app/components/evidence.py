@@ -13,15 +13,20 @@ from .heatmap import component_evidence_grid, evidence_grid, heatmap_figure, lab
 
 EVIDENCE_CHOICES = 10
 EVIDENCE_CAPTION = (
-    "Same layout as above, shaded by what each word added to the tag's final score from every component: red "
-    "words raised it, blue words lowered it; white is neutral. The left column is each sentence's total. A word's "
-    "value is its first-order effect on the final probability: the network's part by gradient × input on the word "
-    "vectors, the word-and-pair SVM's exact (each word and pair's term of its margin, a pair's half to each word)."
+    "Same layout as above, shaded by what each word added to the tag's final score from every component: "
+    "red words raised it, blue words lowered it; white is neutral. The left column is each sentence's total. "
+    "A word's value is its first-order effect on the final probability: the network's part by gradient × "
+    "input on the word vectors, the word-and-pair SVM's exact (each word and pair's term of its margin, a "
+    "pair's half to each word)."
 )
-COMPONENT_CAPTION = "One component's own evidence, in its calibrated log odds: what each word added before the blend weighs it."
+COMPONENT_CAPTION = (
+    "One component's own evidence, in its calibrated log odds: what each word added before the blend "
+    "weighs it."
+)
 LABEL_ATTENTION_CAPTION = (
     "This model gives each tag its own attention over the words it read (label attention, not in the paper): "
-    "darker words are where this tag looked. Its weights sum to 1 over the whole document, and the darkest word is its largest."
+    "darker words are where this tag looked. Its weights sum to 1 over the whole document, and the darkest "
+    "word is its largest."
 )
 
 
@@ -30,7 +35,10 @@ def name_note(label: str, name_scores: dict[str, float]) -> str:
     written = [f"the {place} ({value:+.2f})" for place, value in name_scores.items() if value]
     label = markdown_literal(label)
     if not written:
-        return f"The name **{label}** is not among the words read, so tag-name matching added nothing to its score."
+        return (
+            f"The name **{label}** is not among the words read, so tag-name matching added nothing to its "
+            "score."
+        )
     return (
         f"The name **{label}** is written in {' and '.join(written)}: tag-name matching added that to its "
         "log-odds score, beside the evidence shaded above (which does not include it)."
