@@ -6,6 +6,9 @@ from typing import Any
 
 import numpy as np
 
+# A step of isotonic regression holding only relevant (or only irrelevant) validation pairs reads 1 (or 0);
+# no validation part makes a tag certain, so calibrated probabilities stay this far from 0 and 1.
+CERTAINTY_MARGIN = 1e-3
 # At most this many (score, truth) pairs fit a calibrator: validation parts of many tags reach millions.
 MAX_CALIBRATION_POINTS = 2_000_000
 
@@ -69,7 +72,8 @@ class IsotonicCalibrator:
         return self
 
     def transform(self, scores: np.ndarray) -> np.ndarray:
-        return np.interp(np.asarray(scores, np.float64), self.knots_, self.values_).astype(np.float32)
+        values = np.interp(np.asarray(scores, np.float64), self.knots_, self.values_)
+        return np.clip(values, CERTAINTY_MARGIN, 1 - CERTAINTY_MARGIN).astype(np.float32)
 
     def log_odds(self, scores: np.ndarray) -> np.ndarray:
         probability = np.clip(self.transform(scores).astype(np.float64), 1e-6, 1 - 1e-6)

@@ -188,18 +188,32 @@ def test_variation_without_sentence_attention_shows_what_exists(tiny_predictor):
     assert heatmap.heatmap_figure(grid).data, "the figure must still draw what exists"
 
 
-def test_a_label_attention_model_shows_where_each_tag_looked(tiny_predictor):
+def with_heads(tiny_predictor, heads: dict, **components):
+    """The tiny model's trained network with extra score heads (fresh), as a Predictor; `components` can
+    replace its SVM and blend."""
     from jman_core.model import build_model
     from jman_core.predict import Predictor
 
     metadata = tiny_predictor.metadata
-    config = dataclasses.replace(metadata.model_config, label_attention=True)
-    model = build_model(config)
-    model.load_state_dict(
-        tiny_predictor.model.state_dict(), strict=False
-    )  # the trained network, fresh label attention
-    model.label_attention.queries.data *= 1000  # a peaked attention, so its largest weight is shaded darkest
-    predictor = Predictor(model, tiny_predictor.pipeline, dataclasses.replace(metadata, model_config=config))
+    config = dataclasses.replace(metadata.model_config, heads=heads)
+    model = build_model(config, labels=tiny_predictor.labels, pipeline=tiny_predictor.pipeline)
+    model.load_state_dict(tiny_predictor.model.state_dict(), strict=False)  # the new heads stay fresh
+    linear, blend = (
+        components.get("linear", tiny_predictor.linear),
+        components.get("blend", tiny_predictor.blend),
+    )
+    return Predictor(
+        model,
+        tiny_predictor.pipeline,
+        dataclasses.replace(metadata, model_config=config),
+        linear=linear,
+        blend=blend,
+    )
+
+
+def test_a_label_attention_model_shows_where_each_tag_looked(tiny_predictor):
+    predictor = with_heads(tiny_predictor, {"label_attention": {}})
+    predictor.model.heads["label_attention"].queries.data *= 1000  # peaked, so its largest weight is darkest
     title, content = "Bread dough", "The loaf did not rise. The oven was hot."
     evidence = predictor.tag_evidence(title, content, predictor.labels[0])
     grid = heatmap.label_attention_grid(predictor.explain(title, content).document, evidence)
@@ -208,78 +222,76 @@ def test_a_label_attention_model_shows_where_each_tag_looked(tiny_predictor):
     assert max(cell.shade for cell in shaded) == pytest.approx(1.0)  # scaled to the document's largest weight
     assert sum(cell.value for cell in shaded) == pytest.approx(
         1.0, abs=1e-5
-    )  # one distribution over every word
+    )  # one distribution over all words
     assert grid.side_columns == [] and heatmap.heatmap_figure(grid).data
     assert tiny_predictor.tag_evidence(title, content, predictor.labels[0]).title_word_attention is None
 
 
 def test_a_tag_name_matching_model_says_what_the_name_added(tiny_predictor):
-    from app.components.evidence import name_note
-    from jman_core.model import LABEL_NAME_WORDS, build_model
-    from jman_core.predict import Predictor
+    from app.components.evidence import HEAD_NOTES, name_note
 
-    metadata = tiny_predictor.metadata
-    config = dataclasses.replace(metadata.model_config, label_mentions=True)
-    names = torch.zeros(config.num_labels, LABEL_NAME_WORDS, dtype=torch.long)
-    names[0, 0] = tiny_predictor.pipeline.vocabulary["dough"]  # tag 0 is "named" by the word dough
-    model = build_model(config, label_name_ids=names)
-    model.load_state_dict(tiny_predictor.model.state_dict(), strict=False)
-    model.label_mentions.shared_weights.data = torch.tensor([1.5, 0.5])
-    predictor = Predictor(model, tiny_predictor.pipeline, dataclasses.replace(metadata, model_config=config))
+    predictor = with_heads(tiny_predictor, {"label_mentions": {}})
+    head = predictor.model.heads["label_mentions"]
+    head.name_word_ids.zero_()
+    head.name_word_ids[0, 0] = tiny_predictor.pipeline.vocabulary["dough"]  # tag 0 is "named" by dough
+    head.shared_weights.data = torch.tensor([1.5, 0.5])
     label = predictor.labels[0]
     named = predictor.tag_evidence("Bread dough", "The loaf did not rise.", label)
     assert named.heads["label_mentions"] == pytest.approx({"title": 1.5, "content": 0.0})
-    assert "written in the title (+1.50)" in name_note(label, named.heads["label_mentions"])
+    assert "written in the title (+1.50)" in HEAD_NOTES["label_mentions"](
+        label, named.heads["label_mentions"]
+    )
     in_content = predictor.tag_evidence("Loaf", "The dough did not rise.", label)
     assert in_content.heads["label_mentions"] == pytest.approx({"title": 0.0, "content": 0.5})
-    assert (
-        predictor.predict_proba("Bread dough", "The loaf did not rise.")[0]
-        > tiny_predictor.predict_proba("Bread dough", "The loaf did not rise.")[0]
-    )  # the match reaches the score
+    document = [("Bread dough", "The loaf did not rise.")]
+    with_name = predictor.component_scores(document)["network"][0, 0]
+    assert with_name == pytest.approx(
+        tiny_predictor.component_scores(document)["network"][0, 0] + 1.5, abs=1e-4
+    )
     assert "not among the words read" in name_note(label, {"title": 0.0, "content": 0.0})
-    assert tiny_predictor.tag_evidence("Bread dough", "The loaf.", label).heads.get("label_mentions") is None
+    assert "label_mentions" not in tiny_predictor.tag_evidence("Bread dough", "The loaf.", label).heads
 
 
-def test_a_blended_model_shows_its_blend_and_the_svms_strongest_words(tiny_predictor):
-    from app.components.evidence import linear_note, linear_terms_table
-    from jman_core.baselines import counted_words
-    from jman_core.model import build_model
-    from jman_core.predict import Predictor
+def test_a_blended_model_shows_each_components_share_and_the_svms_strongest_words(tiny_predictor):
+    from app.components.evidence import components_note, components_table, linear_terms_table
+    from jman_core.blend import Blend
+    from jman_core.calibration import PlattCalibrator
+    from jman_core.linear import WordPairSVM, counted_words
 
-    metadata, vocabulary = tiny_predictor.metadata, tiny_predictor.pipeline.vocabulary
-    size = tiny_predictor.pipeline.vocabulary_size
-    config = dataclasses.replace(
-        metadata.model_config, linear_part=True, linear_features=2, linear_per_label=2
+    vocabulary, size = tiny_predictor.pipeline.vocabulary, tiny_predictor.pipeline.vocabulary_size
+    labels = len(tiny_predictor.labels)
+    svm = WordPairSVM(dataclasses.replace(tiny_predictor.metadata.linear_config, content_words=0))
+    svm.counted_words_ = counted_words(tiny_predictor.pipeline.id_to_word)
+    svm.feature_keys_ = torch.tensor(
+        sorted([vocabulary["flour"] * size + vocabulary["dough"], vocabulary["dough"] * size])
     )
-    model = build_model(config)
-    model.load_state_dict(tiny_predictor.model.state_dict(), strict=False)
-    part = model.linear_part
-    part.counted_words.copy_(counted_words(tiny_predictor.pipeline))
-    part.feature_keys.copy_(
-        torch.tensor([vocabulary["flour"] * size + vocabulary["dough"], vocabulary["dough"] * size])
-    )
-    part.idf.fill_(1.0)
-    part.label_features[0] = torch.tensor([0, 1])
-    part.label_weights[0] = torch.tensor(
+    svm.idf_ = torch.ones(2)
+    svm.label_features_ = torch.zeros(labels, 2, dtype=torch.long)
+    svm.label_weights_ = torch.zeros(labels, 2)
+    pair = int((svm.feature_keys_ == vocabulary["flour"] * size + vocabulary["dough"]).nonzero())
+    svm.label_features_[0] = torch.tensor([pair, 1 - pair])
+    svm.label_weights_[0] = torch.tensor(
         [2.0, -0.5]
     )  # tag 0: the pair "flour dough" for, the word "dough" against
-    part.network_weight.fill_(0.25)
-    predictor = Predictor(model, tiny_predictor.pipeline, dataclasses.replace(metadata, model_config=config))
+    svm.bias_ = torch.zeros(labels)
+    identity = {"network": PlattCalibrator(), "linear": PlattCalibrator()}
+    predictor = with_heads(
+        tiny_predictor, {}, linear=svm, blend=Blend(identity, {"network": 0.25, "linear": 0.75})
+    )
     label = predictor.labels[0]
     evidence = predictor.tag_evidence("Flour dough", "The loaf did not rise.", label)
-    linear = evidence.linear
-    assert [text for text, _ in linear.terms] == [
-        "flour dough",
-        "dough",
-    ]  # largest effect first, words decoded
+    linear = evidence.components["linear"]
+    assert [text for text, _ in linear.terms] == ["flour dough", "dough"]  # largest effect first, decoded
     assert linear.terms[0][1] > 0 > linear.terms[1][1]
-    network = tiny_predictor.predict_proba("Flour dough", "The loaf did not rise.")[0]
-    assert linear.network_score == pytest.approx(network, abs=1e-4)
-    assert evidence.score == pytest.approx(0.25 * network + 0.75 * linear.linear_score, abs=1e-5)
-    assert "0.25 × the network's" in linear_note(label, linear)
+    network = evidence.components["network"]
+    assert evidence.score == pytest.approx(network.share + linear.share, abs=1e-5)
+    assert evidence.score == pytest.approx(0.25 * network.probability + 0.75 * linear.probability, abs=1e-5)
+    assert "0.25 × the network's" in components_note(label, evidence)
+    assert components_table(evidence)["blend weight"] == [0.25, 0.75]
     assert linear_terms_table(linear)["word or pair read"] == ["flour dough", "dough"]
-    assert predictor.tag_evidence("Star", "Nothing here.", label).linear.terms == []  # neither read
-    assert tiny_predictor.tag_evidence("Flour dough", "The loaf.", label).linear is None
+    assert (
+        predictor.tag_evidence("Star", "Nothing here.", label).components["linear"].terms == []
+    )  # none read
 
 
 # ---- the app ------------------------------------------------------------------------------------
@@ -382,8 +394,8 @@ def test_shipped_checkpoint_tags_a_sample(monkeypatch):
     assert not app.exception
     assert suggested(app) and app.get("plotly_chart")
     assert any(
-        caption.value.startswith("JMAN-s + linear SVM · ") for caption in app.sidebar.caption
-    )  # the blend is named
+        caption.value.startswith("JMAN-s + linear SVM (network 0.") for caption in app.sidebar.caption
+    )  # the blend is named, with the network's share
 
 
 def test_model_picker_lists_every_checkpoint_with_its_card(tiny_checkpoints, tmp_path, monkeypatch):

@@ -176,7 +176,9 @@ def test_browser_trains_from_the_sidebar_and_annotates_with_the_new_model(server
             )
             expect(page.locator(".st-key-train_name input")).to_have_value("sidebar-tiny")
             wait_until_idle(page)
-            epochs = page.locator(".st-key-train_epochs input")
+            epochs = page.locator(
+                ".st-key-train_option-training-num_epochs input"
+            )  # key train_option.training.num_epochs
             epochs.fill("1")
             epochs.press("Enter")
             wait_until_idle(page)

@@ -474,7 +474,14 @@ def test_a_model_being_replaced_keeps_answering_until_the_new_one_is_loaded(clie
         with torch.no_grad():
             next(retrained.model.parameters()).add_(0.05)
         retrained.metadata.threshold = 0.123
-        save_checkpoint(folder, retrained.model, retrained.pipeline, retrained.metadata)  # atomic folder swap
+        save_checkpoint(
+            folder,
+            retrained.model,
+            retrained.pipeline,
+            retrained.metadata,
+            retrained.domain,
+            retrained.linear,
+        )  # atomic folder swap
         new = model_fingerprint(folder)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (not answers or answers[-1][1] != new):
