@@ -67,7 +67,7 @@ class TextConfig:
     )
 
 
-# As jman_core.data.SPLIT_CHOICES (config sits below data; tests/test_options.py checks that they agree).
+# How documents are split (jman_core.data.split_documents reads each).
 SPLITS = ("random", "canonical", "predefined")
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import DataConfig
+from .config import SPLITS, DataConfig
 from .errors import DataError
 from .limits import current_limits, environment_name, over_limit
 from .text import readable_text, to_plain_text
@@ -29,7 +29,6 @@ DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".txt")
 SUPPORTED_EXTENSIONS = DATA_EXTENSIONS + (".zip",)
 # Tried in this order when the configured content column is the default "content" and is absent.
 CONTENT_FALLBACKS = ("abstract", "body")
-SPLIT_CHOICES = ("canonical", "random", "predefined")
 TEXT_FORMAT_TITLE_END = "__abstract__"
 TEXT_FORMAT_LABELS_START = "__label__"
 _TAG_JOINERS = re.compile(r"[\s_\-]+")
@@ -546,7 +545,7 @@ def split_documents(documents: list[Document], config: DataConfig, seed: int) ->
     elif config.split == "predefined":
         test, rest, validation = _predefined_parts(documents, config, seed)
     else:
-        raise DataError(f"unknown split {config.split!r}.", fix=f"choose one of: {', '.join(SPLIT_CHOICES)}.")
+        raise DataError(f"unknown split {config.split!r}.", fix=f"choose one of: {', '.join(SPLITS)}.")
     if config.kfold != -1:
         validation = _kfold_validation(rest, config.kfold, config.fold, seed)
     split = _assemble(documents, test, validation)

@@ -426,3 +426,31 @@ def test_the_model_is_loaded_once_and_again_when_replaced(tiny_checkpoints):
     first = load_predictor(folder, 1.0)
     assert load_predictor(folder, 1.0) is first, "the same checkpoint must be shared, not reloaded"
     assert load_predictor(folder, 2.0) is not first, "a replaced checkpoint (new mtime) must be reloaded"
+
+
+def test_the_attention_says_how_much_of_the_scores_it_explains():
+    from app.components.attention import network_share_note
+
+    assert "carries 35% of this model's scores" in network_share_note(0.35)
+    assert "does not explain" not in network_share_note(0.35)
+    assert "**This attention does not explain the suggestions**" in network_share_note(0.03)
+    assert "all of this model's scores" in network_share_note(1.0)
+
+
+def test_the_model_card_says_when_the_attention_does_not_explain_the_suggestions(tiny_predictor):
+    from jman_core.checkpoint import blend_lines
+
+    metadata = tiny_predictor.metadata
+    weak = dataclasses.replace(
+        metadata,
+        blend={
+            "weights": {"network": 0.02, "linear": 0.98},
+            "calibrators": {
+                name: {"method": "platt", "slope": 1.0, "intercept": 0.0} for name in ("network", "linear")
+            },
+        },
+    )
+    assert any("do not explain the suggestions" in line for line in blend_lines(weak))
+    strong = dataclasses.replace(weak, blend={**weak.blend, "weights": {"network": 0.4, "linear": 0.6}})
+    assert not any("do not explain" in line for line in blend_lines(strong))
+    assert any("carries 40% of the scores" in line for line in blend_lines(strong))

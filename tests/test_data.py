@@ -375,7 +375,7 @@ def test_split_is_independent_of_python_hash_seed() -> None:
 @pytest.mark.parametrize(
     "config, message",
     [
-        (DataConfig(split="stratified"), "canonical, random"),
+        (DataConfig(split="stratified"), "random, canonical, predefined"),
         (DataConfig(kfold=3, fold=3), "out of range"),
         (DataConfig(kfold=1), "at least 2"),
         (DataConfig(test_fraction=0.6, validation_fraction=0.5), "fractions"),

@@ -13,7 +13,6 @@ from jman_core.checkpoint import CheckpointMetadata, model_card
 from jman_core.cli import make_parser
 from jman_core.config import (
     CALIBRATIONS,
-    SPLITS,
     DataConfig,
     ExperimentConfig,
     LinearConfig,
@@ -22,7 +21,6 @@ from jman_core.config import (
     TrainingConfig,
     build_config,
 )
-from jman_core.data import SPLIT_CHOICES
 from jman_core.errors import ConfigError
 from jman_core.model import HEADS
 
@@ -68,10 +66,6 @@ def test_values_set_by_training_have_no_flag():
     paths = {option.path for option in options.cli_options()}
     assert "model.vocabulary_size" not in paths and "model.num_labels" not in paths
     assert "training.learning_rate" in paths
-
-
-def test_the_split_choices_agree_with_the_reader():
-    assert set(SPLITS) == set(SPLIT_CHOICES)
 
 
 # ---- flags -------------------------------------------------------------------------------------------

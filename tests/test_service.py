@@ -184,6 +184,9 @@ def test_models_are_listed_with_their_cards(client, server, predictor):
     assert tiny["card"] == model_card(read_metadata(server.folder / "tiny"))
     one = client.get("/v1/models/tiny").json()
     assert one["tags"] == predictor.labels
+    # how the scores are made: each component's weight, calibrated on validation (issue 18)
+    assert tiny["components"]["weights"] == pytest.approx(predictor.blend.weights)
+    assert tiny["components"]["calibrated"] is True
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -247,6 +250,12 @@ def test_explain_gives_the_four_attention_maps_tokens_spans_and_evidence(client,
     assert evidence["label"] == label and len(evidence["title_word_evidence"]) == len(read_title)
     assert len(evidence["sentence_evidence"]) == len(body["sentences"])
     assert "evidence" in client.post("/v1/models/tiny/explain", json={"title": TITLE}).json()
+    # the whole score's evidence: each component's share sums to the tag's score
+    shares = [part["share"] for part in evidence["components"].values()]
+    assert sum(shares) == pytest.approx(evidence["score"], abs=1e-5)
+    assert body["network_weight"] == pytest.approx(predictor.network_weight)
+    assert body["attention_explains"] == (predictor.network_weight >= 0.05)
+    assert body["domain"] is None or set(body["domain"]) == {"score", "threshold", "unusual", "reason"}
 
 
 # ----------------------------------------------------------------------------------------------------

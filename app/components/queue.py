@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from jman_core.errors import JmanError
+from jman_core.options import recommended_config
 from jman_core.workspace import CollectionInfo, ScoringModel, StoredDocument, Workspace
 from jman_core.workspace.learning import (
     compare_models,
@@ -32,8 +33,8 @@ from .attention import attention_figures, render_attention
 from .domain import other_warnings, render_domain_mark
 from .evidence import render_evidence
 from .review import render_exports, render_review_panel
+from .training import ACCEPTED_TYPES
 
-ACCEPTED_TYPES = ["csv", "tsv", "jsonl", "json", "txt", "zip"]
 RESULTS_KEPT = 64  # explanations kept per session (a curator going back and forth redraws none of them)
 MAX_SKIPPED_LISTED = 10
 SHORTCUTS_CAPTION = (
@@ -400,7 +401,7 @@ def render_learning(workspace: Workspace, collection_id: int, model: ModelInUse,
     for key, value in (
         (state.LEARN_NAME, f"{model.name}-reviewed"),
         (state.LEARN_HOLDOUT, 0.2),
-        (state.LEARN_EPOCHS, 10),
+        (state.LEARN_EPOCHS, recommended_config().training.num_epochs),
     ):
         st.session_state.setdefault(key, value)
     left, middle, right = st.columns(3)
