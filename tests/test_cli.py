@@ -264,7 +264,7 @@ def test_the_summary_says_plainly_when_the_model_does_not_beat_the_baseline(caps
     result = SimpleNamespace(
         stopped_because="done", statistics=statistics, metrics=metrics, checkpoint=tmp_path, threshold=0.3
     )
-    _report_training([result], tmp_path)
+    _report_training(results=[result], output=tmp_path)
     out = capsys.readouterr().out
     verdict = next(line for line in out.splitlines() if "beat the linear SVM baseline" in line)
     assert (

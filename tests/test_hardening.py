@@ -177,7 +177,8 @@ def resume_fit(resume: Path, context: Context) -> Callable:
         from jman_core.predict import Predictor
 
         model = Predictor.from_checkpoint(context.checkpoint).model
-        return _load_resume(resume, model, torch.optim.Adam(model.parameters()), "this-run")
+        optimizer = torch.optim.Adam(model.parameters())
+        return _load_resume(path=resume, model=model, optimizer=optimizer, identity="this-run")
 
     return call
 
@@ -556,8 +557,13 @@ def _cases_resume() -> list[Case]:
         from jman_core.training import _save_resume, _State
 
         model = Predictor.from_checkpoint(context.checkpoint).model
+        optimizer = torch.optim.Adam(model.parameters())
         _save_resume(
-            folder / "run.resume.pt", model, torch.optim.Adam(model.parameters()), _State(), "another-run"
+            path=folder / "run.resume.pt",
+            model=model,
+            optimizer=optimizer,
+            state=_State(),
+            identity="another-run",
         )
         return folder / "run.resume.pt"
 
