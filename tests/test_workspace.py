@@ -18,15 +18,24 @@ import pytest
 from sqlalchemy import create_engine, event, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import make_rows  # noqa: E402
 from postgres_server import PostgresServer, postgres_binaries  # noqa: E402
 
 from jman_core.data import read_documents, read_documents_from_bytes  # noqa: E402
+from jman_core.domain import DomainCheck  # noqa: E402
+from jman_core.errors import DocumentError  # noqa: E402
 from jman_core.workspace import Workspace, WorkspaceError, forget_stores  # noqa: E402
 from jman_core.workspace import store as store_module  # noqa: E402
 from jman_core.workspace.exports import export_records, to_csv, to_jsonl  # noqa: E402
 from jman_core.workspace.learning import compare_models, reviewed_documents, split_reviewed, training_file  # noqa: E402
-from jman_core.workspace.queue import bulk_candidates, proposals, queue  # noqa: E402
-from jman_core.workspace.scoring import import_file, model_fingerprint, register_predictor, score_collection  # noqa: E402
+from jman_core.workspace.queue import bulk_candidates, proposals, queue, unlike_training  # noqa: E402
+from jman_core.workspace.scoring import (  # noqa: E402
+    check_documents,
+    import_file,
+    model_fingerprint,
+    register_predictor,
+    score_collection,
+)
 
 FILE = (
     b"id,title,content,tags\n"
@@ -173,6 +182,52 @@ def test_bulk_accept_is_one_action_that_one_undo_takes_back(workspace):
     assert workspace.review(documents[0].id, "ann").verdicts == {"bread": "reject"}
 
 
+def usual(score: float) -> DomainCheck:
+    return DomainCheck(score, 0.6, False, "")
+
+
+def unusual(score: float) -> DomainCheck:
+    return DomainCheck(score, 0.6, True, "its similarity to the closest training documents is low")
+
+
+def test_domain_checks_are_stored_with_the_scores_and_a_rescore_replaces_them(workspace):
+    collection, documents, model = a_collection(workspace)
+    assert workspace.domain_checks(collection.id, model) == {}, "scores stored without checks have none"
+    first, second, third = (document.id for document in documents)
+    scores = workspace.scores(collection.id, model)
+    workspace.store_scores(model, scores, 0.5, {first: usual(0.2), second: unusual(0.9), third: None})
+    stored = workspace.domain_checks(collection.id, model)
+    assert set(stored) == {first, second}, "a document checked as None (no statistic) stores no check"
+    assert stored[first].score == pytest.approx(0.2) and not stored[first].unusual
+    assert stored[second].score == pytest.approx(0.9) and stored[second].unusual
+    other = workspace.scoring_model("other", "e" * 16, LABELS)
+    workspace.store_scores(other, {first: scores[first]}, 0.5, {first: unusual(0.95)})
+    assert workspace.domain_checks(collection.id, model)[first].unusual is False, "checks are per model"
+    workspace.store_scores(model, {second: scores[second]}, 0.5)
+    assert set(workspace.domain_checks(collection.id, model)) == {first}, (
+        "a rescore without a check keeps no check of the older text"
+    )
+
+
+def test_queue_filters_to_documents_unlike_the_training_documents(workspace):
+    collection, documents, model = a_collection(workspace)
+    ids = [document.id for document in documents]
+    scores = workspace.scores(collection.id, model)
+    checks = {ids[0]: unusual(0.9), ids[1]: usual(0.1), ids[2]: unusual(0.8)}
+    workspace.store_scores(model, scores, 0.5, checks)
+    domain = workspace.domain_checks(collection.id, model)
+    assert unlike_training(documents, domain) == [ids[0], ids[2]]
+    workspace.set_status(ids[2], "ann", "reviewed")
+    reviews = workspace.reviews(collection.id, "ann")
+    assert queue(documents, reviews, scores, 0.5, "all", "file", domain, only_unlike_training=True) == [
+        ids[0],
+        ids[2],
+    ]
+    assert queue(documents, reviews, scores, 0.5, "pending", "lowest-top", domain, True) == [ids[0]]
+    assert queue(documents, reviews, scores, 0.5, "all", "file", domain) == ids, "the filter is asked for"
+    assert queue(documents, reviews, scores, 0.5, "all", "file", {}, True) == [], "unchecked: not unlike"
+
+
 def test_editing_a_typed_document_keeps_one_document_with_its_history(workspace):
     typed = workspace.add_typed_document("Flat bread", "My loaf is flat", ["bread"])
     workspace.decide_many(typed.id, "ann", [("bread", "accept", 0.8)], status="reviewed")
@@ -200,6 +255,18 @@ def test_exports_carry_status_and_the_csv_trains_as_it_is(workspace, tmp_path):
     assert records[0]["model_fingerprint"] == "f" * 16 and records[0]["threshold"] == 0.5
     assert records[1]["suggested_tags"] == [{"tag": "food-safety", "score": pytest.approx(0.55)}]
     assert [json.loads(line)["id"] for line in to_jsonl(records).splitlines()] == ["q7", "q3", "q9"]
+    assert [record["unlike_training"] for record in records] == [None] * 3, "no check stored: unknown"
+    scores = workspace.scores(collection.id, model)
+    workspace.store_scores(model, scores, 0.5, {documents[0].id: usual(0.1), documents[1].id: unusual(0.9)})
+    records = export_records(workspace, collection.id, curator="ann")
+    assert [record["unlike_training"] for record in records] == [False, True, None]
+    assert [json.loads(line)["unlike_training"] for line in to_jsonl(records).splitlines()] == [
+        False,
+        True,
+        None,
+    ]
+    rows = list(csv.DictReader(io.StringIO(to_csv(records))))
+    assert [row["unlike_training"] for row in rows] == ["no", "yes", ""]
     path = tmp_path / "export.csv"
     path.write_text(to_csv(records), encoding="utf-8")
     read = read_documents(path)
@@ -239,11 +306,18 @@ def test_reviewed_documents_train_and_are_held_out_stably(workspace):
 def test_a_model_scores_a_collection_in_chunks_and_empty_documents_are_reported(
     workspace, predictor, checkpoint_path
 ):
-    collection = import_file(
-        workspace,
-        "mixed.csv",
-        b"id,title,content\n1,Bread oven recipe,bake knead\n2,,\n3,Star planet,gravity\n",
-    )
+    first, _, _, third = make_rows(4, seed=99)  # like the model's training documents (cooking, astronomy)
+    rows = [
+        {"id": "1", "title": first["title"], "content": first["content"]},
+        {"id": "2", "title": "", "content": ""},
+        {"id": "3", "title": third["title"], "content": third["content"]},
+        {"id": "4", "title": "Quantum entanglement", "content": "photon lattice superconductor qubit decay"},
+    ]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["id", "title", "content"])
+    writer.writeheader()
+    writer.writerows(rows)
+    collection = import_file(workspace, "mixed.csv", buffer.getvalue().encode())
     model = register_predictor(workspace, predictor, checkpoint_path, "tiny")
     assert model.fingerprint == model_fingerprint(checkpoint_path) and len(model.fingerprint) == 16
     seen = []
@@ -252,11 +326,40 @@ def test_a_model_scores_a_collection_in_chunks_and_empty_documents_are_reported(
     )
     assert len(skipped) == 1 and skipped[0].startswith("id 2:")
     scores = workspace.scores(collection.id, model)
-    assert len(scores) == 2 and all(row.shape == (len(predictor.labels),) for row in scores.values())
-    assert seen[-1] == (3, 3)
+    assert len(scores) == 3 and all(row.shape == (len(predictor.labels),) for row in scores.values())
+    assert seen[-1] == (4, 4)
+    documents = {document.source_id: document for document in workspace.documents(collection.id)}
+    domain = workspace.domain_checks(collection.id, model)
+    assert set(domain) == set(scores), "the empty document has no check; the others in its chunk do"
+    expected = predictor.domain_checks([(documents[key].title, documents[key].content) for key in "134"])
+    assert [domain[documents[key].id].score for key in "134"] == pytest.approx(
+        [check.score for check in expected], abs=1e-6
+    )
+    assert [domain[documents[key].id].unusual for key in "134"] == [False, False, True], (
+        "words the model never saw read unlike its training documents"
+    )
     assert score_collection(workspace, collection.id, predictor, model) == [
         "id 2: " + skipped[0].split(": ", 1)[1]
     ]
+
+
+class OneBadCheck:
+    """A predictor whose domain check refuses one document that it scores (as a future check might)."""
+
+    def domain_checks(self, documents):
+        if any(title == "bad" for title, _ in documents):
+            raise DocumentError("this document cannot be checked")
+        return [usual(0.1) for _ in documents]
+
+    def domain_check(self, title, content):
+        return self.domain_checks([(title, content)])[0]
+
+
+def test_one_document_that_cannot_be_checked_leaves_the_others_of_its_chunk_checked(workspace):
+    collection = import_file(workspace, "three.csv", b"id,title,content\n1,good,a\n2,bad,b\n3,good,c\n")
+    documents = workspace.documents(collection.id)
+    checks = check_documents(OneBadCheck(), documents)
+    assert [checks[document.id] is None for document in documents] == [False, True, False]
 
 
 def test_models_are_compared_on_the_same_held_out_documents(predictor):
@@ -298,6 +401,48 @@ def test_a_database_of_the_previous_revision_upgrades_keeping_its_rows(url):
     assert [document.title for document in workspace.documents(1)] == ["T"]
     workspace.edit_document(1, "T2", "C")  # the new revision's table works on the old rows
     assert workspace.revisions(1)[0][0] == "T"
+    forget_stores()
+
+
+def test_a_database_of_revision_0002_gains_domain_checks_keeping_its_scores(url):
+    engine = create_engine(url)
+    store_module.upgrade(engine, url, "0002")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO collections (id, name, kind, source, created) "
+                "VALUES (1, 'old', 'file', 'old.csv', CURRENT_TIMESTAMP)"
+            )
+        )
+        for number in (1, 2):
+            connection.execute(
+                text(
+                    "INSERT INTO documents (id, collection_id, source_id, position, title, content,"
+                    " gold_tags, created, updated)"
+                    f" VALUES ({number}, 1, 'd{number}', {number}, 'T', 'C', '[]', CURRENT_TIMESTAMP,"
+                    " CURRENT_TIMESTAMP)"
+                )
+            )
+        connection.execute(
+            text("INSERT INTO models (id, fingerprint, name, labels) VALUES (1, :fingerprint, 'm', :labels)"),
+            {"fingerprint": "f" * 16, "labels": json.dumps(LABELS)},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO suggestions (document_id, model_id, threshold, scores, top_score, created)"
+                " VALUES (1, 1, 0.5, :scores, 0.9, CURRENT_TIMESTAMP)"
+            ),
+            {"scores": np.array([0.9, 0.1, 0.2, 0.3], "<f4").tobytes()},
+        )
+    engine.dispose()
+    workspace = Workspace.open(url)
+    assert store_module.current_revision(workspace.store.engine) == "0003"
+    model = workspace.scoring_model("m", "f" * 16, LABELS)
+    assert workspace.scores(1, model)[1].tolist() == pytest.approx([0.9, 0.1, 0.2, 0.3])
+    assert workspace.domain_checks(1, model) == {}, "a row scored before 0003 has no check"
+    assert [record["unlike_training"] for record in export_records(workspace, 1)] == [None, None]
+    workspace.store_scores(model, {2: np.zeros(4)}, 0.5, {2: unusual(0.9)})
+    assert workspace.domain_checks(1, model)[2].unusual
     forget_stores()
 
 

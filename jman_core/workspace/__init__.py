@@ -6,6 +6,7 @@ from .curation import (
     Review,
     ScoringModel,
     StoredDocument,
+    StoredDomainCheck,
     Workspace,
     checked_curator,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "Review",
     "ScoringModel",
     "StoredDocument",
+    "StoredDomainCheck",
     "Workspace",
     "checked_curator",
     "STATUSES",

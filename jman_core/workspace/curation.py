@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import func, select, update
@@ -15,6 +16,9 @@ from ..data import Document as SourceDocument
 from . import schema
 from .schema import STATUSES, VERDICTS
 from .store import Store, WorkspaceError, open_store
+
+if TYPE_CHECKING:
+    from ..domain import DomainCheck
 
 TYPED_COLLECTION = "Typed documents"  # where the one-document view saves what a curator types
 MAX_CURATOR_CHARACTERS = 100
@@ -50,6 +54,15 @@ class ScoringModel:
     name: str
     fingerprint: str
     labels: list[str]
+
+
+@dataclass
+class StoredDomainCheck:
+    """A document's domain check as stored with its scores: `score` is 1 - its similarity to the nearest
+    training documents; `unusual` when that was past the model's threshold (it reads unlike them)."""
+
+    score: float
+    unusual: bool
 
 
 @dataclass
@@ -320,8 +333,19 @@ class Workspace:
                 session.flush()
             return ScoringModel(row.id, row.name, row.fingerprint, json.loads(row.labels))
 
-    def store_scores(self, model: ScoringModel, scores: dict[int, np.ndarray], threshold: float) -> None:
-        """Every tag's score (in the model's label order) for each document id; a rescore replaces the row."""
+    def store_scores(
+        self,
+        model: ScoringModel,
+        scores: dict[int, np.ndarray],
+        threshold: float,
+        domain: dict[int, DomainCheck | None] | None = None,
+    ) -> None:
+        """Every tag's score (in the model's label order) for each document id; a rescore replaces the row.
+
+        `domain`: each document's domain check (Predictor.domain_checks), kept with its scores; a document
+        without one (None, or absent) stores none, so a rescore never keeps a check of an older text.
+        """
+        domain = domain or {}
         with self.store.session() as session:
             existing = dict(
                 session.execute(
@@ -338,10 +362,13 @@ class Workspace:
                     raise WorkspaceError(
                         f"{values.shape[0]} scores given for a model of {len(model.labels)} tags."
                     )
+                check = domain.get(document_id)
                 fields = dict(
                     threshold=float(threshold),
                     scores=values.tobytes(),
                     top_score=float(values.max(initial=0.0)),
+                    domain_score=None if check is None else float(check.score),
+                    domain_unusual=None if check is None else bool(check.unusual),
                     created=stamp,
                 )
                 if document_id in existing:
@@ -362,6 +389,26 @@ class Workspace:
                 .where(schema.Document.collection_id == collection_id, schema.Suggestion.model_id == model.id)
             ).all()
         return {document_id: np.frombuffer(blob, dtype="<f4") for document_id, blob in rows}
+
+    def domain_checks(self, collection_id: int, model: ScoringModel) -> dict[int, StoredDomainCheck]:
+        """Document id -> the domain check stored when `model` scored it, for the documents that have one
+        (none for a model without a domain statistic, nor for rows scored before revision 0003)."""
+        with self.store.session() as session:
+            rows = session.execute(
+                select(
+                    schema.Suggestion.document_id,
+                    schema.Suggestion.domain_score,
+                    schema.Suggestion.domain_unusual,
+                )
+                .join(schema.Document, schema.Document.id == schema.Suggestion.document_id)
+                .where(
+                    schema.Document.collection_id == collection_id,
+                    schema.Suggestion.model_id == model.id,
+                    schema.Suggestion.domain_score.is_not(None),
+                    schema.Suggestion.domain_unusual.is_not(None),
+                )
+            ).all()
+        return {document: StoredDomainCheck(float(score), bool(unusual)) for document, score, unusual in rows}
 
     def models_for(self, collection_id: int) -> list[ScoringModel]:
         """The models that scored documents of the collection, the most recent first."""

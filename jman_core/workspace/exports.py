@@ -2,7 +2,8 @@
 model proposed, every decision, status and final tags.
 
 The CSV is a file `jman train` reads as it is: columns id, title, content and tags (the final tags,
-space-separated; empty for a document nobody reviewed, which training then leaves out).
+space-separated; empty for a document nobody reviewed, which training then leaves out). Its other columns
+(status, suggestions, decisions, unlike_training...) are ones training does not read.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ CSV_COLUMNS = [
     "model",
     "model_fingerprint",
     "threshold",
+    "unlike_training",  # yes / no: the model's domain check when it scored; empty when unknown
 ]
 
 
@@ -48,6 +50,7 @@ def export_records(
     models = workspace.models_for(collection_id)
     model = model or (models[0] if models else None)
     scores = workspace.scores(collection_id, model) if model else {}
+    domain = workspace.domain_checks(collection_id, model) if model else {}
     threshold = _threshold(workspace, collection_id, model) if threshold is None else threshold
     reviews = workspace.reviews(collection_id, curator)
     records = []
@@ -74,6 +77,8 @@ def export_records(
                     "model": model.name if model else "",
                     "model_fingerprint": model.fingerprint if model else "",
                     "threshold": None if threshold is None else round(float(threshold), 4),
+                    # True: reads unlike the model's training documents; None: not checked
+                    "unlike_training": domain[document.id].unusual if document.id in domain else None,
                 }
             )
     return records
@@ -124,6 +129,11 @@ def to_csv(records: Iterable[dict]) -> str:
             ),
             "decisions": " ".join(f"{tag}={verdict}" for tag, verdict in record["decisions"].items()),
             "threshold": "" if record["threshold"] is None else record["threshold"],
+            "unlike_training": _yes_no(record["unlike_training"]),
         }
         writer.writerow({key: spreadsheet_safe(str(value)) for key, value in flat.items()})
     return buffer.getvalue()
+
+
+def _yes_no(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "no")

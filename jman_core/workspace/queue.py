@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .curation import Review, StoredDocument
+from .curation import Review, StoredDocument, StoredDomainCheck
 
 ORDERS = {
     "file": "file order",
@@ -53,9 +53,12 @@ def queue(
     threshold: float,
     status_filter: str = "all",
     order: str = "file",
+    domain: Mapping[int, StoredDomainCheck] | None = None,
+    only_unlike_training: bool = False,
 ) -> list[int]:
-    """Document ids of the queue: those with the status asked
-    for, in the order asked for (ties in file order)."""
+    """Document ids of the queue: those with the status asked for (and, with `only_unlike_training`, whose
+    stored domain check in `domain` says they read unlike the training documents), in the order asked for
+    (ties in file order)."""
     if status_filter not in STATUS_FILTERS:
         raise ValueError(f"status filter {status_filter!r} is not one of {STATUS_FILTERS}")
     if order not in ORDERS:
@@ -65,11 +68,22 @@ def queue(
         for document in documents
         if status_filter == "all" or status_of(reviews, document.id) == status_filter
     ]
+    if only_unlike_training:
+        unusual = set(unlike_training(kept, domain or {}))
+        kept = [document for document in kept if document.id in unusual]
     if order == "uncertainty":
         kept = sorted(kept, key=lambda document: uncertainty(scores.get(document.id), threshold))
     elif order == "lowest-top":
         kept = sorted(kept, key=lambda document: _top(scores.get(document.id)))
     return [document.id for document in kept]
+
+
+def unlike_training(
+    documents: Sequence[StoredDocument], domain: Mapping[int, StoredDomainCheck]
+) -> list[int]:
+    """Ids of the documents whose stored domain check says they read unlike the model's training documents,
+    in file order (a document with no stored check is not among them)."""
+    return [document.id for document in documents if document.id in domain and domain[document.id].unusual]
 
 
 def status_of(reviews: dict[int, Review], document_id: int) -> str:

@@ -6,12 +6,16 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..data import read_documents_from_bytes
 from ..errors import JmanError
 from .curation import CollectionInfo, ScoringModel, StoredDocument, Workspace
+
+if TYPE_CHECKING:
+    from ..domain import DomainCheck
 
 CHUNK_SIZE = 64  # documents scored, then written, at a time: progress survives a crash, memory stays flat
 
@@ -55,7 +59,8 @@ def score_collection(
     on_progress: Callable[[int, int], None] | None = None,
     only_missing: bool = True,
 ) -> list[str]:
-    """Scores the collection's documents (those not yet scored by `model`, unless `only_missing` is False).
+    """Scores the collection's documents (those not yet scored by `model`, unless `only_missing` is False),
+    each with its domain check (how far it lies from the model's training documents).
 
     Each chunk is written as soon as it is scored. Returns one message per document that could not be
     scored (empty ones), by id; the others are scored all the same.
@@ -68,7 +73,8 @@ def score_collection(
     for start in range(0, len(documents), CHUNK_SIZE):
         chunk = documents[start : start + CHUNK_SIZE]
         scores = score_documents(predictor, chunk, skipped)
-        workspace.store_scores(model, scores, predictor.threshold)
+        domain = check_documents(predictor, [document for document in chunk if document.id in scores])
+        workspace.store_scores(model, scores, predictor.threshold, domain)
         if on_progress:
             on_progress(start + len(chunk), len(documents))
     return skipped
@@ -91,3 +97,20 @@ def score_documents(
         except JmanError as error:
             skipped.append(f"id {document.source_id}: {error}")
     return scores
+
+
+def check_documents(predictor, documents: Sequence[StoredDocument]) -> dict[int, DomainCheck | None]:
+    """Document id -> its domain check (None for every one when the checkpoint stores no domain statistic);
+    a document that cannot be checked gets None, never fails the rest (scoring reports why)."""
+    try:
+        checks = predictor.domain_checks([(document.title, document.content) for document in documents])
+        return {document.id: check for document, check in zip(documents, checks)}
+    except JmanError:
+        pass  # some document of the chunk is empty: check them one by one
+    checks = {}
+    for document in documents:
+        try:
+            checks[document.id] = predictor.domain_check(document.title, document.content)
+        except JmanError:
+            checks[document.id] = None
+    return checks
