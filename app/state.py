@@ -24,6 +24,7 @@ BATCH_FILE = "batch_file"  # the uploader that turns a file of documents into a 
 COLLECTION = "collection"  # int id of the collection shown in the queue (kept in the URL as ?collection=)
 QUEUE_FILTER = "queue_filter"  # all, pending, reviewed, skipped
 QUEUE_ORDER = "queue_order"  # a key of jman_core.workspace.queue.ORDERS
+QUEUE_UNLIKE_TRAINING = "queue_unlike_training"  # bool: the queue keeps only documents unlike training
 QUEUE_JUMP = "queue_jump"  # the "jump to" box (1-based position in the queue)
 HIDE_HEATMAPS = "hide_heatmaps"  # bool: annotate without the attention shading (it can bias a curator)
 BULK_MINIMUM = "bulk_minimum"  # float, the score from which bulk accept takes suggestions

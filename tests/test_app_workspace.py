@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from streamlit.testing.v1 import AppTest  # noqa: E402
-from test_app import APP_FILE, TIMEOUT, enter, tiny_checkpoints, tiny_predictor  # noqa: E402,F401
+from test_app import APP_FILE, TIMEOUT, enter, tiny_checkpoints, tiny_predictor, tiny_rows  # noqa: E402,F401
 
 from app import state  # noqa: E402
 from app.components.review import tag_key  # noqa: E402
@@ -355,3 +355,85 @@ def test_the_comparison_table_puts_both_models_side_by_side(tiny_checkpoints):
     assert list(table.columns) == ["model in use when training started", "new model"]
     assert list(table.index) == ["P@1", "P@3", "nDCG@3", "P", "R", "F1"]
     assert table.iloc[:, 0].tolist() == table.iloc[:, 1].tolist(), "the same model scores the same"
+
+
+def mixed_batch() -> bytes:
+    """Three documents like the tiny model's training documents (cooking questions) and two unlike them."""
+    import csv
+    import io
+
+    kitchen = tiny_rows(3, seed=11)
+    rows = [
+        {"id": "in1", "title": kitchen[0]["title"], "content": kitchen[0]["content"]},
+        {"id": "off1", "title": "Offside rule", "content": "The striker was offside; a referee gave a kick."},
+        {"id": "in2", "title": kitchen[1]["title"], "content": kitchen[1]["content"]},
+        {"id": "off2", "title": "Python loop", "content": "My function returns None in a loop: an error."},
+        {"id": "in3", "title": kitchen[2]["title"], "content": kitchen[2]["content"]},
+    ]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["id", "title", "content"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def marks(app: AppTest) -> list[str]:
+    return [warning.value for warning in app.warning if "nlike the model's training" in warning.value]
+
+
+def test_the_queue_counts_and_filters_the_documents_unlike_the_training_documents(
+    tiny_checkpoints, monkeypatch
+):
+    app = new_session(tiny_checkpoints, monkeypatch)
+    upload_batch(app, mixed_batch(), "mixed.csv")
+    assert not app.exception
+    assert any("2 of the 5 documents read unlike" in text for text in marks(app)), marks(app)
+    store = workspace()
+    collection = store.find_collection("mixed.csv")
+    ids = {document.source_id: document.id for document in store.documents(collection.id)}
+    assert app.session_state[state.QUEUE_DOCUMENT] == ids["in1"]
+    assert not any(text.startswith("Unlike") for text in marks(app)), "a usual document carries no mark"
+    app.toggle(key=state.QUEUE_UNLIKE_TRAINING).set_value(True).run()
+    assert app.session_state[state.QUEUE_DOCUMENT] == ids["off1"]
+    assert "Document 1 of 2 shown" in " ".join(caption.value for caption in app.caption)
+    [mark] = [text for text in marks(app) if text.startswith("Unlike")]
+    assert ", below" not in mark, "the mark reads the check stored at scoring, not a new computation"
+    app.button(key="queue-next").click().run()
+    assert app.session_state[state.QUEUE_DOCUMENT] == ids["off2"] and app.button(key="queue-next").disabled
+    app.button(key="mark-skipped").click().run()
+    app.selectbox(key=state.QUEUE_FILTER).set_value("pending").run()
+    assert app.session_state[state.QUEUE_DOCUMENT] == ids["off1"], "both filters apply together"
+    app.toggle(key=state.QUEUE_UNLIKE_TRAINING).set_value(False).run()
+    assert "Document 2 of 4 shown" in " ".join(caption.value for caption in app.caption)
+    records = export_records(store, collection.id, curator="ann")
+    assert [(record["id"], record["unlike_training"]) for record in records] == [
+        ("in1", False),
+        ("off1", True),
+        ("in2", False),
+        ("off2", True),
+        ("in3", False),
+    ]
+    assert not app.exception
+
+
+def test_a_model_without_the_domain_statistic_counts_nothing_and_marks_nothing(
+    tiny_checkpoints, monkeypatch, tmp_path
+):
+    import shutil
+
+    from jman_core.domain import DOMAIN_FILE
+
+    folder = Path(shutil.copytree(tiny_checkpoints / "tiny", tmp_path / "checkpoints" / "plain"))
+    document = json.loads((folder / "checkpoint.json").read_text())
+    del document["domain_sha256"]
+    (folder / "checkpoint.json").write_text(json.dumps(document))
+    (folder / DOMAIN_FILE).unlink()
+    app = new_session(folder.parent, monkeypatch)
+    upload_batch(app, mixed_batch(), "mixed.csv")
+    assert not app.exception
+    assert marks(app) == [], "no count and no mark without the statistic"
+    assert all(toggle.key != state.QUEUE_UNLIKE_TRAINING for toggle in app.toggle)
+    assert not any("training documents" in caption.value for caption in app.caption)
+    store = workspace()
+    collection = store.find_collection("mixed.csv")
+    assert {record["unlike_training"] for record in export_records(store, collection.id)} == {None}

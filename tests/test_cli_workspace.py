@@ -3,6 +3,7 @@ by a model), list, export, train on reviewed documents."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -71,10 +72,16 @@ def test_import_scores_list_and_export_round_trip(database, data_csv, checkpoint
     source = read_documents(data_csv)
     assert [(document.id, document.tags) for document in documents] == [
         (document.id, document.tags) for document in source
-    ]
+    ], "the CSV trains as it is, its unlike_training column aside"
+    with exported.open(encoding="utf-8", newline="") as handle:
+        flags = [row["unlike_training"] for row in csv.DictReader(handle)]
+    assert set(flags) <= {"yes", "no"} and flags.count("no") > 0.9 * len(flags), (
+        "import stored each document's domain check; the model's own documents read like its training"
+    )
     assert main(["workspace", "export", "synthetic", "--curator", "ann", "--database", database]) == 0
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["status"] == "reviewed" and first["curator"] == "ann" and first["suggested_tags"]
+    assert first["unlike_training"] in (True, False)
 
 
 def test_train_on_reviewed_documents_compares_with_the_old_model_on_held_out_ones(

@@ -6,6 +6,9 @@ import streamlit as st
 
 from jman_core.errors import JmanError
 from jman_core.predict import DOMAIN_WARNING_START, domain_warning
+from jman_core.workspace import StoredDomainCheck
+
+from .. import state
 
 
 def render_domain_warning(explanation) -> None:
@@ -21,16 +24,49 @@ def other_warnings(explanation) -> list[str]:
     return [warning for warning in explanation.warnings if not warning.startswith(DOMAIN_WARNING_START)]
 
 
-def render_domain_mark(predictor, title: str, content: str) -> None:
-    """One warning line for a document of the review queue that reads unlike the training documents; computed
-    for the shown document only (a sparse product, about a millisecond). Silent when it cannot be computed."""
+def render_domain_mark(predictor, title: str, content: str, stored: StoredDomainCheck | None = None) -> None:
+    """One warning line for a document of the review queue that reads unlike the training documents: the
+    check stored when it was scored, else computed for the shown document (a sparse product, about a
+    millisecond). Silent when it cannot be computed."""
+    if stored is not None:
+        if stored.unusual:
+            _mark(stored.score, None)
+        return
     try:
         check = predictor.domain_check(title, content)
     except JmanError:
         return  # an empty document: the panel says so elsewhere
     if check is not None and check.unusual:
-        st.warning(
-            f"Unlike the model's training documents (similarity {1 - check.score:.2f}, below "
-            f"{1 - check.threshold:.2f}): its suggested tags may not fit.",
-            icon="⚠️",
-        )
+        _mark(check.score, check.threshold)
+
+
+def _mark(score: float, threshold: float | None) -> None:
+    below = "" if threshold is None else f", below {1 - threshold:.2f}"
+    st.warning(
+        f"Unlike the model's training documents (similarity {1 - score:.2f}{below}): its suggested tags "
+        "may not fit.",
+        icon="⚠️",
+    )
+
+
+def render_domain_count(unlike: int, checked: int, total: int) -> bool:
+    """How many documents of the collection read unlike the model's training documents, and a toggle that
+    keeps only those in the queue; returns whether to keep only those. Nothing when none was checked (a
+    checkpoint without the domain statistic, or scores older than the check)."""
+    if not checked:
+        return False
+    where = f"{total} documents" if checked == total else f"{checked} checked documents (of {total})"
+    if not unlike:
+        st.caption(f"None of the {where} reads unlike the model's training documents.")
+        return False
+    left, right = st.columns([5, 2], vertical_alignment="center")
+    left.warning(
+        f"**{unlike} of the {where} read unlike the model's training documents**: their suggested tags "
+        "may not fit.",
+        icon="⚠️",
+    )
+    return right.toggle(
+        "Only these",
+        key=state.QUEUE_UNLIKE_TRAINING,
+        help="Show only the documents that read unlike the model's training documents",
+    )

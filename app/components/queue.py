@@ -15,14 +15,21 @@ import streamlit as st
 
 from jman_core.errors import JmanError
 from jman_core.options import recommended_config
-from jman_core.workspace import CollectionInfo, ScoringModel, StoredDocument, Workspace
+from jman_core.workspace import CollectionInfo, ScoringModel, StoredDocument, StoredDomainCheck, Workspace
 from jman_core.workspace.learning import (
     compare_models,
     finished_comparisons,
     reviewed_documents,
     start_training,
 )
-from jman_core.workspace.queue import ORDERS, STATUS_FILTERS, bulk_candidates, progress, queue
+from jman_core.workspace.queue import (
+    ORDERS,
+    STATUS_FILTERS,
+    bulk_candidates,
+    progress,
+    queue,
+    unlike_training,
+)
 from jman_core.workspace.scoring import import_file, register_predictor, score_collection
 
 from .. import state
@@ -30,7 +37,7 @@ from ..curation import click, current_curator, open_workspace, remember_in_url, 
 from ..documents import markdown_text
 from ..guard import call_library, show_unexpected
 from .attention import attention_figures, render_attention
-from .domain import other_warnings, render_domain_mark
+from .domain import other_warnings, render_domain_count, render_domain_mark
 from .evidence import render_evidence
 from .review import render_exports, render_review_panel
 from .training import ACCEPTED_TYPES
@@ -122,6 +129,17 @@ def collection_data(workspace: Workspace, collection_id: int, scoring: ScoringMo
     key = ("data", collection_id, scoring.id)
     if key not in cache:
         cache[key] = (workspace.documents(collection_id), workspace.scores(collection_id, scoring))
+    return cache[key]
+
+
+def collection_domain(
+    workspace: Workspace, collection_id: int, scoring: ScoringModel
+) -> dict[int, StoredDomainCheck]:
+    """The domain checks stored when the model scored the collection, read once like its scores."""
+    cache = st.session_state[state.QUEUE_CACHE]
+    key = ("domain", collection_id, scoring.id)
+    if key not in cache:
+        cache[key] = workspace.domain_checks(collection_id, scoring)
     return cache[key]
 
 
@@ -230,6 +248,14 @@ def prepare(model: ModelInUse, document: StoredDocument | None) -> None:
         attention_figures(result.explanation, model.variation)
 
 
+def nothing_shown(status_filter: str, only_unlike: bool) -> str:
+    if status_filter == "all" and not only_unlike:
+        return "The collection is empty."
+    status = "" if status_filter == "all" else f"{status_filter} "
+    unlike = " that reads unlike the training documents" if only_unlike else ""
+    return f"No {status}document{unlike} in this collection."
+
+
 @st.fragment
 def render_queue_panel(
     workspace: Workspace, collection_id: int, scoring: ScoringModel, model: ModelInUse
@@ -237,6 +263,7 @@ def render_queue_panel(
     """Progress, filters, navigation and the current document: reruns alone on every click inside it."""
     curator = current_curator()
     documents, scores = collection_data(workspace, collection_id, scoring)
+    domain = collection_domain(workspace, collection_id, scoring)
     reviews = (
         call_library(workspace.reviews, collection_id, curator, what="reading the reviews") if curator else {}
     )
@@ -253,14 +280,11 @@ def render_queue_panel(
         key=state.HIDE_HEATMAPS,
         help="Annotate without the attention shading, which can bias you",
     )
-    ids = queue(documents, reviews, scores, model.threshold, status_filter, order)
+    only_unlike = render_domain_count(len(unlike_training(documents, domain)), len(domain), len(documents))
+    ids = queue(documents, reviews, scores, model.threshold, status_filter, order, domain, only_unlike)
     if not ids:
         render_message()
-        st.info(
-            f"No {status_filter} document in this collection."
-            if status_filter != "all"
-            else "The collection is empty."
-        )
+        st.info(nothing_shown(status_filter, only_unlike))
         return
     current = st.session_state.get(state.QUEUE_DOCUMENT)
     position = ids.index(current) if current in ids else 0
@@ -270,7 +294,7 @@ def render_queue_panel(
     st.caption(SHORTCUTS_CAPTION)
     document = next(item for item in documents if item.id == ids[position])
     st.caption(f"Document {position + 1} of {len(ids)} shown · id {markdown_text(document.source_id)}")
-    render_domain_mark(model.predictor, document.title, document.content)
+    render_domain_mark(model.predictor, document.title, document.content, domain.get(document.id))
     render_document_text(document)
     following = ids[position + 1] if position + 1 < len(ids) else None
     render_review_panel(
@@ -306,9 +330,14 @@ def render_bulk_accept(
     workspace: Workspace, collection_id: int, scoring: ScoringModel, model: ModelInUse, curator: str
 ) -> None:
     documents, scores = collection_data(workspace, collection_id, scoring)
+    domain = collection_domain(workspace, collection_id, scoring)
     reviews = workspace.reviews(collection_id, curator)
     status_filter = st.session_state.get(state.QUEUE_FILTER, "all")
-    ids = queue(documents, reviews, scores, model.threshold, status_filter, "file")
+    # the queue's filters: with "only these" on (and some document unlike training), only those
+    only_unlike = bool(st.session_state.get(state.QUEUE_UNLIKE_TRAINING)) and bool(
+        unlike_training(documents, domain)
+    )
+    ids = queue(documents, reviews, scores, model.threshold, status_filter, "file", domain, only_unlike)
     st.session_state.setdefault(state.BULK_MINIMUM, max(round(model.threshold, 2), 0.8))
     minimum = st.slider(
         "Accept every suggestion scored at least", 0.0, 1.0, step=0.01, key=state.BULK_MINIMUM
@@ -316,8 +345,9 @@ def render_bulk_accept(
     items = bulk_candidates(ids, scores, scoring.labels, minimum, reviews)
     count = sum(len(tags) for tags in items.values())
     st.caption(
-        f"{count} undecided suggestion(s) on {len(items)} of the {len(ids)} {status_filter} document(s). "
-        "Documents stay pending: mark them reviewed when you have looked."
+        f"{count} undecided suggestion(s) on {len(items)} of the {len(ids)} {status_filter} document(s)"
+        + (" unlike the training documents" if only_unlike else "")
+        + ". Documents stay pending: mark them reviewed when you have looked."
     )
     confirmed = st.checkbox(
         f"Yes, accept these {count} suggestion(s)", key=state.BULK_CONFIRM, disabled=not count
