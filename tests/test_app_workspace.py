@@ -78,6 +78,9 @@ def test_curator_comes_from_the_url_and_suggest_is_a_proposal_not_a_decision(tin
     records = export_records(store, collection.id, curator="ann")
     assert records[0]["status"] == "pending" and records[0]["tags"] == []
     assert len(records[0]["suggested_tags"]) > 0
+    [model] = store.models_for(collection.id)  # the domain check is stored with the scores, as for a batch
+    assert documents[0].id in store.domain_checks(collection.id, model)
+    assert records[0]["unlike_training"] is not None
 
 
 def test_one_document_review_is_saved_at_each_click_and_undo_takes_the_last_back(

@@ -290,6 +290,10 @@ def test_feedback_is_stored_in_the_workspace_the_app_reads(client, server, predi
     assert model.fingerprint == model_fingerprint(server.folder / "tiny") and model.labels == predictor.labels
     stored = workspace.scores(collection.id, model)[document.id]
     assert stored.tolist() == pytest.approx(predictor.predict_proba(TITLE, CONTENT).tolist(), abs=1e-5)
+    check = predictor.domain_check(TITLE, CONTENT)  # stored beside the scores, so the queue counts it
+    stored_check = workspace.domain_checks(collection.id, model)[document.id]
+    assert stored_check.unusual == check.unusual
+    assert stored_check.score == pytest.approx(check.score, abs=1e-5)
     # the same document again: one document, its text updated, the new verdict the latest
     again = client.post(
         "/v1/models/tiny/feedback",

@@ -83,7 +83,8 @@ def save_typed_document(
         stored = workspace.add_typed_document(result.title, result.content, result.gold_tags)
     st.session_state[state.TYPED_DOCUMENT] = stored.id
     scoring = register_predictor(workspace, predictor, model_folder, model_name)
-    workspace.store_scores(scoring, {stored.id: result.scores}, predictor.threshold)
+    domain = {stored.id: result.explanation.domain}  # the domain check, so the queue counts it
+    workspace.store_scores(scoring, {stored.id: result.scores}, predictor.threshold, domain)
     return stored.id
 
 
