@@ -103,6 +103,9 @@ def _make_engine(url: str) -> Engine:
 
 def _sqlite_engine(parsed) -> Engine:
     database = parsed.database or ""
+    # "file:PATH?mode=ro&uri=true" names the file in SQLite's URI form: its folder is the path's own
+    if database.startswith("file:") and parsed.query.get("uri") == "true":
+        database = database.removeprefix("file:")
     if database and database != ":memory:":
         path = Path(database).expanduser()
         if path.is_dir():
