@@ -673,7 +673,7 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
     if metadata.note:
         lines.append(f"- Data preparation: {metadata.note}")  # the library's own words, not user text
     if statistics.get("domain_check"):
-        lines.append(_domain_line(statistics["domain_check"]))
+        lines.append(_domain_line(statistics["domain_check"]) + _floor_note(metadata))
     for split in ("test", "validation"):
         if metadata.metrics.get(split):
             metric_line = _metric_line(metadata.metrics[split])
@@ -685,6 +685,16 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in metadata.library_versions.items())
     lines.append(f"- Created {metadata.created} with {versions}")
     return "\n".join(lines) + "\n"
+
+
+def _floor_note(metadata: CheckpointMetadata) -> str:
+    """The second half of the domain line: the best-tag floor, when the blend stores one."""
+    floor = (metadata.blend or {}).get("confidence_floor")
+    if not isinstance(floor, (int, float)) or isinstance(floor, bool):
+        return ""
+    return (
+        f"; also when its best tag scores below {floor:.2f} (the lowest 1.25% of validation documents' best)"
+    )
 
 
 def _domain_line(domain: dict[str, Any]) -> str:

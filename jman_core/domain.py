@@ -27,6 +27,10 @@ class DomainCheck:
     threshold: float
     unusual: bool
     reason: str
+    # The document's best tag score and the floor under which it is unusual too (the Predictor adds them
+    # when the model's blend stores a floor: jman_core.blend.Blend.confidence_floor).
+    best_score: float | None = None
+    confidence_floor: float | None = None
 
 
 class DomainEstimator:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .batching import Batch, make_batch, pad_documents, pad_rows
-from .blend import ATTENTION_EXPLAINS_BELOW, COMPONENT_NAMES, LINEAR, NETWORK, Blend
+from .blend import ATTENTION_EXPLAINS_BELOW, COMPONENT_NAMES, CONFIDENCE_FLOOR_PERCENT, LINEAR, NETWORK, Blend
 from .checkpoint import CheckpointMetadata, load_checkpoint
 from .domain import DomainCheck, DomainEstimator
 from .errors import DocumentError
@@ -135,6 +135,22 @@ def _select(scores: np.ndarray, labels: Sequence[str], threshold: float, top_k: 
 
 
 DOMAIN_WARNING_START = "This reads unlike what the model was trained on"
+
+
+def with_confidence(check: DomainCheck, best: float, floor: float) -> DomainCheck:
+    """`check` with the document's best tag score: unusual too when it is below `floor`."""
+    low = best < floor
+    reasons = [check.reason.removesuffix("; its tags may not fit.")] if check.unusual else []
+    if low:
+        share = 100 - CONFIDENCE_FLOOR_PERCENT
+        reasons.append(
+            f"its best tag scores only {best:.2f}, while {share:g}% of the model's own validation documents "
+            f"have one scoring {floor:.2f} or more"
+        )
+    reason = "; and ".join(reasons) + "; its tags may not fit." if reasons else ""
+    return replace(
+        check, unusual=check.unusual or low, reason=reason, best_score=best, confidence_floor=floor
+    )
 
 
 def domain_warning(check: DomainCheck) -> str:
@@ -309,15 +325,29 @@ class Predictor:
                 results[index] = self.rank(row, threshold, top_k)
         return results
 
-    def domain_checks(self, documents: Iterable[tuple[str | None, str | None]]) -> list[DomainCheck | None]:
+    def domain_checks(
+        self, documents: Iterable[tuple[str | None, str | None]], scores: np.ndarray | None = None
+    ) -> list[DomainCheck | None]:
         """How far each (title, content) lies from the training documents; None for every one when the
-        checkpoint stores no domain statistic. Raises DocumentError for an empty document."""
-        encoded = [self._encode(title, content) for title, content in documents]
+        checkpoint stores no domain statistic. A document is unusual too when its best tag scores below the
+        blend's confidence floor (the model has nothing to say about it). `scores` (N, L), when the caller
+        has them, saves running the model again. Raises DocumentError for an empty document."""
+        return self._domain([self._encode(title, content) for title, content in documents], scores)
+
+    def _domain(self, encoded: list[EncodedDocument], scores: np.ndarray | None) -> list[DomainCheck | None]:
         if self.domain is None:
             return [None] * len(encoded)
-        return self.domain.checks(
+        checks = self.domain.checks(
             self.pipeline, [(document.title_text, document.content_text) for document in encoded]
         )
+        floor = self.blend.confidence_floor
+        if floor is None or not encoded:
+            return checks
+        if scores is None:
+            scores = np.concatenate(
+                [self._scores(encoded[start : start + 64]) for start in range(0, len(encoded), 64)]
+            )
+        return [with_confidence(check, float(row.max()), floor) for check, row in zip(checks, scores)]
 
     def domain_check(self, title: str | None, content: str | None) -> DomainCheck | None:
         """`domain_checks` of one document."""
@@ -349,11 +379,7 @@ class Predictor:
         if output.sentence_word_attention is not None:
             matrix = output.sentence_word_attention[0].float().cpu()
             word_attention = [matrix[row, :length].tolist() for row, length in enumerate(sentence_lengths)]
-        domain = (
-            self.domain.checks(self.pipeline, [(document.title_text, document.content_text)])[0]
-            if self.domain
-            else None
-        )
+        domain = self._domain([document], scores[None, :])[0]
         warnings = _document_warnings(document, self.pipeline.config.max_sentences)
         return Explanation(
             prediction=self.rank(scores, threshold, top_k),

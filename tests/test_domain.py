@@ -28,6 +28,7 @@ from jman_core.domain import DOMAIN_FILE
 from jman_core.errors import CheckpointError, DataError
 from jman_core.experiment import train_documents
 from jman_core.predict import DOMAIN_WARNING_START, Predictor
+from jman_core.text import to_plain_text
 
 IN_TOPIC = ("cooking", "astronomy")
 
@@ -91,6 +92,37 @@ def test_in_topic_documents_pass_and_off_topic_ones_warn(two_topic_model):
     assert sum(check.unusual for check in inside) <= 0.1 * len(inside)
     assert all(check.unusual for check in outside)
     assert min(check.score for check in outside) > max(check.score for check in inside)
+
+
+def test_a_document_the_model_has_nothing_to_say_about_is_unusual_too(two_topic_model):
+    """The blend's confidence floor: a document whose best tag scores below it is flagged, with the reason,
+    even where the TF-IDF statistic finds it close; the floor is fitted on validation and saved."""
+    import dataclasses
+
+    from jman_core.blend import Blend
+
+    predictor = Predictor.from_checkpoint(two_topic_model[0])
+    floor = predictor.blend.confidence_floor
+    assert floor is not None and 0 < floor < 1  # fitted at training time, read back from checkpoint.json
+    inside = pairs(topic_rows(IN_TOPIC, 40, 7))
+    scores = predictor.predict_proba_batch(inside)
+    assert predictor.domain_checks(inside) == predictor.domain_checks(inside, scores)  # scores spare a run
+    plain = [check.unusual for check in predictor.domain_checks(inside)]
+    predictor.blend = dataclasses.replace(predictor.blend, confidence_floor=float(scores.max()) + 0.01)
+    raised = predictor.domain_checks(inside)
+    assert all(check.unusual for check in raised) and not all(plain)
+    assert all("its best tag scores only" in check.reason for check in raised)
+    assert all(check.best_score == pytest.approx(row.max(), abs=1e-6) for check, row in zip(raised, scores))
+    predictor.blend = dataclasses.replace(predictor.blend, confidence_floor=None)
+    assert [check.unusual for check in predictor.domain_checks(inside)] == [
+        check.unusual
+        for check in load_checkpoint(two_topic_model[0]).domain.checks(
+            predictor.pipeline, [(to_plain_text(title), to_plain_text(content)) for title, content in inside]
+        )
+    ]  # without a floor, the TF-IDF statistic alone
+    for bad in (-0.1, 1.5, True, "0.2"):
+        with pytest.raises(ValueError, match="confidence floor"):
+            Blend.from_json({**predictor.blend.to_json(), "confidence_floor": bad})
 
 
 def test_the_explanation_puts_the_domain_warning_first(two_topic_model):

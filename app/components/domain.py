@@ -6,6 +6,7 @@ import streamlit as st
 
 from jman_core.errors import JmanError
 from jman_core.predict import DOMAIN_WARNING_START, domain_warning
+from jman_core.text import markdown_literal
 from jman_core.workspace import StoredDomainCheck
 
 from .. import state
@@ -30,23 +31,14 @@ def render_domain_mark(predictor, title: str, content: str, stored: StoredDomain
     millisecond). Silent when it cannot be computed."""
     if stored is not None:
         if stored.unusual:
-            _mark(stored.score, None)
+            st.warning("Unlike the model's training documents: its suggested tags may not fit.", icon="⚠️")
         return
     try:
         check = predictor.domain_check(title, content)
     except JmanError:
         return  # an empty document: the panel says so elsewhere
     if check is not None and check.unusual:
-        _mark(check.score, check.threshold)
-
-
-def _mark(score: float, threshold: float | None) -> None:
-    below = "" if threshold is None else f", below {1 - threshold:.2f}"
-    st.warning(
-        f"Unlike the model's training documents (similarity {1 - score:.2f}{below}): its suggested tags "
-        "may not fit.",
-        icon="⚠️",
-    )
+        st.warning(f"Unlike the model's training documents: {markdown_literal(check.reason)}", icon="⚠️")
 
 
 def render_domain_count(unlike: int, checked: int, total: int) -> bool:

@@ -73,7 +73,7 @@ def score_collection(
     for start in range(0, len(documents), CHUNK_SIZE):
         chunk = documents[start : start + CHUNK_SIZE]
         scores = score_documents(predictor, chunk, skipped)
-        domain = check_documents(predictor, [document for document in chunk if document.id in scores])
+        domain = check_documents(predictor, [document for document in chunk if document.id in scores], scores)
         workspace.store_scores(model, scores, predictor.threshold, domain)
         if on_progress:
             on_progress(start + len(chunk), len(documents))
@@ -99,11 +99,17 @@ def score_documents(
     return scores
 
 
-def check_documents(predictor, documents: Sequence[StoredDocument]) -> dict[int, DomainCheck | None]:
+def check_documents(
+    predictor, documents: Sequence[StoredDocument], scores: dict[int, np.ndarray] | None = None
+) -> dict[int, DomainCheck | None]:
     """Document id -> its domain check (None for every one when the checkpoint stores no domain statistic);
-    a document that cannot be checked gets None, never fails the rest (scoring reports why)."""
+    a document that cannot be checked gets None, never fails the rest (scoring reports why). `scores`, the
+    documents' scores by id when the caller has them, spare the model a second run."""
     try:
-        checks = predictor.domain_checks([(document.title, document.content) for document in documents])
+        known = np.stack([scores[document.id] for document in documents]) if scores and documents else None
+        checks = predictor.domain_checks(
+            [(document.title, document.content) for document in documents], known
+        )
         return {document.id: check for document, check in zip(documents, checks)}
     except JmanError:
         pass  # some document of the chunk is empty: check them one by one
