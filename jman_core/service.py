@@ -402,7 +402,8 @@ def feedback(served: ServedModel, request: FeedbackRequest, database_url: str | 
     collection = workspace.ensure_collection(request.collection, kind="api")
     document = workspace.put_document(collection.id, request.document_id, request.title, request.content)
     model = workspace.scoring_model(served.name, served.fingerprint, served.predictor.labels)
-    domain = {document.id: served.predictor.domain_check(request.title, request.content)}
+    [check] = served.predictor.domain_checks([(request.title, request.content)], scores[None, :])
+    domain = {document.id: check}
     workspace.store_scores(model, {document.id: scores}, served.predictor.threshold, domain)
     decisions = [(tag, verdict, None if verdict == "add" else by_tag.get(tag)) for tag, verdict in verdicts]
     status = "reviewed" if request.reviewed else None
