@@ -324,3 +324,19 @@ def dummy_predictor(dummy_checkpoint):
 def dummy_checkpoint_copy(dummy_checkpoint, tmp_path) -> Path:
     """A private copy of the dummy checkpoint that a test may damage."""
     return Path(shutil.copytree(dummy_checkpoint, tmp_path / "dummy"))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> Path:
+    """A checkpoints folder with the app tests' tiny kitchen model (test_app.train_tiny_checkpoints), trained
+    once per session for every module that uses it."""
+    from test_app import train_tiny_checkpoints
+
+    return train_tiny_checkpoints(tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor(tiny_checkpoints):
+    from jman_core.predict import Predictor
+
+    return Predictor.from_checkpoint(tiny_checkpoints / "tiny")

@@ -105,18 +105,6 @@ def train_tiny_checkpoints(directory: Path) -> Path:
     return checkpoints
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoints(tmp_path_factory) -> Path:
-    return train_tiny_checkpoints(tmp_path_factory.mktemp("app"))
-
-
-@pytest.fixture(scope="session")
-def tiny_predictor(tiny_checkpoints):
-    from jman_core.predict import Predictor
-
-    return Predictor.from_checkpoint(tiny_checkpoints / "tiny")
-
-
 @pytest.fixture
 def app(tiny_checkpoints, monkeypatch) -> AppTest:
     monkeypatch.setenv("JMAN_CHECKPOINTS_DIR", str(tiny_checkpoints))

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from streamlit.testing.v1 import AppTest  # noqa: E402
-from test_app import APP_FILE, TIMEOUT, enter, tiny_checkpoints, tiny_predictor, tiny_rows  # noqa: E402,F401
+from test_app import APP_FILE, TIMEOUT, enter, tiny_rows  # noqa: E402
 
 from app import state  # noqa: E402
 from app.components.review import tag_key  # noqa: E402
