@@ -143,6 +143,15 @@ def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
             page.wait_for_timeout(1500)  # let plotly finish drawing the cell texts
             heatmap_text = heatmap.inner_text()
             page.screenshot(path=str(screenshot), full_page=True)
+            # beside the attention, how much of the scores the network carries (issue 18)
+            expect(
+                page.get_by_text(re.compile(r"The network carries .* of this model.s scores")).first
+            ).to_be_visible()
+            # the evidence: the whole score first; the SVM's own map only once its tab is opened
+            shown_captions = page.get_by_text("One component's own evidence").filter(visible=True)
+            expect(shown_captions).to_have_count(0)
+            page.get_by_role("tab", name="the word-and-pair SVM").click()
+            expect(shown_captions).to_have_count(1, timeout=WAIT_MILLISECONDS)
         finally:
             browser.close()
     assert "rice" in heatmap_text and "ori" in heatmap_text, "the heatmap does not show the document's words"
