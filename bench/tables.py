@@ -111,30 +111,12 @@ def legacy_settings_json(settings_json: str, model: str) -> str:
     return json.dumps(settings, sort_keys=True)
 
 
-# Model settings that runs stored before the score heads and the SVM estimator (issue 18) were named by, and
-# where they live now; a stored run keeps its settings (and digest), and is rebuilt with these.
-LEGACY_HEADS = ("lexical_path", "label_attention", "label_mentions")
-LEGACY_LINEAR = {
-    "linear_part": "enabled",
-    "linear_content_words": "content_words",
-    "linear_per_label": "per_label",
-}
-
-
-def current_model_settings(model: dict) -> tuple[dict, dict]:
-    """A stored run's model settings as (model section, linear section) of today's configuration."""
-    model = dict(model)
-    heads = dict(model.pop("heads", {}))
-    heads.update({name: {} for name in LEGACY_HEADS if model.pop(name, False)})
-    linear = {new: model.pop(old) for old, new in LEGACY_LINEAR.items() if old in model}
-    model.pop("linear_features", None)
-    return ({**model, "heads": heads} if heads else model), linear
-
-
 def run_overrides(spec: RunSpec) -> dict:
     """The build_config overrides of one run: the shared settings plus its seed, variation and lambdas."""
+    from jman_core.config import split_legacy_model
+
     settings = json.loads(spec.settings_json)
-    model, linear = current_model_settings(settings["model"])
+    model, linear, _ = split_legacy_model(settings["model"])  # runs stored before issue 18 keep their digests
     overrides = {
         "data": dict(settings["data"]),
         "model": model,

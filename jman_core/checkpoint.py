@@ -20,7 +20,16 @@ import torch
 
 from .blend import ATTENTION_EXPLAINS_BELOW, COMPONENT_NAMES, LINEAR, NETWORK, Blend
 from .calibration import PlattCalibrator
-from .config import DataConfig, LinearConfig, ModelConfig, TextConfig, TrainingConfig, from_dict, to_dict
+from .config import (
+    DataConfig,
+    LinearConfig,
+    ModelConfig,
+    TextConfig,
+    TrainingConfig,
+    from_dict,
+    split_legacy_model,
+    to_dict,
+)
 from .domain import DOMAIN_FILE, DomainEstimator
 from .errors import CheckpointError, ConfigError
 from .limits import current_limits, over_limit
@@ -108,15 +117,13 @@ def _convert_format_1(values: dict[str, Any]) -> None:
     """Format 1's settings in this format's places: the head booleans become model.heads, the linear part's
     settings linear_config, and its tuned network weight a blend of uncalibrated sigmoids (so an old model
     scores exactly as it did until `jman recalibrate` fits its calibration)."""
-    model = dict(values["model_config"])
-    model["heads"] = {name: {} for name in HEADS if model.pop(name, False)}
-    fitted = bool(model.pop("linear_part", False)) and int(model.pop("linear_features", 0) or 0) > 0
-    model.pop("linear_features", None)
+    model, linear, features = split_legacy_model(values["model_config"])
+    fitted = bool(linear.get("enabled")) and features > 0
     values["linear_config"] = {
         "enabled": fitted,
-        "per_label": model.pop("linear_per_label", 500),
+        "per_label": linear.get("per_label", 500),
         # a linear part saved before linear_content_words existed read what the network reads
-        "content_words": model.pop("linear_content_words", 0),
+        "content_words": linear.get("content_words", 0),
     }
     values["model_config"] = model
     weight = float((values.get("statistics") or {}).get("linear_part_network_weight", 1.0)) if fitted else 1.0

@@ -142,6 +142,27 @@ class ModelConfig:
         return NETWORKS[self.variation]
 
 
+# Model settings written before the score heads and the linear section (issue 18): the head booleans, and the
+# linear part's settings by their new names in LinearConfig. Read by old checkpoints and stored bench runs.
+LEGACY_HEADS = ("lexical_path", "label_attention", "label_mentions")
+LEGACY_LINEAR = {
+    "linear_part": "enabled",
+    "linear_content_words": "content_words",
+    "linear_per_label": "per_label",
+}
+
+
+def split_legacy_model(model: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """Old model settings -> (model settings with `heads`, the linear settings they named, the fitted linear
+    part's feature count (0 when none was fitted))."""
+    model = dict(model)
+    heads = dict(model.pop("heads", {}))
+    heads.update({name: {} for name in LEGACY_HEADS if model.pop(name, False)})
+    linear = {new: model.pop(old) for old, new in LEGACY_LINEAR.items() if old in model}
+    features = int(model.pop("linear_features", 0) or 0)
+    return {**model, "heads": heads}, linear, features
+
+
 @dataclass
 class LinearConfig:
     """The word-and-pair SVM blended with the network (not in the paper; jman_core.linear)."""

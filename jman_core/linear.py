@@ -109,7 +109,10 @@ class WordPairSVM:
 
     def tfidf(self, batch: Batch) -> torch.Tensor:
         """(B, F) sublinear TF-IDF of the known words and pairs read, each row of unit length."""
-        counts = self._counts(batch)[0]
+        return self._weighted(self._counts(batch)[0])
+
+    def _weighted(self, counts: torch.Tensor) -> torch.Tensor:
+        """counts (B, F) -> their sublinear TF-IDF, each row of unit length."""
         values = torch.where(counts > 0, 1 + torch.log(counts.clamp(min=1)), counts) * self.idf_  # (B, F)
         return values / values.norm(dim=1, keepdim=True).clamp(min=1e-12)
 
@@ -123,10 +126,11 @@ class WordPairSVM:
             return self.contributions(self.tfidf(batch)).sum(-1) + self.bias_
 
     # ---- evidence --------------------------------------------------------------------------------
-    def feature_effects(self, batch: Batch, label: int) -> torch.Tensor:
-        """(F,) what each feature read in document 0 adds to tag `label`'s margin (0 for the rest)."""
+    def feature_effects(self, batch: Batch, label: int, counts: torch.Tensor | None = None) -> torch.Tensor:
+        """(F,) what each feature read in document 0 adds to tag `label`'s margin (0 for the rest); `counts`
+        (B, F), when the caller has them, are not counted again."""
         added = torch.zeros(len(self.feature_keys_))
-        features = self.tfidf(batch)[0]  # (F,)
+        features = (self.tfidf(batch) if counts is None else self._weighted(counts))[0]  # (F,)
         kept = self.label_features_[label]  # (k,)
         added[kept] = features[kept] * self.label_weights_[label]
         return added
@@ -135,8 +139,8 @@ class WordPairSVM:
         """Exact per-word evidence for tag `label` of a batch of ONE document: each feature's effect shared
         equally among its occurrences, a pair's half to each of its two words -> title (T,) and content
         values (K,) or (S*W,), as `content_of` reads it; their sum plus the bias is the margin."""
-        effects = self.feature_effects(batch, label)  # (F,)
         counts, positions, known = self._counts(batch)
+        effects = self.feature_effects(batch, label, counts)  # (F,)
         share = torch.where(
             known[0], effects[positions[0]] / counts[0, positions[0]].clamp(min=1), 0.0
         )  # (K',)

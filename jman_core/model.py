@@ -548,6 +548,7 @@ class JMANOutput:
     title_guided_sentence_attention: torch.Tensor | None  # (B, S)
     head_logits: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (B, L)
     head_attentions: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (B, L, T + S*W)
+    reading: Reading | None = None  # what the encoder read, for the heads' own evidence (Head.explain)
 
     @property
     def label_word_attention(self) -> torch.Tensor | None:
@@ -601,6 +602,7 @@ class TaggingNetwork(nn.Module):
             found.get("title_guided_sentence"),
             logits,
             attentions,
+            reading,
         )
 
 

@@ -422,12 +422,11 @@ class Predictor:
             evidence.sentence_word_attention = [
                 grid[row, :length].tolist() for row, length in enumerate(lengths)
             ]
-        with torch.no_grad():
-            reading = self.model.encoder(*batch.inputs())
-            explained = {name: head.explain(reading, index) for name, head in self.model.heads.items()}
+        with torch.inference_mode():  # the reading comes from _raw's inference pass
+            explained = {name: head.explain(output.reading, index) for name, head in self.model.heads.items()}
         evidence.heads = {name: values for name, values in explained.items() if values is not None}
         if LINEAR in components:
-            components[LINEAR].terms = self._linear_terms(batch, index)
+            components[LINEAR].terms = self._linear_terms(batch, index, float(raw[LINEAR][0, index]))
         return evidence
 
     def _network_words(self, batch: Batch, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -486,10 +485,8 @@ class Predictor:
         outside = float(calibrator.log_odds(np.array([raw]))[0]) - shown
         return ComponentEvidence(name, weight, probability, weight * probability, title_values, rows, outside)
 
-    def _linear_terms(self, batch: Batch, index: int) -> list[tuple[str, float]]:
-        slope = self.blend.calibrators[LINEAR].log_odds_slope(
-            float(self.linear.decision_function(batch)[0, index])
-        )
+    def _linear_terms(self, batch: Batch, index: int, margin: float) -> list[tuple[str, float]]:
+        slope = self.blend.calibrators[LINEAR].log_odds_slope(margin)
         words = self.pipeline.id_to_word
         return [
             (
