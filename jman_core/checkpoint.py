@@ -680,7 +680,9 @@ def model_card(metadata: CheckpointMetadata, markdown: bool = False) -> str:
     if metadata.note:
         lines.append(f"- Data preparation: {metadata.note}")  # the library's own words, not user text
     if statistics.get("domain_check"):
-        lines.append(_domain_line(statistics["domain_check"]) + _floor_note(metadata))
+        domain = statistics["domain_check"]
+        legacy = isinstance(domain, dict) and "signals" not in domain
+        lines.append(_domain_line(domain) + (_floor_note(metadata) if legacy else ""))
     for split in ("test", "validation"):
         if metadata.metrics.get(split):
             metric_line = _metric_line(metadata.metrics[split])
@@ -704,15 +706,31 @@ def _floor_note(metadata: CheckpointMetadata) -> str:
     )
 
 
+_SIGNAL_WORDS = {
+    "vocabulary": "how typical its words are of the training documents against general English (wordfreq)",
+    "confidence": "its best tag's score",
+}
+
+
 def _domain_line(domain: dict[str, Any]) -> str:
     try:
-        return (
-            f"- Domain check: a document is flagged as unlike the training documents when its TF-IDF "
+        similarity = (
             f"similarity to the {domain['neighbours']} closest of {domain['stored_documents']:,} stored "
-            f"training documents is below {1 - domain['threshold']:.2f} "
-            f"({domain['validation_warned']:.1%} of validation documents are)"
+            "training documents"
         )
-    except (KeyError, TypeError, ValueError):
+        if "signals" not in domain:  # domain format 1
+            return (
+                f"- Domain check: a document is flagged as unlike the training documents when its TF-IDF "
+                f"{similarity} is below {1 - domain['threshold']:.2f} "
+                f"({domain['validation_warned']:.1%} of validation documents are)"
+            )
+        signals = [f"its TF-IDF {similarity}"] + [_SIGNAL_WORDS[name] for name in domain["signals"][1:]]
+        return (
+            "- Domain check: a document is flagged as unlike the training documents when these signals, "
+            f"taken together (Fisher's method), are more unusual than for "
+            f"{1 - domain['validation_warned']:.1%} of validation documents: {'; '.join(signals)}"
+        )
+    except (KeyError, TypeError, ValueError, IndexError):
         return "- Domain check: stored"
 
 

@@ -528,8 +528,8 @@ def command_add_domain_check(arguments: argparse.Namespace) -> int:
     summary = add_domain_check(arguments.checkpoint, arguments.data, arguments.output).summary()
     print(
         f"Saved {arguments.output or arguments.checkpoint}: {summary['stored_documents']:,} training "
-        f"documents stored; a document is flagged below similarity {1 - summary['threshold']:.2f} "
-        f"({summary['validation_warned']:.1%} of validation documents are)."
+        f"documents stored; signals {', '.join(summary['signals'])}; a document is flagged when they are "
+        f"more unusual together than for {1 - summary['validation_warned']:.1%} of validation documents."
     )
     return 0
 

@@ -105,5 +105,10 @@ def explanation_to_dict(explanation: Explanation) -> dict[str, Any]:
             "threshold": explanation.domain.threshold,
             "unusual": explanation.domain.unusual,
             "reason": explanation.domain.reason,
+            # each signal's value and the share of the model's own validation documents less unusual on it
+            "signals": {
+                name: {"value": value, "typical_share": explanation.domain.typical_share.get(name)}
+                for name, value in explanation.domain.signals.items()
+            },
         },
     }

@@ -25,6 +25,7 @@ from .linear import WordPairSVM
 from .losses import LabelSemantics
 from .metrics import evaluate, per_label_metrics
 from .model import build_model, head_options
+from .predict import Prediction, Predictor
 from .semantics import (
     infer_subsumption,
     label_similarity,
@@ -319,7 +320,8 @@ def train_documents(
     if output and result.best_epoch > 0 and _is_main_process() and (save_when_stopped or not stopped):
         if logged.on_stage:
             logged.on_stage("measuring the training documents for the domain check")
-        domain = fit_domain(prepared.pipeline, prepared.split)
+        best = blend.probabilities(raw["validation"]).max(axis=1) if len(prepared.validation) else None
+        domain = fit_domain(prepared.pipeline, prepared.split, best)
         statistics["domain_check"] = domain.summary()
         metadata = CheckpointMetadata(
             model_config=model_config,
@@ -349,13 +351,18 @@ def train_documents(
     )
 
 
-def fit_domain(pipeline: TextPipeline, split: Split) -> DomainEstimator:
-    """The domain statistic of a split's plain-text documents: fitted on training, tuned on validation."""
+def fit_domain(
+    pipeline: TextPipeline, split: Split, validation_best: np.ndarray | None = None
+) -> DomainEstimator:
+    """The domain statistic of a split's plain-text documents: fitted on training, tuned on validation;
+    `validation_best`, the validation documents' best tag scores, adds the confidence signal."""
     pairs = {
         name: [(document.title, document.content) for document in getattr(split, name)]
         for name in ("train", "validation")
     }
-    return DomainEstimator().fit(pipeline, pairs["train"], pairs["validation"])
+    if validation_best is not None and len(validation_best) != len(pairs["validation"]):
+        raise ValueError("one best tag score per validation document is needed")
+    return DomainEstimator().fit(pipeline, pairs["train"], pairs["validation"], validation_best)
 
 
 def run_identity(documents: Sequence[Document], labels: list[str], config: ExperimentConfig) -> str:
@@ -448,7 +455,13 @@ def add_domain_check(
         training=replace(metadata.training_config, device="cpu"),
     )
     split, _, _ = rebuilt_split(loaded, data, config)
-    domain = fit_domain(loaded.pipeline, split)
+    predictor = Predictor(
+        loaded.model, loaded.pipeline, metadata, "cpu", linear=loaded.linear, blend=loaded.blend
+    )
+    validation = [(document.title, document.content) for document in split.validation]
+    predictions = predictor.predict_each(validation)  # a document without words has no tag: 0
+    best = np.asarray([item.tags[0].score if isinstance(item, Prediction) else 0.0 for item in predictions])
+    domain = fit_domain(loaded.pipeline, split, best)
     updated = replace(metadata, statistics={**metadata.statistics, "domain_check": domain.summary()})
     save_checkpoint(
         output or loaded.path, loaded.model.cpu(), loaded.pipeline, updated, domain, loaded.linear

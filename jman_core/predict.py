@@ -337,17 +337,20 @@ class Predictor:
     def _domain(self, encoded: list[EncodedDocument], scores: np.ndarray | None) -> list[DomainCheck | None]:
         if self.domain is None:
             return [None] * len(encoded)
-        checks = self.domain.checks(
-            self.pipeline, [(document.title_text, document.content_text) for document in encoded]
-        )
-        floor = self.blend.confidence_floor
-        if floor is None or not encoded:
-            return checks
+        documents = [(document.title_text, document.content_text) for document in encoded]
+        # a domain-format-1 statistic checks the best tag against the blend's floor on its own
+        floor = self.blend.confidence_floor if self.domain.word_evidence_ is None else None
+        if not encoded or not (self.domain.uses_confidence or floor is not None):
+            return self.domain.checks(self.pipeline, documents)
         if scores is None:
             scores = np.concatenate(
                 [self._scores(encoded[start : start + 64]) for start in range(0, len(encoded), 64)]
             )
-        return [with_confidence(check, float(row.max()), floor) for check, row in zip(checks, scores)]
+        best = np.asarray(scores).max(axis=1)
+        checks = self.domain.checks(self.pipeline, documents, best)
+        if floor is None:
+            return checks
+        return [with_confidence(check, float(value), floor) for check, value in zip(checks, best)]
 
     def domain_check(self, title: str | None, content: str | None) -> DomainCheck | None:
         """`domain_checks` of one document."""

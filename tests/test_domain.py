@@ -24,7 +24,7 @@ from jman_core.data import (
     read_documents,
     split_documents,
 )
-from jman_core.domain import DOMAIN_FILE
+from jman_core.domain import DOMAIN_FILE, document_ids
 from jman_core.errors import CheckpointError, DataError
 from jman_core.experiment import train_documents
 from jman_core.predict import DOMAIN_WARNING_START, Predictor
@@ -94,32 +94,96 @@ def test_in_topic_documents_pass_and_off_topic_ones_warn(two_topic_model):
     assert min(check.score for check in outside) > max(check.score for check in inside)
 
 
+def plain_pairs(rows: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(to_plain_text(title), to_plain_text(content)) for title, content in pairs(rows)]
+
+
 def test_a_document_the_model_has_nothing_to_say_about_is_unusual_too(two_topic_model):
-    """The blend's confidence floor: a document whose best tag scores below it is flagged, with the reason,
-    even where the TF-IDF statistic finds it close; the floor is fitted on validation and saved."""
+    """The confidence signal: the best tag's score against the validation documents' best; scores the
+    caller has spare a run of the model, and the statistic asks for them. A model certain of every
+    validation document (all its best scores at the ceiling, as this tiny one is) gets no such signal."""
+    from jman_core.domain import DomainEstimator
+
+    predictor = Predictor.from_checkpoint(two_topic_model[0])
+    assert set(predictor.domain.validation_) == {"similarity", "vocabulary"}  # fitted: all at 0.999
+    train, validation = plain_pairs(topic_rows(IN_TOPIC, 300, 11)), plain_pairs(topic_rows(IN_TOPIC, 120, 12))
+    spread = np.linspace(0.3, 0.999, len(validation))
+    domain = DomainEstimator().fit(predictor.pipeline, train, validation, spread)
+    assert set(domain.validation_) == {"similarity", "vocabulary", "confidence"}
+    certain = np.full(len(validation), 0.999)
+    assert not DomainEstimator().fit(predictor.pipeline, train, validation, certain).uses_confidence
+    predictor.domain = domain
+    inside = pairs(topic_rows(IN_TOPIC, 40, 7))
+    scores = predictor.predict_proba_batch(inside)
+    checks = predictor.domain_checks(inside)
+    assert checks == predictor.domain_checks(inside, scores)  # scores spare a run
+    assert all(check.best_score == pytest.approx(row.max(), abs=1e-6) for check, row in zip(checks, scores))
+    plain = plain_pairs(topic_rows(IN_TOPIC, 40, 7))
+    hopeless = domain.checks(predictor.pipeline, plain, np.zeros(len(plain)))
+    assert sum(check.unusual for check in hopeless) > sum(check.unusual for check in checks)
+    assert all(check.typical_share["confidence"] > 0.99 for check in hopeless)
+    assert all("its best tag scores only 0.00" in check.reason for check in hopeless if check.unusual)
+    assert all(
+        hopeless_check.score > check.score for hopeless_check, check in zip(hopeless, checks)
+    )  # the same words, a worse best tag: more unusual
+    with pytest.raises(ValueError, match="best tag score"):
+        domain.checks(predictor.pipeline, plain)
+
+
+def test_words_typical_of_the_training_part_count_for_it_and_common_english_ones_not_at_all(two_topic_model):
+    """The vocabulary signal's words: frequent in training and rare in English weigh for the domain, words
+    the training part never had (unknown) against it, and common English words are not counted."""
+    from jman_core.text import UNKNOWN_ID
+
+    predictor = Predictor.from_checkpoint(two_topic_model[0])
+    domain, vocabulary = predictor.domain, predictor.pipeline.vocabulary
+    for word in ("yeast", "telescope", "nebula"):
+        assert domain.counted_[vocabulary[word]] and domain.word_evidence_[vocabulary[word]] > 1.0
+    assert domain.word_evidence_[UNKNOWN_ID] == pytest.approx(np.log(0.5))
+    common = [word for word in ("the", "and", "of", "is") if word in vocabulary]
+    assert common and not any(domain.counted_[vocabulary[word]] for word in common)
+    words = TOPICS["football"]
+    football = " ".join(words["title"] + words["content"])
+    cooking = " ".join(TOPICS["cooking"]["title"] + TOPICS["cooking"]["content"])
+    values = domain.vocabulary_values(
+        [document_ids(predictor.pipeline, text, "") for text in (football, cooking, "the and of is")]
+    )
+    assert values[0] < 0 < values[1] and values[2] == 0.0  # only common words: neither way
+
+
+def test_a_statistic_saved_before_the_vocabulary_signal_checks_the_similarity_as_it_did(two_topic_model):
+    """Domain format 1 (the TF-IDF arrays alone): still read; the similarity against its own threshold,
+    and the blend's floor on the best tag, as before."""
     import dataclasses
 
+    from jman_core.domain import DomainEstimator
+
+    predictor = Predictor.from_checkpoint(two_topic_model[0])
+    tensors = {
+        name: array
+        for name, array in predictor.domain.to_tensors().items()
+        if name in ("idf", "offsets", "columns", "values", "neighbours")
+    }
+    threshold = float(np.quantile(predictor.domain.validation_["similarity"], 0.975))
+    tensors["threshold"] = np.asarray([threshold], np.float32)
+    predictor.domain = DomainEstimator.from_tensors(tensors, predictor.pipeline.vocabulary_size)
+    assert predictor.domain.word_evidence_ is None and not predictor.domain.uses_confidence
+    inside = pairs(topic_rows(IN_TOPIC, 40, 7))
+    scores = predictor.predict_proba_batch(inside)
+    predictor.blend = dataclasses.replace(predictor.blend, confidence_floor=None)
+    plain = predictor.domain_checks(inside)
+    assert [check.unusual for check in plain] == [check.score > threshold for check in plain]
+    assert all(not check.signals for check in plain)
+    predictor.blend = dataclasses.replace(predictor.blend, confidence_floor=float(scores.max()) + 0.01)
+    raised = predictor.domain_checks(inside)
+    assert all(check.unusual for check in raised) and not all(check.unusual for check in plain)
+    assert all("its best tag scores only" in check.reason for check in raised)
+
+
+def test_a_blend_floor_out_of_range_is_refused(two_topic_model):
     from jman_core.blend import Blend
 
     predictor = Predictor.from_checkpoint(two_topic_model[0])
-    floor = predictor.blend.confidence_floor
-    assert floor is not None and 0 < floor < 1  # fitted at training time, read back from checkpoint.json
-    inside = pairs(topic_rows(IN_TOPIC, 40, 7))
-    scores = predictor.predict_proba_batch(inside)
-    assert predictor.domain_checks(inside) == predictor.domain_checks(inside, scores)  # scores spare a run
-    plain = [check.unusual for check in predictor.domain_checks(inside)]
-    predictor.blend = dataclasses.replace(predictor.blend, confidence_floor=float(scores.max()) + 0.01)
-    raised = predictor.domain_checks(inside)
-    assert all(check.unusual for check in raised) and not all(plain)
-    assert all("its best tag scores only" in check.reason for check in raised)
-    assert all(check.best_score == pytest.approx(row.max(), abs=1e-6) for check, row in zip(raised, scores))
-    predictor.blend = dataclasses.replace(predictor.blend, confidence_floor=None)
-    assert [check.unusual for check in predictor.domain_checks(inside)] == [
-        check.unusual
-        for check in load_checkpoint(two_topic_model[0]).domain.checks(
-            predictor.pipeline, [(to_plain_text(title), to_plain_text(content)) for title, content in inside]
-        )
-    ]  # without a floor, the TF-IDF statistic alone
     for bad in (-0.1, 1.5, True, "0.2"):
         with pytest.raises(ValueError, match="confidence floor"):
             Blend.from_json({**predictor.blend.to_json(), "confidence_floor": bad})
@@ -139,7 +203,8 @@ def test_the_explanation_puts_the_domain_warning_first(two_topic_model):
 def test_the_statistic_survives_a_round_trip(two_topic_model, tmp_path):
     loaded = load_checkpoint(two_topic_model[0])
     documents = pairs(topic_rows(("cooking", "football"), 40, 5))
-    before = loaded.domain.checks(loaded.pipeline, documents)
+    best = np.linspace(0.0, 1.0, len(documents))
+    before = loaded.domain.checks(loaded.pipeline, documents, best)
     statistics = json.loads((two_topic_model[0] / "checkpoint.json").read_text())["statistics"][
         "domain_check"
     ]
@@ -160,9 +225,9 @@ def test_the_statistic_survives_a_round_trip(two_topic_model, tmp_path):
         == 0
     )
     again = load_checkpoint(copy)
-    assert [check.score for check in again.domain.checks(again.pipeline, documents)] == pytest.approx(
-        [check.score for check in before], abs=1e-6
-    )
+    after = again.domain.checks(again.pipeline, documents, best)
+    assert [check.score for check in after] == pytest.approx([check.score for check in before], abs=1e-6)
+    assert [check.signals for check in after] == [check.signals for check in before]
     assert again.domain.threshold_ == pytest.approx(loaded.domain.threshold_)
     weights = [
         hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
@@ -222,17 +287,29 @@ def test_a_damaged_domain_file_is_refused_in_one_line(two_topic_model, tmp_path)
     assert "domain.safetensors" in str(refused.value) and "\n" not in str(refused.value)
 
 
-def test_domain_arrays_out_of_range_are_refused_even_with_a_matching_checksum(two_topic_model, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        ("values", lambda array: np.full_like(array, np.nan), "between 0 and 1"),
+        ("word_evidence", lambda array: np.full_like(array, np.inf), "word evidence that is not finite"),
+        ("counted", lambda array: array[:-1], "counted-word flags"),
+        ("validation_vocabulary", lambda array: array[::-1].copy(), "not sorted|unequal"),
+        ("validation_confidence", lambda array: array.astype(np.float64), "float32 array"),
+    ],
+)
+def test_domain_arrays_out_of_range_are_refused_even_with_a_matching_checksum(
+    two_topic_model, tmp_path, name, edit, message
+):
     from safetensors.numpy import load_file, save_file
 
     folder = copy_checkpoint(two_topic_model[0], tmp_path / "edited")
     arrays = load_file(str(folder / DOMAIN_FILE))
-    arrays["values"] = np.full_like(arrays["values"], np.nan)
+    arrays[name] = edit(arrays[name])
     save_file(arrays, str(folder / DOMAIN_FILE))
     document = json.loads((folder / "checkpoint.json").read_text())
     document["domain_sha256"] = hashlib.sha256((folder / DOMAIN_FILE).read_bytes()).hexdigest()
     (folder / "checkpoint.json").write_text(json.dumps(document))
-    with pytest.raises(CheckpointError, match="damaged .*between 0 and 1"):
+    with pytest.raises(CheckpointError, match=f"damaged .*({message})"):
         load_checkpoint(folder)
 
 

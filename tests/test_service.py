@@ -255,7 +255,15 @@ def test_explain_gives_the_four_attention_maps_tokens_spans_and_evidence(client,
     assert sum(shares) == pytest.approx(evidence["score"], abs=1e-5)
     assert body["network_weight"] == pytest.approx(predictor.network_weight)
     assert body["attention_explains"] == (predictor.network_weight >= 0.05)
-    assert body["domain"] is None or set(body["domain"]) == {"score", "threshold", "unusual", "reason"}
+    domain = body["domain"]
+    assert domain is None or set(domain) == {"score", "threshold", "unusual", "reason", "signals"}
+    if domain is not None and domain["signals"]:  # the model's check: each signal with its typical share
+        assert set(domain["signals"]) == set(predictor.domain.validation_) >= {"similarity", "vocabulary"}
+        assert all(0 <= signal["typical_share"] < 1 for signal in domain["signals"].values())
+        assert domain["unusual"] == (domain["score"] > domain["threshold"])
+        if "confidence" in domain["signals"]:
+            best = predictor.predict(TITLE, CONTENT).tags[0].score
+            assert domain["signals"]["confidence"]["value"] == pytest.approx(best, abs=1e-5)
 
 
 # ----------------------------------------------------------------------------------------------------
