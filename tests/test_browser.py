@@ -152,8 +152,24 @@ def test_browser_shows_tags_and_the_attention_heatmap(server, tmp_path):
             expect(shown_captions).to_have_count(0)
             page.get_by_role("tab", name="the word-and-pair SVM").click()
             expect(shown_captions).to_have_count(1, timeout=WAIT_MILLISECONDS)
+            # a document unlike the training documents: the warning, with its reasons, above the tags
+            page.get_by_label("Title", exact=True).fill("Quantum entanglement of photon qubits")
+            page.get_by_label("Content (plain text or HTML)").fill(
+                "Superconducting lattice decay measured in a dilution cryostat at millikelvin temperatures."
+            )
+            wait_until_idle(page)
+            page.get_by_role("button", name="Suggest tags").click()
+            wait_until_idle(page)  # not the first document's page, still shown while this one runs
+            expect(page.locator("[data-testid='stPlotlyChart']").first).to_contain_text("photon")
+            warning = page.get_by_text("This reads unlike what the model was trained on").first
+            warning.wait_for(timeout=WAIT_MILLISECONDS)
+            expect(warning).to_contain_text("of the model's own validation documents")
+            suggested = page.get_by_text("Suggested (").first
+            suggested.wait_for(timeout=WAIT_MILLISECONDS)
+            warning_top, suggested_top = warning.bounding_box()["y"], suggested.bounding_box()["y"]
         finally:
             browser.close()
+    assert warning_top < suggested_top, "the domain warning is not above the suggestions"
     assert "rice" in heatmap_text and "ori" in heatmap_text, "the heatmap does not show the document's words"
     width, height = png_size(screenshot)
     assert width >= 1000 and height >= 1000
