@@ -15,6 +15,7 @@ still loads and checks the similarity alone, against its stored threshold.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Sequence
@@ -361,11 +362,9 @@ class DomainEstimator:
 
 
 _PHRASES = {
-    "similarity": (
-        "its similarity to the closest training documents is {value:.2f}, lower than for {share:.0%}"
-    ),
-    "vocabulary": "its words are less typical of the training documents than those of {share:.0%}",
-    "confidence": "its best tag scores only {value:.2f}, lower than for {share:.0%}",
+    "similarity": ("its similarity to the closest training documents is {value:.2f}, lower than for {share}"),
+    "vocabulary": "its words are less typical of the training documents than those of {share}",
+    "confidence": "its best tag scores only {value:.2f}, lower than for {share}",
 }
 
 
@@ -376,7 +375,8 @@ def _reason(signals: dict[str, float], tails: dict[str, float]) -> str:
     shown = [name for name in ranked if tails[name] < 0.1] or ranked[:1]
     parts = [
         _PHRASES[name].format(
-            value=1 - signals[name] if name == "similarity" else signals[name], share=1 - tails[name]
+            value=1 - signals[name] if name == "similarity" else signals[name],
+            share=f"{math.floor((1 - tails[name]) * 1000) / 10:g}%",  # rounded down: never "100%"
         )
         + " of the model's own validation documents"
         for name in shown
