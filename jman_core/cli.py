@@ -584,6 +584,13 @@ def workspace_import(arguments: argparse.Namespace) -> int:
         print(
             f"Scored by {model.name} ({model.fingerprint}); {len(skipped)} document(s) could not be scored."
         )
+        checks = workspace.domain_checks(collection.id, model)
+        if checks:
+            unlike = sum(check.unusual for check in checks.values())
+            print(
+                f"{unlike} of {len(checks)} scored document(s) read unlike the model's training documents "
+                "(the app's queue can show only those; the export marks them in unlike_training)."
+            )
         for message in skipped:
             print(f"  {message}", file=sys.stderr)
     return 0

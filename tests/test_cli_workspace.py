@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -48,6 +49,15 @@ def test_import_scores_list_and_export_round_trip(database, data_csv, checkpoint
     )
     out = capsys.readouterr().out
     assert "Collection 'synthetic'" in out and "240 documents" in out and "Scored by" in out
+    # how many read unlike the training documents, as the stored checks count them
+    unlike = re.search(r"(\d+) of (\d+) scored document\(s\) read unlike", out)
+    assert unlike, out
+    store = Workspace.open(database)
+    collection = store.find_collection("synthetic")
+    [model] = store.models_for(collection.id)
+    checks = store.domain_checks(collection.id, model)
+    assert (int(unlike[1]), int(unlike[2])) == (sum(check.unusual for check in checks.values()), len(checks))
+    assert len(checks) == 240
     review_every_document(database, "synthetic")
     assert main(["workspace", "list", "--database", database]) == 0
     assert "| synthetic | 240 | 240 | ann |" in capsys.readouterr().out

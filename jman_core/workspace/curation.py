@@ -58,8 +58,8 @@ class ScoringModel:
 
 @dataclass
 class StoredDomainCheck:
-    """A document's domain check as stored with its scores: `score` is 1 - its similarity to the nearest
-    training documents; `unusual` when that was past the model's threshold (it reads unlike them)."""
+    """A document's domain check as stored with its scores: `score` is how unusual it read to the model
+    (jman_core.domain.DomainCheck.score); `unusual` when that was past the model's threshold."""
 
     score: float
     unusual: bool

@@ -91,7 +91,7 @@ class Suggestion(Base):
     threshold: Mapped[float] = mapped_column(Float)  # the model's tuned threshold when it scored
     scores: Mapped[bytes] = mapped_column(LargeBinary)
     top_score: Mapped[float] = mapped_column(Float)
-    # the domain check when it scored (revision 0003): 1 - similarity to the nearest training documents, and
+    # the domain check when it scored (revision 0003): its score (jman_core.domain.DomainCheck.score), and
     # whether that passed the model's threshold; None for a model without the statistic or an older row
     domain_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     domain_unusual: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
