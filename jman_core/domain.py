@@ -33,9 +33,8 @@ MAX_STORED_ENTRIES = 250_000  # nonzero word weights kept over all stored docume
 MAX_VOCABULARY = 1_000_000
 MAX_VALIDATION_VALUES = 200_000
 GENERAL_LANGUAGE = "en"
-COMMON_WORD_FREQUENCY = (
-    1e-4  # words this frequent in English ("what", "use", "possible") say nothing of a topic
-)
+# Words this frequent in English ("what", "use", "possible") say nothing of a topic: they are not counted
+COMMON_WORD_FREQUENCY = 1e-4
 RAREST_GENERAL_FREQUENCY = 1e-8  # wordfreq lists nothing rarer: a word it lacks counts as this rare
 TRAINING_SHARE = 0.5  # the training unigram model's weight against English in the interpolation
 SIGNALS = ("similarity", "vocabulary", "confidence")
