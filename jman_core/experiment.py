@@ -320,8 +320,7 @@ def train_documents(
     if output and result.best_epoch > 0 and _is_main_process() and (save_when_stopped or not stopped):
         if logged.on_stage:
             logged.on_stage("measuring the training documents for the domain check")
-        best = blend.probabilities(raw["validation"]).max(axis=1) if len(prepared.validation) else None
-        domain = fit_domain(prepared.pipeline, prepared.split, best)
+        domain = blended_domain(prepared, blend, raw)
         statistics["domain_check"] = domain.summary()
         metadata = CheckpointMetadata(
             model_config=model_config,
@@ -349,6 +348,14 @@ def train_documents(
     return RunResult(
         saved, metrics, result.history, result.stopped_because, statistics, training_seconds, threshold
     )
+
+
+def blended_domain(
+    prepared: PreparedData, blend: Blend, raw: dict[str, dict[str, np.ndarray]]
+) -> DomainEstimator:
+    """The domain statistic of prepared data, its confidence signal from the blend's validation scores."""
+    best = blend.probabilities(raw["validation"]).max(axis=1) if len(prepared.validation) else None
+    return fit_domain(prepared.pipeline, prepared.split, best)
 
 
 def fit_domain(
@@ -480,9 +487,10 @@ def recalibrate(
     """Refits a checkpoint's components beside its trained network, from the data it was trained on
     (checked by fingerprint): the same split, the word-and-pair SVM fitted again (with `linear`'s settings,
     default the checkpoint's, enabled), each component calibrated on validation, the blend weight and
-    threshold tuned, the metrics recomputed. Converts a checkpoint of the first format. Saves to `output`
-    (default: in place, atomically). The SVM already fitted is kept unless `refit_linear` or other `linear`
-    settings are given. metrics["before_recalibration"] holds the test figures of the scores as they were."""
+    threshold tuned, the metrics recomputed, the domain statistic fitted again (its confidence signal reads
+    the new scores). Converts a checkpoint of the first format. Saves to `output` (default: in place,
+    atomically). The SVM already fitted is kept unless `refit_linear` or other `linear` settings are given.
+    metrics["before_recalibration"] holds the test figures of the scores as they were."""
     from .checkpoint import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
@@ -528,6 +536,7 @@ def recalibrate(
         }
     metrics.update(_final_metrics(raw, prepared, blend, threshold))
     kept = {key: value for key, value in metadata.statistics.items() if not key.startswith("linear_part_")}
+    domain = blended_domain(prepared, blend, raw)  # its confidence signal reads the new blend's scores
     updated = replace(
         metadata,
         threshold=threshold,
@@ -541,11 +550,10 @@ def recalibrate(
             **kept,
             **blend_statistics,
             "per_label_test": _per_label(raw, prepared, blend, threshold),
+            "domain_check": domain.summary(),
         },
     )
-    saved = save_checkpoint(
-        output or loaded.path, loaded.model.cpu(), loaded.pipeline, updated, loaded.domain, svm
-    )
+    saved = save_checkpoint(output or loaded.path, loaded.model.cpu(), loaded.pipeline, updated, domain, svm)
     return RunResult(
         saved, metrics, [], metadata.stopped_because, updated.statistics, metadata.training_seconds, threshold
     )

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -289,8 +290,9 @@ def test_keep_tags_as_is_still_keeps_the_tags(capsys, data_csv, cache_dir, tmp_p
 
 
 def test_recalibrate_keeps_the_network_refits_the_svm_and_refuses_other_data(
-    capsys, checkpoint_copy, data_csv, tmp_path
+    capsys, checkpoint_copy, data_csv, tmp_path, monkeypatch
 ):
+    monkeypatch.setattr("jman_core.domain.MIN_CONFIDENCE_LEVELS", 1)
     before = load_checkpoint(checkpoint_copy)
     other_method = next(m for m in CALIBRATIONS if m != before.metadata.training_config.calibration)
     output = tmp_path / "recalibrated"
@@ -318,6 +320,12 @@ def test_recalibrate_keeps_the_network_refits_the_svm_and_refuses_other_data(
     assert after.metadata.linear_config.enabled and after.metadata.linear_config.per_label == 20
     assert after.metadata.threshold == pytest.approx(after.metadata.metrics["validation"]["threshold"])
     assert after.metadata.data_fingerprint == before.metadata.data_fingerprint
+    # the domain statistic is fitted again: its confidence signal must read the new blend's scores
+    assert after.domain is not None and "vocabulary" in after.domain.validation_
+    assert after.metadata.statistics["domain_check"]["threshold"] == pytest.approx(after.domain.threshold_)
+    confidence = after.domain.validation_["confidence"]  # kept for this test even if nearly all alike
+    assert len(confidence) == len(after.domain.validation_["similarity"])
+    assert not np.allclose(confidence, 0.999), "the old isotonic blend's best scores, all at its ceiling"
     assert main(["recalibrate", str(checkpoint_copy), "--data", str(data_csv), "--no-linear"]) == 0
     capsys.readouterr()
     assert load_checkpoint(checkpoint_copy).blend.components == ["network"]  # in place, the SVM left out
