@@ -136,11 +136,7 @@ def _add_checkpoint_commands(commands) -> None:
         "format. Needs the data file the model was trained on, to rebuild its split. The linear flags "
         "change the checkpoint's SVM settings (the defaults shown are the library's).",
     )
-    recalibrate.add_argument("checkpoint", help="checkpoint folder")
-    recalibrate.add_argument("--data", required=True, help="the dataset file the checkpoint was trained on")
-    recalibrate.add_argument(
-        "--output", help="where to save the model (default: replace the checkpoint, atomically)"
-    )
+    _add_refit_arguments(recalibrate)
     recalibrate.add_argument(
         "--calibration", choices=CALIBRATIONS, help="platt or isotonic (default: the checkpoint's)"
     )
@@ -148,15 +144,13 @@ def _add_checkpoint_commands(commands) -> None:
     domain = commands.add_parser(
         "add-domain-check",
         help="store what the training documents look like, to flag documents unlike them",
-        description="Measure a trained checkpoint's training documents (TF-IDF of a sample of them) and tune "
-        "a threshold on validation, so that the Predictor and the app warn about a document unlike them. "
-        "Needs the data file the model was trained on, to rebuild its split; the weights are kept.",
+        description="Measure a trained checkpoint's training documents (TF-IDF of a sample of them, how "
+        "typical their words are against general English) and its validation documents' best tag scores, "
+        "and tune a threshold on validation, so that the Predictor and the app warn about a document "
+        "unlike them. Needs the data file the model was trained on, to rebuild its split; the weights are "
+        "kept.",
     )
-    domain.add_argument("checkpoint", help="checkpoint folder")
-    domain.add_argument("--data", required=True, help="the dataset file the checkpoint was trained on")
-    domain.add_argument(
-        "--output", help="where to save the model (default: replace the checkpoint, atomically)"
-    )
+    _add_refit_arguments(domain)
     info = commands.add_parser(
         "info",
         help="show a checkpoint's model card",
@@ -164,6 +158,15 @@ def _add_checkpoint_commands(commands) -> None:
     )
     info.add_argument("checkpoint", help="checkpoint folder")
     info.add_argument("--json", action="store_true", help="print the full metadata as JSON")
+
+
+def _add_refit_arguments(parser) -> None:
+    """The checkpoint, its training data and where to save: what recalibrate and add-domain-check read."""
+    parser.add_argument("checkpoint", help="checkpoint folder")
+    parser.add_argument("--data", required=True, help="the dataset file the checkpoint was trained on")
+    parser.add_argument(
+        "--output", help="where to save the model (default: replace the checkpoint, atomically)"
+    )
 
 
 def _add_workspace(commands) -> None:

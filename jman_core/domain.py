@@ -169,7 +169,7 @@ class DomainEstimator:
             validation_best = None
         values = self.signal_values(validation_rows, validation_best)
         self.validation_ = {name: np.sort(value).astype(np.float32) for name, value in values.items()}
-        combined = self.combined(values)
+        combined = self.combined(self.typical_shares(values))
         self.threshold_ = float(np.quantile(combined, 1 - self.warned_share)) if len(combined) else 0.0
         self.validation_warned_ = float((combined > self.threshold_).mean()) if len(combined) else 0.0
         return self
@@ -265,9 +265,9 @@ class DomainEstimator:
             for name, reference in self.validation_.items()
         }
 
-    def combined(self, values: dict[str, np.ndarray]) -> np.ndarray:
-        """(N,) Fisher's combination of the signals' tail probabilities: -sum of their logs."""
-        tails = self.typical_shares(values)
+    @staticmethod
+    def combined(tails: dict[str, np.ndarray]) -> np.ndarray:
+        """(N,) Fisher's combination of the signals' tails (typical_shares): -sum of their logs."""
         return -np.log(np.stack(list(tails.values()))).sum(0) if tails else np.zeros(0)
 
     def checks(
@@ -284,7 +284,8 @@ class DomainEstimator:
         if self.uses_confidence and best_scores is None:
             raise ValueError("this domain statistic needs each document's best tag score")
         values = self.signal_values(rows, best_scores if self.uses_confidence else None)
-        tails, combined = self.typical_shares(values), self.combined(values)
+        tails = self.typical_shares(values)
+        combined = self.combined(tails)
         return [
             self._check(
                 float(combined[index]),
